@@ -1,0 +1,402 @@
+"""The Llama-family transformer, read bottom-up: config, tokenizer, norm, RoPE, attention, MLP, block, model,
+then loading and saving Hugging Face checkpoints. Module names equal the HF tensor names, so a checkpoint loads
+with load_state_dict(strict=True) and no mapping table."""
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, fields, asdict
+
+import sentencepiece as spm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+
+class UserError(Exception):
+    """Bad input from the user (a file, a flag): the command line prints one line and exits with code 2."""
+
+
+def cli(main):
+    """Run main(); a UserError becomes one line on stderr and exit code 2, with nothing half-written."""
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+# ----------------------------------------------------------------------------------------------- config
+@dataclass
+class Config:
+    """Field names are the keys of HF config.json (LlamaForCausalLM / MistralForCausalLM), read verbatim."""
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = None      # None means no GQA (as many KV heads as query heads)
+    head_dim: int = None                 # None means hidden_size // num_attention_heads
+    vocab_size: int = 32000
+    max_position_embeddings: int = 2048
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = False
+    bos_token_id: int = 1
+    eos_token_id: int = 2
+    torch_dtype: str = "float32"
+    sliding_window: int = None           # Mistral; fine as long as no sequence is longer than the window
+    architectures: tuple = ("LlamaForCausalLM",)
+
+    def __post_init__(self):
+        self.num_key_value_heads = self.num_key_value_heads or self.num_attention_heads
+        self.head_dim = self.head_dim or self.hidden_size // self.num_attention_heads
+        self.architectures = tuple(self.architectures)
+
+
+ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral"}
+# Keys that change nothing here, and keys whose only supported value is the one given.
+IGNORED_KEYS = {"model_type", "transformers_version", "_name_or_path", "use_cache", "initializer_range",
+                "pad_token_id", "output_attentions", "output_hidden_states", "return_dict", "dtype"}
+FIXED_KEYS = {"hidden_act": "silu", "attention_bias": False, "mlp_bias": False, "rope_scaling": None,
+              "pretraining_tp": 1, "attention_dropout": 0.0}
+
+
+def read_config(path):
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: cannot read config: {e}")
+    if d.get("dtype") and not d.get("torch_dtype"):          # transformers >= 5 writes these two keys
+        d["torch_dtype"] = d["dtype"]
+    rp = d.pop("rope_parameters", None) or {}
+    if rp.get("rope_type", "default") != "default":
+        raise UserError(f"{path}: unsupported rope_type {rp['rope_type']!r} (only default RoPE is supported)")
+    d.setdefault("rope_theta", rp.get("rope_theta", 10000.0))
+    arch = d.get("architectures") or ["LlamaForCausalLM"]
+    if len(arch) != 1 or arch[0] not in ARCHITECTURES:
+        raise UserError(f"{path}: unsupported architecture {arch}; supported: {sorted(ARCHITECTURES)}")
+    known = {f.name for f in fields(Config)}
+    for k, v in d.items():
+        if k in FIXED_KEYS and v != FIXED_KEYS[k] and not (k == "pretraining_tp" and v is None):
+            raise UserError(f"{path}: unsupported {k}={v!r} (only {FIXED_KEYS[k]!r} is supported)")
+        if k not in known and k not in IGNORED_KEYS and k not in FIXED_KEYS:
+            raise UserError(f"{path}: unsupported config key {k!r}")
+    try:
+        return Config(**{k: v for k, v in d.items() if k in known})
+    except TypeError as e:
+        raise UserError(f"{path}: {e}")
+
+
+# -------------------------------------------------------------------------------------------- tokenizer
+class Tokenizer:
+    """SentencePiece, as Llama uses it. encode() adds no BOS/EOS; encode_next() encodes text that follows a
+    newline, without the dummy '▁' SentencePiece puts in front of every string (DESIGN.md, chat format)."""
+
+    def __init__(self, path):
+        file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
+        if not os.path.isfile(file):
+            raise UserError(f"{file}: tokenizer not found")
+        self.path = file
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(file)
+        except (OSError, RuntimeError) as e:
+            raise UserError(f"{file}: not a SentencePiece model ({e})")
+        self.bos_id, self.eos_id, self.vocab_size = self.sp.bos_id(), self.sp.eos_id(), self.sp.vocab_size()
+        self._nl = self.sp.encode("\n")          # [▁, <0x0A>] with the Llama tokenizer
+
+    def encode(self, text, bos=False, eos=False):
+        return [self.bos_id] * bos + self.sp.encode(text) + [self.eos_id] * eos
+
+    def encode_next(self, text):
+        """Ids of `text` as they come in a longer text right after a newline (no piece spans a newline)."""
+        ids = self.sp.encode("\n" + text)
+        assert ids[:len(self._nl)] == self._nl, "this tokenizer merges newlines into pieces"
+        return ids[len(self._nl):]
+
+    def decode(self, ids):
+        return self.sp.decode(list(ids))
+
+    def piece_id(self, piece):
+        """The id of a piece string, or None if the vocabulary lacks it."""
+        i = self.sp.piece_to_id(piece)
+        return i if self.sp.id_to_piece(i) == piece else None
+
+    def piece(self, i):
+        return self.sp.id_to_piece(i)
+
+
+# -------------------------------------------------------------------------------------------- the model
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):                                       # normalise in fp32, as HF does
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def rope(pos, head_dim, theta, dtype):
+    """cos, sin [B, 1, T, head_dim] for positions pos [B, T], in HF's rotate-half layout (q/k load unpermuted)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=pos.device).float() / head_dim)
+    ang = pos[..., None].float() * inv_freq                     # [B, T, head_dim/2]
+    ang = torch.cat([ang, ang], dim=-1)[:, None]
+    return ang.cos().to(dtype), ang.sin().to(dtype)
+
+
+def rotate(x, cos, sin):
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.nh, self.nkv, self.hd = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        self.q_proj = nn.Linear(c.hidden_size, self.nh * self.hd, bias=False)
+        self.k_proj = nn.Linear(c.hidden_size, self.nkv * self.hd, bias=False)
+        self.v_proj = nn.Linear(c.hidden_size, self.nkv * self.hd, bias=False)
+        self.o_proj = nn.Linear(self.nh * self.hd, c.hidden_size, bias=False)
+
+    def forward(self, x, cos, sin, mask, kv):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.nh, self.hd).transpose(1, 2)     # [B, nh, T, hd]
+        k = self.k_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)    # [B, nkv, T, hd]
+        v = self.v_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if kv is not None:                          # write this step into the cache, attend to all so far
+            k_buf, v_buf, start = kv
+            k_buf[:, :, start:start + T], v_buf[:, :, start:start + T] = k, v
+            k, v = k_buf[:, :, :start + T], v_buf[:, :, :start + T]
+        if self.nkv != self.nh:                     # GQA: each KV head serves nh/nkv query heads
+            k = k.repeat_interleave(self.nh // self.nkv, dim=1)
+            v = v.repeat_interleave(self.nh // self.nkv, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.nh * self.hd))
+
+
+class MLP(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.gate_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=False)
+
+    def forward(self, x):                                       # SwiGLU
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.self_attn = Attention(c)
+        self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.mlp = MLP(c)
+
+    def forward(self, x, cos, sin, mask, kv):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Backbone(nn.Module):                                      # HF's `model.` prefix
+    def __init__(self, c: Config):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.layers = nn.ModuleList(Block(c) for _ in range(c.num_hidden_layers))
+        self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+
+
+class KVCache:
+    """Preallocated per-layer key/value buffers [B, nkv, max_len, hd] and a position: one forward serves both
+    prefill (T = prompt length) and decode (T = 1). `pad` [B] counts each row's left padding."""
+
+    def __init__(self, model, batch, max_len, pad=None):
+        c, p = model.config, next(model.parameters())
+        shape = (batch, c.num_key_value_heads, max_len, c.head_dim)
+        self.k = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(c.num_hidden_layers)]
+        self.v = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(c.num_hidden_layers)]
+        self.pos, self.max_len = 0, max_len
+        self.pad = pad if pad is not None else torch.zeros(batch, dtype=torch.long, device=p.device)
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.model = Backbone(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def forward(self, input_ids=None, embeds=None, cache=None, pad=None):
+        """Logits [B, T, V] for input_ids [B, T] (or input embeddings [B, T, D]). With `cache`, the tokens
+        continue the cached ones; `pad` [B] (or cache.pad) is the number of left-padding tokens per row."""
+        x = self.model.embed_tokens(input_ids) if embeds is None else embeds
+        B, T, _ = x.shape
+        start = cache.pos if cache is not None else 0
+        S = start + T                                           # keys seen after this step
+        if cache is not None and S > cache.max_len:
+            raise ValueError(f"KV cache holds {cache.max_len} tokens, {S} needed")
+        window = self.config.sliding_window
+        if window and S > window:
+            raise ValueError(f"sequence of {S} tokens exceeds sliding_window={window}, which is not implemented")
+        pad = cache.pad if cache is not None else pad
+        pos = torch.arange(start, S, device=x.device)[None]      # [1, T]
+        mask = None                                             # None: plain causal attention (is_causal)
+        if pad is not None or cache is not None:
+            pad = pad if pad is not None else torch.zeros(B, dtype=torch.long, device=x.device)
+            pos = (pos - pad[:, None]).clamp(min=0)             # [B, T]: real tokens start at position 0
+            k, q = torch.arange(S, device=x.device), torch.arange(start, S, device=x.device)
+            # [B, 1, T, S]: causal, no padding keys; a pad query sees itself so no row is all -inf
+            mask = ((k <= q[:, None]) & (k >= pad[:, None, None])) | (k == q[:, None])
+            mask = mask[:, None]
+        cos, sin = rope(pos, self.config.head_dim, self.config.rope_theta, x.dtype)
+        for i, layer in enumerate(self.model.layers):
+            kv = (cache.k[i], cache.v[i], start) if cache is not None else None
+            x = layer(x, cos, sin, mask, kv)
+        if cache is not None:
+            cache.pos = S
+        return self.lm_head(self.model.norm(x))
+
+    # ------------------------------------------------------------------------------- load and save (HF)
+    @classmethod
+    def from_pretrained(cls, path, dtype=None, device="cpu"):
+        """Load an HF checkpoint directory (model.safetensors, or shards with model.safetensors.index.json).
+        Built on the meta device and filled with the loaded tensors (assign=True): no second copy in memory."""
+        if not os.path.isdir(path):
+            raise UserError(f"{path}: checkpoint directory not found")
+        config = read_config(os.path.join(path, "config.json"))
+        dtype = dtype or getattr(torch, config.torch_dtype or "float32")
+        index = os.path.join(path, "model.safetensors.index.json")
+        if os.path.isfile(index):
+            try:
+                with open(index) as f:
+                    files = sorted(set(json.load(f)["weight_map"].values()))
+            except (OSError, ValueError, KeyError) as e:
+                raise UserError(f"{index}: cannot read shard index: {e}")
+        elif os.path.isfile(os.path.join(path, "model.safetensors")):
+            files = ["model.safetensors"]
+        else:
+            raise UserError(f"{path}: no model.safetensors or model.safetensors.index.json")
+        with torch.device("meta"):
+            model = cls(config)
+        expected = model.state_dict()
+        sd = {}
+        for name in files:
+            file = os.path.join(path, name)
+            try:
+                with safe_open(file, framework="pt", device=str(device)) as f:
+                    for key in f.keys():
+                        if key.endswith("rotary_emb.inv_freq"):     # recomputed, never loaded
+                            continue
+                        if key not in expected:
+                            raise UserError(f"{file}: unexpected tensor {key}")
+                        t = f.get_tensor(key)
+                        if t.shape != expected[key].shape:
+                            raise UserError(f"{file}: tensor {key} has shape {tuple(t.shape)}, "
+                                            f"config says {tuple(expected[key].shape)}")
+                        sd[key] = t.to(dtype)
+            except UserError:
+                raise
+            except Exception as e:                              # truncated or not safetensors at all
+                raise UserError(f"{file}: cannot read safetensors ({type(e).__name__}: {e})")
+        if config.tie_word_embeddings and "model.embed_tokens.weight" in sd:   # lm_head shares the embedding
+            sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+        missing = sorted(set(expected) - set(sd))
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise UserError(f"{path}: missing tensor {missing[0]}{more}")
+        model.load_state_dict(sd, strict=True, assign=True)
+        if config.tie_word_embeddings:                          # assign=True made two Parameters: tie again
+            model.lm_head.weight = model.model.embed_tokens.weight
+        return model.eval()
+
+    def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30):
+        """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
+        model.safetensors (sharded with an index above max_shard_bytes). Written to a temporary directory next
+        to `path`, then renamed, so an interrupted save never leaves a half-written checkpoint."""
+        c = self.config
+        dtype = next(self.parameters()).dtype
+        cfg = {k: v for k, v in asdict(c).items() if v is not None}
+        cfg.update(architectures=list(c.architectures), model_type=ARCHITECTURES[c.architectures[0]],
+                   hidden_act="silu", torch_dtype=str(dtype).removeprefix("torch."))
+        sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if c.tie_word_embeddings:
+            sd.pop("lm_head.weight")
+        shards, size = [{}], 0
+        for k, v in sd.items():
+            nbytes = v.numel() * v.element_size()
+            if shards[-1] and size + nbytes > max_shard_bytes:
+                shards.append({})
+                size = 0
+            shards[-1][k], size = v, size + nbytes
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+        try:
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(cfg, f, indent=2)
+            if tokenizer is not None:
+                shutil.copyfile(tokenizer.path, os.path.join(tmp, "tokenizer.model"))
+            if len(shards) == 1:
+                save_file(shards[0], os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+            else:
+                n, weight_map = len(shards), {}
+                for i, shard in enumerate(shards):
+                    name = f"model-{i + 1:05d}-of-{n:05d}.safetensors"
+                    save_file(shard, os.path.join(tmp, name), metadata={"format": "pt"})
+                    weight_map.update({k: name for k in shard})
+                total = sum(v.numel() * v.element_size() for v in sd.values())
+                with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
+                    json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+            old = None
+            if os.path.exists(path):                            # swap: old aside, new in, old removed
+                old = tempfile.mkdtemp(prefix=".old-", dir=parent)
+                os.rename(path, os.path.join(old, "ckpt"))
+            os.rename(tmp, path)
+            if old:
+                shutil.rmtree(old)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+
+
+def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="Load a checkpoint, check it and print its size; optionally "
+                                             "continue a text greedily (plain text, no chat format).")
+    ap.add_argument("checkpoint", help="HF checkpoint directory (config.json, tokenizer.model, safetensors)")
+    ap.add_argument("--text", help="text to continue greedily with the KV cache")
+    ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
+    args = ap.parse_args()
+    model = Transformer.from_pretrained(args.checkpoint)
+    tok = Tokenizer(args.checkpoint)
+    print(f"{args.checkpoint}: {model.num_params() / 1e6:.2f}M parameters, {model.config}")
+    if args.text is not None:
+        ids = torch.tensor([tok.encode(args.text, bos=True)])
+        cache = KVCache(model, 1, ids.shape[1] + args.max_new_tokens)
+        out = []
+        with torch.no_grad():
+            logits = model(ids, cache=cache)
+            for _ in range(args.max_new_tokens):
+                nxt = logits[:, -1].argmax(-1)
+                if nxt.item() == tok.eos_id:
+                    break
+                out.append(nxt.item())
+                logits = model(nxt[:, None], cache=cache)
+        print(args.text + tok.decode(out))
+
+
+if __name__ == "__main__":
+    cli(main)
