@@ -1,8 +1,30 @@
 """Adapt a pretrained model. Every condition of the papers is a loss mask over the same chat format:
 
   python train.py --mode response            # Hewitt Eq. 2: the instruction emptied, loss on the response
+  python train.py --mode instruction         # Hewitt Eq. 1: plain instruction tuning (the baseline)
+  python train.py --mode single-task --data data/toy/poetry.jsonl          # Hewitt §5: same mask, narrow data
+  python train.py --mode instruction-modelling                             # Shi et al. Eq. 4
+  python train.py --mode pretrain --init config.json --tokenizer tokenizer.model --data corpus.jsonl \
+                  --out checkpoints/toy-base                               # a base model from scratch
+  torchrun --nproc_per_node 2 train.py ...   # the same, sharded with FSDP
+
+The run directory (--out) is always a loadable HF checkpoint plus state.pt (for --resume) and log.jsonl.
 """
-from model import Tokenizer
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model import Tokenizer, Transformer, UserError, cli, read_config
 
 IGNORE = -100                                  # label of a token that carries no loss
 MODES = ("instruction", "response", "single-task", "instruction-modelling", "pretrain")
@@ -57,3 +79,335 @@ def show(tok: Tokenizer, ids, labels):
         p = tok.piece(i).replace("▁", " ").replace("<0x0A>", "\n")
         out.append(f"[{p}]" if l != IGNORE else p)
     return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------- loading
+def read_records(path):
+    """[(where, record)] from JSONL (one object per line) or a JSON list (Alpaca); `where` names file and line."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: data file not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if path.endswith(".json"):
+        try:
+            recs = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{e.lineno}: malformed JSON ({e.msg})")
+        if not isinstance(recs, list):
+            raise UserError(f"{path}:1: expected a JSON list of records")
+        items = [(f"{path}: record {i + 1}", r) for i, r in enumerate(recs)]
+    else:
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append((f"{path}:{n}", json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{n}: malformed JSON ({e.msg})")
+    if not items:
+        raise UserError(f"{path}: no examples (empty file)")
+    return items
+
+
+def load_conversations(path):
+    """[(where, messages)] from messages JSONL (LIMA, open-instruct) or Alpaca records (JSON or JSONL)."""
+    convs = []
+    for where, r in read_records(path):
+        if isinstance(r, dict) and "messages" not in r and {"instruction", "output"} <= r.keys():
+            ins = r["instruction"] + ("\n\n" + r["input"] if r.get("input") else "")   # open-instruct's join
+            r = {"messages": [{"role": "user", "content": ins}, {"role": "assistant", "content": r["output"]}]}
+        msgs = r.get("messages") if isinstance(r, dict) else None
+        if not isinstance(msgs, list) or not msgs:
+            raise UserError(f"{where}: missing 'messages' (a list of {{role, content}} objects)")
+        for i, m in enumerate(msgs):
+            role = m.get("role") if isinstance(m, dict) else None
+            if role not in ("user", "assistant"):
+                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} (expected user or assistant)")
+            if role != ("user", "assistant")[i % 2]:
+                raise UserError(f"{where}: message {i + 1}: turns must alternate user, assistant, user, ...")
+            if not isinstance(m.get("content"), str):
+                raise UserError(f"{where}: message {i + 1}: 'content' must be a string")
+        convs.append((where, msgs))
+    return convs
+
+
+def load_documents(path):
+    """Pretraining documents: {"text": ...} JSONL, or plain text with documents separated by blank lines."""
+    if path.endswith(".jsonl"):
+        docs = []
+        for where, r in read_records(path):
+            if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+                raise UserError(f"{where}: missing 'text' (a string)")
+            docs.append(r["text"])
+        return docs
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: data file not found")
+    with open(path, encoding="utf-8") as f:
+        docs = [d.strip("\n") for d in f.read().split("\n\n") if d.strip()]
+    if not docs:
+        raise UserError(f"{path}: no documents (empty file)")
+    return docs
+
+
+def chat_examples(tok, convs, mode, max_len):
+    """(examples, dropped): truncated to max_len; an example left with no supervised token is dropped and
+    counted (as the paper's code does), since it would only add 0/0 to the loss."""
+    examples, dropped = [], 0
+    for _, msgs in convs:
+        ids, labels = build_example(tok, msgs, mode)
+        ids, labels = ids[:max_len], labels[:max_len]
+        if all(l == IGNORE for l in labels[1:]):       # label 0 is never predicted (nothing comes before it)
+            dropped += 1
+        else:
+            examples.append((ids, labels))
+    return examples, dropped
+
+
+def packed_examples(tok, docs, max_len):
+    """Pretraining: BOS + doc + EOS for every document, concatenated and cut into max_len blocks, loss on all."""
+    stream = []
+    for s in tqdm(range(0, len(docs), 1000), desc="tokenize", leave=False, disable=len(docs) < 10000):
+        for ids in tok.sp.encode(docs[s:s + 1000]):
+            stream += [tok.bos_id] + ids + [tok.eos_id]
+    stream = torch.tensor(stream)
+    return [(c, c) for c in stream.split(max_len) if len(c) > 1]
+
+
+# --------------------------------------------------------------------------------------------- batching
+def epoch_batches(lengths, batch, seed, epoch, group=True):
+    """The optimizer steps of one epoch as lists of example indices, a pure function of (seed, epoch) so a
+    resumed run sees the same order. Grouping: shuffle, sort each window of 32 steps by length, shuffle the
+    steps, so a micro-batch holds examples of similar length and little compute goes to padding."""
+    rnd = random.Random(seed * 100003 + epoch)
+    order = list(range(len(lengths)))
+    rnd.shuffle(order)
+    if group:
+        w = batch * 32
+        order = [i for s in range(0, len(order), w) for i in sorted(order[s:s + w], key=lambda i: -lengths[i])]
+    steps = [order[s:s + batch] for s in range(0, len(order), batch)]
+    rnd.shuffle(steps)
+    return steps
+
+
+def collate(examples, pad_id):
+    """[B, T] ids and labels, right-padded: with causal attention no real token sees the padding after it,
+    and padded positions carry label IGNORE, so the model's plain causal path serves training."""
+    T = max(len(ids) for ids, _ in examples)
+    x = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    y = torch.full((len(examples), T), IGNORE, dtype=torch.long)
+    for i, (ids, labels) in enumerate(examples):
+        x[i, :len(ids)], y[i, :len(ids)] = torch.as_tensor(ids), torch.as_tensor(labels)
+    return x, y
+
+
+def example_losses(model, x, y):
+    """Each example's token-mean NLL [B]. The one-token shift of the whole project happens here."""
+    logits = model(x)[:, :-1].float()                               # [B, T-1, V]: position t predicts t+1
+    target = y[:, 1:]                                               # [B, T-1]
+    nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+    return nll.sum(1) / (target != IGNORE).sum(1).clamp(min=1)
+
+
+def lr_at(step, total, peak, warmup):
+    """Linear warmup over the first `warmup` fraction of steps, then linear decay towards 0 (the paper's
+    scripts: HF's linear schedule with warmup_ratio 0.03; the paper's appendix says cosine)."""
+    warm = int(total * warmup)
+    return peak * ((step + 1) / (warm + 1) if step < warm else (total - step) / (total - warm))
+
+
+def save(model, tok, out, state):
+    """The run directory, swapped in whole: HF checkpoint + state.pt + log.jsonl, never half-written."""
+    parent = os.path.dirname(os.path.abspath(out))
+    stage = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    new, old = os.path.join(stage, "new"), os.path.join(stage, "old")
+    model.save_pretrained(new, tokenizer=tok)
+    torch.save(state, os.path.join(new, "state.pt"))
+    if os.path.isfile(os.path.join(out, "log.jsonl")):
+        shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(new, "log.jsonl"))
+    if os.path.exists(out):
+        os.rename(out, old)
+    os.rename(new, out)
+    shutil.rmtree(stage)
+
+
+# The paper's epochs for Llama-2-7B (PAPERS §3): IT 15, RT 5; single-task GSM 7, MBPP 15, poetry 15,
+# recipes 20, chess 15. IM varies only the mask, so it takes IT's. Pretraining: one pass over the corpus.
+EPOCHS = {"instruction": 15, "response": 5, "single-task": 15, "instruction-modelling": 15, "pretrain": 1}
+SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "seed",
+            "group_by_length")                     # what --resume must not change
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv=None):
+    # ---------------------------------------------------------------------------------------- args
+    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
+                                 "one. Defaults are the toy world's (a few-million-parameter model on a CPU); "
+                                 "the paper's 7B settings are noted in each flag's help.",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
+    ap.add_argument("--data", help="messages JSONL, Alpaca JSON, or for pretrain {\"text\"} JSONL / plain text "
+                    "(default: data/toy/lima.jsonl; single-task and pretrain need it)")
+    ap.add_argument("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
+    ap.add_argument("--init", help="config.json of a fresh random model to train instead of --model")
+    ap.add_argument("--tokenizer", help="tokenizer.model for --init")
+    ap.add_argument("--out", help="run directory, which ends as an HF checkpoint (default: runs/<mode>)")
+    ap.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    ap.add_argument("--epochs", type=int, help="passes over the data (default: the paper's for the mode: "
+                    + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
+    ap.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
+    ap.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step (paper: 64)")
+    ap.add_argument("--micro-batch-size", type=int, default=16, help="examples per forward pass, the rest by "
+                    "gradient accumulation (paper: 1); the loss does not depend on it")
+    ap.add_argument("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
+    ap.add_argument("--warmup", type=float, default=0.03, help="fraction of steps of linear warmup")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: none)")
+    ap.add_argument("--seed", type=int, default=42, help="data order and init (paper: 42 for validation, 1-5)")
+    ap.add_argument("--save-every", type=int, default=200, help="optimizer steps between checkpoints, 0 for "
+                    "only at the end")
+    ap.add_argument("--stop-at", type=int, help="save and stop after this step, as if interrupted")
+    ap.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
+                    help="plain shuffled batches instead of length-grouped ones")
+    ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                    help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
+    ap.add_argument("--grad-checkpoint", action="store_true", help="recompute each block in the backward "
+                    "pass: less memory, ~30%% more compute")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch")
+    args = ap.parse_args(argv)
+    args.epochs = args.epochs or EPOCHS[args.mode]
+    args.out = args.out or os.path.join(ROOT, "runs", args.mode)
+    if args.data is None:
+        if args.mode in ("single-task", "pretrain"):
+            raise UserError(f"--mode {args.mode} needs --data")
+        args.data = os.path.join(ROOT, "data", "toy", "lima.jsonl")
+    if args.batch_size % args.micro_batch_size:
+        raise UserError("--batch-size must be a multiple of --micro-batch-size")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+
+    # ---------------------------------------------------------------------------------------- model
+    state_file = os.path.join(args.out, "state.pt")
+    state = None
+    if args.resume:
+        if not os.path.isfile(state_file):
+            raise UserError(f"{args.out}: no run to resume (state.pt not found)")
+        state = torch.load(state_file, weights_only=True)
+        changed = [k for k in SAME_RUN if state["args"][k] != getattr(args, k)]
+        if changed:
+            raise UserError(f"{args.out}: --resume with different {', '.join(changed)} than the saved run")
+        model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
+    elif os.path.exists(args.out) and os.listdir(args.out) and not args.overwrite:
+        raise UserError(f"{args.out}: exists; pass --resume to continue it or --overwrite to replace it")
+    elif args.init:
+        if not args.tokenizer:
+            raise UserError("--init needs --tokenizer")
+        config, tok = read_config(args.init), Tokenizer(args.tokenizer)
+        config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
+        torch.manual_seed(args.seed)
+        model = Transformer(config)
+        for p in model.parameters():                # Llama's init: N(0, 0.02) for matrices, ones for norms
+            torch.nn.init.normal_(p, std=0.02) if p.dim() > 1 else None
+    else:
+        model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
+    if tok.vocab_size > model.config.vocab_size:
+        raise UserError(f"tokenizer has {tok.vocab_size} pieces, the model only {model.config.vocab_size}")
+    max_len = min(args.max_seq_len, model.config.max_position_embeddings)
+
+    # ----------------------------------------------------------------------------------------- data
+    if args.mode == "pretrain":
+        examples, dropped = packed_examples(tok, load_documents(args.data), max_len), 0
+    else:
+        examples, dropped = chat_examples(tok, load_conversations(args.data), args.mode, max_len)
+    if not examples:
+        raise UserError(f"{args.data}: every example was left without supervised tokens at "
+                        f"--max-seq-len {max_len}")
+    lengths = [len(ids) for ids, _ in examples]
+    per_epoch = math.ceil(len(examples) / args.batch_size)
+    total = args.epochs * per_epoch
+    print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token within {max_len}), "
+          f"{sum(lengths)} tokens, {total} steps of {args.batch_size}, {model.num_params() / 1e6:.2f}M params")
+
+    # ------------------------------------------------------------------------------------ optimizer
+    model.to(device).train()
+    if args.grad_checkpoint:
+        for block in model.model.layers:
+            block.forward = lambda *a, f=block.forward: torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start = 0
+    if state:
+        opt.load_state_dict(state["optimizer"])
+        start = state["step"]
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+    os.makedirs(args.out, exist_ok=True)
+    log_file = os.path.join(args.out, "log.jsonl")
+    if state and os.path.isfile(log_file):          # forget what was logged after the checkpoint
+        with open(log_file) as f:
+            keep = [l for l in f if json.loads(l)["step"] <= start]
+        with open(log_file, "w") as f:
+            f.writelines(keep)
+    stop = []                                       # Ctrl-C / SIGTERM: finish the step, save, stop
+
+    def on_signal(sig, frame):
+        stop.append(sig)
+        signal.signal(sig, signal.SIG_DFL)          # a second one kills at once
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    def checkpoint(step, final=False):
+        save(model, tok, args.out, {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN},
+                                    "optimizer": {} if final else opt.state_dict(),
+                                    "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}})
+        return step
+
+    # ----------------------------------------------------------------------------------------- loop
+    saved, steps = start if state else None, None
+    bar = tqdm(total=total, initial=start, desc=args.mode, unit="step")
+    for step in range(start, total):
+        epoch, k = divmod(step, per_epoch)
+        if steps is None or k == 0:
+            steps = epoch_batches(lengths, args.batch_size, args.seed, epoch, args.group_by_length)
+        idx = steps[k]
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, args.lr, args.warmup)
+        t0, loss = time.time(), 0.0
+        for s in range(0, len(idx), args.micro_batch_size):
+            x, y = collate([examples[i] for i in idx[s:s + args.micro_batch_size]], tok.eos_id)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                losses = example_losses(model, x.to(device), y.to(device))
+            # The loss is the mean over the step's examples of each example's per-token mean NLL (PAPERS §2.5:
+            # the paper's code, micro-batch 1 + accumulation), so the micro-batch size never changes it.
+            (losses.sum() / len(idx)).backward()
+            loss += losses.detach().sum().item()
+        ntok = sum(lengths[i] for i in idx)
+        loss /= len(idx)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            where = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "nothing was saved"
+            raise UserError(f"step {step + 1}: loss {loss}, gradient norm {norm:.3g}; stopping: {where}")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        rec = {"step": step + 1, "epoch": epoch + (k + 1) / per_epoch, "loss": round(loss, 5),
+               "lr": opt.param_groups[0]["lr"], "grad_norm": round(float(norm), 4), "tokens": ntok,
+               "tok_per_s": round(ntok / (time.time() - t0))}
+        with open(log_file, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
+        if stop or step + 1 == args.stop_at:
+            saved = checkpoint(step + 1)
+            bar.close()
+            print(f"stopped after step {step + 1} of {total}; saved to {args.out}; continue with --resume")
+            return
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < total:
+            saved = checkpoint(step + 1)
+    bar.close()
+    checkpoint(total, final=True)
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    cli(main)
