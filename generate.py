@@ -1,0 +1,210 @@
+"""Generate responses to instructions, optionally with the rule-based expert multiplied in (Hewitt et al. §6):
+
+  python generate.py --rules eos,uniform,diversity     # the toy base model + the paper's three rules
+  python generate.py --rules none --checkpoint runs/response-tuned --input data/toy/eval.jsonl
+
+The prompt is the Tulu chat prompt from train.py's builder; decoding is KV-cached and batched with left padding,
+greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
+"""
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from model import KVCache, Tokenizer, Transformer, UserError, cli
+from rules import PAPER_RULES, RuleExpert, parse_rules
+from train import build_prompt, segments
+
+
+def prompt_ids(tok, instruction):
+    """The chat prompt <s><|user|>\\n{instruction}\\n<|assistant|>\\n as ids, and the index of its first
+    instruction token: the diversity rule's seen set starts there, as in the paper's code (PAPERS.md §4.2)."""
+    segs = segments(tok, [{"role": "user", "content": instruction}])
+    return build_prompt(tok, instruction), len(segs[0][0]) + len(segs[1][0])     # after <s> and <|user|>\n
+
+
+def pick(logp, temperature, top_p, gen):
+    """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus."""
+    if temperature == 0:
+        return logp.argmax(-1)
+    probs = torch.softmax(logp / temperature, -1)
+    if top_p < 1:                               # keep the smallest set of tokens whose mass reaches top_p
+        p, i = probs.sort(-1, descending=True)
+        probs = torch.zeros_like(probs).scatter_(-1, i, p * (p.cumsum(-1) - p < top_p))
+    return torch.multinomial(probs, 1, generator=gen)[:, 0]
+
+
+@torch.inference_mode()
+def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_p, gen):
+    """Response ids [B, max_new_tokens] (EOS after a row's end) for a batch of prompt id lists."""
+    dev = next(model.parameters()).device
+    B, T = len(prompts), max(map(len, prompts))
+    V = min(model.config.vocab_size, tok.vocab_size)        # as the code: the smaller of the two vocabularies
+    pad = torch.tensor([T - len(p) for p in prompts], device=dev)                     # [B] left padding
+    ids = torch.tensor([[tok.eos_id] * (T - len(p)) + p for p in prompts], device=dev)  # [B, T]
+    seen = torch.zeros(B, V, dtype=torch.bool, device=dev)  # [B, V] diversity state: tokens present so far
+    if rules is not None and not rules.response_only:       # the code: from the first instruction token on
+        for b, (p, s) in enumerate(zip(prompts, starts)):
+            seen[b, [i for i in p[s:] if i < V]] = True
+    length = torch.zeros(B, dtype=torch.long, device=dev)   # [B] response tokens so far (L of the EOS rule)
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    out = torch.full((B, max_new_tokens), tok.eos_id, dtype=torch.long, device=dev)
+    rows = torch.arange(B, device=dev)
+    cache = KVCache(model, B, T + max_new_tokens, pad=pad)
+    logits = model(ids, cache=cache)                        # prefill: [B, T, V']
+    for t in range(max_new_tokens):
+        logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
+        if rules is not None:                                        # product of experts, Eq. 4 (+ a constant)
+            logp = logp + rules.scores(seen, length)
+        nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
+        out[:, t] = nxt
+        seen[rows, nxt] = True
+        length += ~done
+        done |= nxt == tok.eos_id
+        if t + 1 == max_new_tokens or done.all():
+            break
+        logits = model(nxt[:, None], cache=cache)                   # [B, 1, V']: one cached step
+    return out
+
+
+def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
+                 top_p=1.0, seed=0, progress=False):
+    """Response token ids (EOS excluded) for each instruction, in order. `rules` is a RuleExpert or None.
+    Prompts are batched by length, so a batch holds little padding."""
+    prompts = [prompt_ids(tok, ins) for ins in instructions]
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    result = [None] * len(prompts)
+    bar = tqdm(total=len(prompts), desc="generate", unit="ins", disable=not progress)
+    for k in range(0, len(order), batch_size):
+        idx = order[k:k + batch_size]
+        out = decode(model, tok, [prompts[i][0] for i in idx], [prompts[i][1] for i in idx], max_new_tokens,
+                     rules, temperature, top_p, gen).tolist()
+        for i, row in zip(idx, out):
+            result[i] = row[:row.index(tok.eos_id)] if tok.eos_id in row else row
+        bar.update(len(idx))
+    bar.close()
+    return result
+
+
+def generate(model, tok, instructions, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
+             top_p=1.0, seed=0, progress=False):
+    """Responses (text) to instructions, in order; arguments as generate_ids."""
+    ids = generate_ids(model, tok, instructions, max_new_tokens, rules, batch_size, temperature, top_p, seed,
+                       progress)
+    return [tok.decode(r) for r in ids]
+
+
+# --------------------------------------------------------------------------------------------- files
+def read_records(path):
+    """Records with an 'instruction' string from a JSON list or a JSONL file; errors name the file and line."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: input file not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.lstrip().startswith("["):                       # a JSON list, e.g. the AlpacaEval set
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
+        if not isinstance(data, list):
+            raise UserError(f"{path}: expected a JSON list of records or JSONL")
+        items = [(f"{path}: record {i}", r) for i, r in enumerate(data)]
+    else:                                                   # JSONL, e.g. the paper's val.jsonl
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append((f"{path}:{n}", json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{n}: not valid JSON ({e.msg})")
+    for where, r in items:
+        if not isinstance(r, dict) or not isinstance(r.get("instruction"), str):
+            raise UserError(f"{where}: record has no 'instruction' string")
+    return [r for _, r in items]
+
+
+def write_json(path, obj):
+    """Write JSON atomically: a temporary file beside `path`, then os.replace, so no half-written output."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
+    ap.add_argument("--input", default="data/toy/eval.jsonl", help="JSON list or JSONL of {'instruction': ...}")
+    ap.add_argument("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
+    ap.add_argument("--rules", default="none", help=f"rules multiplied in, e.g. {','.join(PAPER_RULES)} (the "
+                    "paper's model), any subset, 'start' (in the code, not the paper), or 'none'")
+    ap.add_argument("--saturate", action="store_true", help="keep the EOS bonus at +15 from 250 tokens on "
+                    "(the paper's code gives it nothing there)")
+    ap.add_argument("--response-only", action="store_true", help="diversity rule counts only response tokens "
+                    "(the paper's text) instead of everything from the instruction on (its code)")
+    ap.add_argument("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
+    ap.add_argument("--batch-size", type=int, default=16, help="prompts decoded together")
+    ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper); > 0 samples")
+    ap.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature > 0)")
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed")
+    ap.add_argument("--generator", help="name written in each record; default from checkpoint and rules")
+    ap.add_argument("--limit", type=int, help="only the first N instructions")
+    ap.add_argument("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    ap.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                    help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
+    args = ap.parse_args(argv)
+    if args.max_new_tokens < 1 or args.batch_size < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise UserError("need --max-new-tokens >= 1, --batch-size >= 1, --temperature >= 0, 0 < --top-p <= 1")
+    names = parse_rules(args.rules)
+    records = read_records(args.input)[:args.limit]
+    if not os.path.isdir(args.checkpoint):
+        raise UserError(f"{args.checkpoint}: checkpoint directory not found (pass --checkpoint, or build the "
+                        f"toy base model first, see README)")
+    sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
+    generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
+    output = args.output or os.path.join("out", generator + ".json")
+    done = {}
+    if args.resume and os.path.exists(output):
+        try:
+            with open(output, encoding="utf-8") as f:
+                done = {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
+    todo = [r["instruction"] for r in records if r["instruction"] not in done]
+    tok = Tokenizer(args.checkpoint)
+    model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
+                                        device=args.device)
+    rules = RuleExpert(tok, names, args.saturate, args.response_only) if names else None
+    dataset = Path(args.input).stem
+    print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
+          f"{','.join(names) or 'none'}; writing {output}")
+    bar = tqdm(total=len(todo), desc="generate", unit="ins")
+    chunk = args.batch_size * 4                 # write after every chunk, so --resume loses little
+    for k in range(0, len(todo), chunk):
+        part = todo[k:k + chunk]
+        outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
+                        args.top_p, args.seed + k)
+        done.update({ins: {"instruction": ins, "output": o, "generator": generator} for ins, o in zip(part, outs)})
+        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
+                            for r in records if r["instruction"] in done])
+        bar.update(len(part))
+    bar.close()
+    if not todo:
+        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset)) for r in records])
+
+
+if __name__ == "__main__":
+    cli(main)

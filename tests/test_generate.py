@@ -1,0 +1,211 @@
+"""generate.py: the product of experts against plain greedy and against an uncached reference written the way
+the paper's code works; batching; a model whose outputs are known; the command line and its errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import generate
+import model
+import rules
+import train
+from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2
+
+INSTRUCTIONS = ["What is the capital of Tom?", "I think", "## a cat sat on the mat, and then the dog sat on it too",
+                "how many apples has Ann"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny batched matmuls gain nothing from a second thread, and on a busy 2-core machine two threads waiting
+    on each other make them 100x slower. Restored afterwards, so other test files keep their setting."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_checkpoint):
+    return model.Transformer.from_pretrained(tiny_checkpoint)
+
+
+def reference(m, tok, instruction, n, rule_names=(), saturate=False):
+    """The paper's approach: no cache, the whole sequence through the model at every step, and the rules
+    recomputed from the whole id list at every step (open_instruct/combined_model.py)."""
+    ids = train.build_prompt(tok, instruction)
+    first = 1 + len(tok.encode(train.USER_TAG + "\n"))          # first instruction token
+    prompt_len, V = len(ids), tok.vocab_size
+    with torch.no_grad():
+        for _ in range(n):
+            logp = torch.log_softmax(m(torch.tensor([ids]))[0, -1].float(), -1)
+            L, r = len(ids) - prompt_len, torch.zeros(V)
+            if "uniform" in rule_names:
+                for piece, score in rules.UNIFORM:
+                    r[tok.piece_id(piece)] += score
+            if "diversity" in rule_names:
+                r[sorted(set(ids[first:]))] -= 1.5
+            if "eos" in rule_names and (0 < L < 250 or saturate and L >= 250):
+                r[tok.eos_id] += 15 * min(L, 250) / 250
+            nxt = int((logp + r).argmax())
+            if nxt == tok.eos_id:
+                break
+            ids.append(nxt)
+    return ids[prompt_len:]
+
+
+@pytest.mark.parametrize("names", [(), ("eos", "uniform", "diversity"), ("uniform",), ("diversity",)])
+def test_cached_equals_uncached_reference(tiny_model, tiny_tokenizer, names):
+    """With no rules this is plain greedy decoding; with rules, the paper's per-step recomputation."""
+    expert = rules.RuleExpert(tiny_tokenizer, names) if names else None
+    got = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, max_new_tokens=30, rules=expert,
+                                batch_size=1)
+    want = [reference(tiny_model, tiny_tokenizer, ins, 30, names) for ins in INSTRUCTIONS]
+    assert got == want
+    assert any(len(w) > 5 for w in want)                       # the comparison covers real decoding
+
+
+@pytest.mark.parametrize("names", [(), ("eos", "uniform", "diversity")])
+def test_batch_equals_rows_alone(tiny_model, tiny_tokenizer, names):
+    expert = rules.RuleExpert(tiny_tokenizer, names) if names else None
+    lengths = {len(train.build_prompt(tiny_tokenizer, i)) for i in INSTRUCTIONS}
+    assert len(lengths) > 1                                     # so the batch has left padding
+    alone = [generate.generate_ids(tiny_model, tiny_tokenizer, [i], 40, expert)[0] for i in INSTRUCTIONS]
+    together = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, 40, expert, batch_size=4)
+    assert together == alone
+    assert generate.generate(tiny_model, tiny_tokenizer, INSTRUCTIONS, 40, expert, batch_size=3) == \
+        [tiny_tokenizer.decode(r) for r in alone]
+
+
+def test_sampling(tiny_model, tiny_tokenizer):
+    expert = rules.RuleExpert(tiny_tokenizer)
+    args = dict(max_new_tokens=20, rules=expert, batch_size=2)
+    greedy = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, **args)
+    a = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, temperature=1.0, seed=1, **args)
+    assert a == generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, temperature=1.0, seed=1, **args)
+    assert a != greedy
+    # a nucleus this small keeps only the best token: sampling becomes greedy
+    assert generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, temperature=1.0, top_p=1e-6,
+                                 **args) == greedy
+
+
+# ------------------------------------------------------------------ a model whose outputs are known
+def known_model(tok, scores):
+    """Blocks that add nothing and equal embeddings: every step, logits = `scores` (a dict id -> logit, the
+    rest -10), whatever the input. So the base model alone repeats its best token forever."""
+    c = model.Config(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     vocab_size=tok.vocab_size, max_position_embeddings=1024)
+    m = model.Transformer(c).eval()
+    with torch.no_grad():
+        m.model.embed_tokens.weight.fill_(1.0)                 # norm(x) = ones(16) at every position
+        for layer in m.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        m.lm_head.weight.fill_(-10 / 16)
+        for i, s in scores.items():
+            m.lm_head.weight[i] = s / 16
+    return m
+
+
+def test_known_model_eos_ramp(tiny_tokenizer):
+    tok = tiny_tokenizer
+    A = tok.vocab_size - 1
+    m = known_model(tok, {A: 0.0, tok.eos_id: -8.0})           # EOS 8 nats below the favourite
+    run = lambda *names, **kw: generate.generate_ids(m, tok, ["hi"], 300, rules.RuleExpert(tok, names, **kw))[0]
+    assert generate.generate_ids(m, tok, ["hi"], 300)[0] == [A] * 300          # never ends by itself
+    assert run("uniform") == [A] * 300
+    assert run("eos") == [A] * 134                 # the ramp 15·L/250 first passes 8 at L = 134
+    m = known_model(tok, {A: 0.0, tok.eos_id: -14.97})
+    assert run("eos") == [A] * 300                 # the ramp tops out at 14.94 and then drops to 0 (the code)
+    assert run("eos", saturate=True) == [A] * 250  # saturated: +15 from L = 250 on
+
+
+def test_known_model_diversity(tiny_tokenizer):
+    tok = tiny_tokenizer
+    bar = tok.piece_id("|")                        # in the prompt's tags, so seen from the start (the code)
+    prompt = set(train.build_prompt(tok, "hi"))
+    B, C, D, E = [i for i in range(3, tok.vocab_size) if i not in prompt][-4:]
+    m = known_model(tok, {bar: 0.0, B: -0.4, C: -0.8, D: -1.2, E: -1.6})
+    assert generate.generate_ids(m, tok, ["hi"], 8)[0] == [bar] * 8
+    # each token seen costs 1.5 once: the next best unseen token wins until every one is more than 1.5 below
+    div = rules.RuleExpert(tok, ("diversity",))
+    assert generate.generate_ids(m, tok, ["hi"], 8, div)[0] == [B, C, D, bar, bar, bar, bar, bar]
+    resp = rules.RuleExpert(tok, ("diversity",), response_only=True)          # the paper's text
+    assert generate.generate_ids(m, tok, ["hi"], 8, resp)[0] == [bar, B, C, D, bar, bar, bar, bar]
+
+
+def test_seen_set_starts_at_instruction(tiny_tokenizer):
+    ids, start = generate.prompt_ids(tiny_tokenizer, "What is a cat")
+    assert ids == train.build_prompt(tiny_tokenizer, "What is a cat")
+    assert tiny_tokenizer.decode(ids[start:]) == "What is a cat\n<|assistant|>\n"
+
+
+@needs_llama2
+def test_llama2_pieces_and_prompt():
+    tok = model.Tokenizer(str(LLAMA2_TOKENIZER))
+    expert = rules.RuleExpert(tok)
+    assert expert.missing == []
+    ids = {p: tok.piece_id(p) for p, _ in rules.UNIFORM}      # the ids the paper's code hard-codes
+    assert ids == {"<": 29966, "▁<": 529, "|": 29989, "▁I": 306, "I": 29902, "▁We": 1334, "What": 5618,
+                   "▁should": 881, "▁*": 334, "▁-": 448, "▁▁▁": 1678, "▁#": 396, "▁##": 444, "<0x0A>": 13,
+                   "!": 29991}
+    user_tail = tok.encode("\n<|user|>\n")[-5:]                # the code finds the instruction by these ids
+    for ins in ["What is the capital of Japan?", "I need a recipe.\n\nMake it short!", "<b>bold</b>", ""]:
+        ids, start = generate.prompt_ids(tok, ins)
+        assert ids == train.build_prompt(tok, ins) == [tok.bos_id] + tok.encode(
+            "<|user|>\n" + ins + "\n<|assistant|>\n")
+        last = max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == user_tail)
+        assert start == last
+
+
+# ---------------------------------------------------------------------------------- command line
+def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
+    inp = tmp_path / "val.jsonl"
+    inp.write_text("\n".join(json.dumps(r) for r in [
+        {"instruction": "What is a cat"}, {"instruction": "I think", "dataset": "mine"},
+        {"instruction": "two three"}]) + "\n")
+    out = tmp_path / "o" / "out.json"
+    argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "12",
+            "--rules", "eos,uniform,diversity"]
+    generate.main(argv + ["--limit", "2"])
+    recs = json.loads(out.read_text())
+    assert [r["instruction"] for r in recs] == ["What is a cat", "I think"]
+    assert [r["dataset"] for r in recs] == ["val", "mine"]
+    assert {tuple(sorted(r)) for r in recs} == {("dataset", "generator", "instruction", "output")}
+    assert recs[0]["generator"] == "tiny-eos-uniform-diversity-greedy"
+    tok, m = model.Tokenizer(tiny_checkpoint), model.Transformer.from_pretrained(tiny_checkpoint)
+    assert [r["output"] for r in recs] == generate.generate(m, tok, ["What is a cat", "I think"], 12,
+                                                            rules.RuleExpert(tok))
+    recs[0]["output"] = "kept"                                  # a done record is not generated again
+    out.write_text(json.dumps(recs))
+    generate.main(argv + ["--resume"])
+    again = json.loads(out.read_text())
+    assert [r["output"] for r in again][:2] == ["kept", recs[1]["output"]] and len(again) == 3
+    assert not [p for p in out.parent.iterdir() if p.name != "out.json"]       # no temporary files left
+
+
+@pytest.mark.parametrize("content, flags, message", [
+    (None, [], "input file not found"),
+    ('{"instruction": "a"}\n{"prompt": "b"}\n', [], "in.jsonl:2: record has no 'instruction'"),
+    ('[{"instruction": "a"}, {"instruction": 3}]', [], "in.jsonl: record 1: record has no 'instruction'"),
+    ('{"instruction": "a"\n', [], "in.jsonl:1: not valid JSON"),
+    ('{"instruction": "a"}\n', ["--rules", "eos,bogus"], "unknown rule 'bogus'"),
+    ('{"instruction": "a"}\n', ["--checkpoint", "nowhere"], "nowhere: checkpoint directory not found"),
+])
+def test_cli_errors(tiny_checkpoint, tmp_path, content, flags, message):
+    inp = tmp_path / "in.jsonl"
+    if content is not None:
+        inp.write_text(content)
+    out = tmp_path / "out.json"
+    with pytest.raises(model.UserError, match=message.replace("(", r"\(")):
+        generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out)] + flags)
+    assert not out.exists()
+
+
+def test_cli_exit_code(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--input", str(tmp_path / "none.jsonl")],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'none.jsonl'}: input file not found"]
