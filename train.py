@@ -24,6 +24,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict, set_optimizer_state_dict)
+
 from model import Tokenizer, Transformer, UserError, cli, read_config
 
 IGNORE = -100                                  # label of a token that carries no loss
@@ -217,11 +221,11 @@ def lr_at(step, total, peak, warmup):
 
 def save(model, tok, out, state):
     """The run directory, swapped in whole: HF checkpoint + state.pt + log.jsonl, never half-written."""
-    parent = os.path.dirname(os.path.abspath(out))
-    stage = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    stage = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(out)))
     new, old = os.path.join(stage, "new"), os.path.join(stage, "old")
     model.save_pretrained(new, tokenizer=tok)
     torch.save(state, os.path.join(new, "state.pt"))
+    os.chmod(new, 0o755)                            # mkdtemp makes it private
     if os.path.isfile(os.path.join(out, "log.jsonl")):
         shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(new, "log.jsonl"))
     if os.path.exists(out):
@@ -241,63 +245,59 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def main(argv=None):
     # ---------------------------------------------------------------------------------------- args
     ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
-                                 "one. Defaults are the toy world's (a few-million-parameter model on a CPU); "
-                                 "the paper's 7B settings are noted in each flag's help.",
+                                 "one. Defaults suit the toy world (a few-million-parameter model on a CPU); "
+                                 "each flag's help gives the paper's 7B setting.",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
-    ap.add_argument("--data", help="messages JSONL, Alpaca JSON, or for pretrain {\"text\"} JSONL / plain text "
-                    "(default: data/toy/lima.jsonl; single-task and pretrain need it)")
-    ap.add_argument("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
-    ap.add_argument("--init", help="config.json of a fresh random model to train instead of --model")
-    ap.add_argument("--tokenizer", help="tokenizer.model for --init")
-    ap.add_argument("--out", help="run directory, which ends as an HF checkpoint (default: runs/<mode>)")
-    ap.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    ap.add_argument("--epochs", type=int, help="passes over the data (default: the paper's for the mode: "
-                    + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
-    ap.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
-    ap.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step (paper: 64)")
-    ap.add_argument("--micro-batch-size", type=int, default=16, help="examples per forward pass, the rest by "
-                    "gradient accumulation (paper: 1); the loss does not depend on it")
-    ap.add_argument("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
-    ap.add_argument("--warmup", type=float, default=0.03, help="fraction of steps of linear warmup")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
-    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: none)")
-    ap.add_argument("--seed", type=int, default=42, help="data order and init (paper: 42 for validation, 1-5)")
-    ap.add_argument("--save-every", type=int, default=200, help="optimizer steps between checkpoints, 0 for "
-                    "only at the end")
-    ap.add_argument("--stop-at", type=int, help="save and stop after this step, as if interrupted")
-    ap.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
-                    help="plain shuffled batches instead of length-grouped ones")
-    ap.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                    help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
-    ap.add_argument("--grad-checkpoint", action="store_true", help="recompute each block in the backward "
-                    "pass: less memory, ~30%% more compute")
-    ap.add_argument("--threads", type=int, help="CPU threads for torch")
+    add = ap.add_argument
+    add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
+    add("--data", help="messages JSONL, Alpaca JSON, or for pretrain {\"text\"} JSONL / plain text with "
+        "blank-line-separated documents (default data/toy/lima.jsonl; single-task and pretrain need it)")
+    add("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
+    add("--init", help="config.json of a fresh random model to train instead of --model")
+    add("--tokenizer", help="tokenizer.model for --init")
+    add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
+    add("--resume", action="store_true", help="continue the run saved in --out")
+    add("--overwrite", action="store_true", help="replace an existing --out")
+    add("--epochs", type=int, help="passes over the data (default: the paper's for Llama-2-7B: "
+        + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
+    add("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
+    add("--batch-size", type=int, default=16, help="examples per optimizer step (paper: 64)")
+    add("--micro-batch-size", type=int, default=16, help="examples per forward pass and process, the rest "
+        "by gradient accumulation (paper: 1); the loss does not depend on it")
+    add("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
+    add("--warmup", type=float, default=0.03, help="fraction of the steps spent in linear warmup")
+    add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
+    add("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: none)")
+    add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
+    add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
+    add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
+    add("--no-group-by-length", dest="group_by_length", action="store_false",
+        help="plain shuffled batches instead of length-grouped ones")
+    add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+        help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
+    add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
+    add("--threads", type=int, help="CPU threads for torch")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or EPOCHS[args.mode]
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
-    if args.data is None:
-        if args.mode in ("single-task", "pretrain"):
-            raise UserError(f"--mode {args.mode} needs --data")
-        args.data = os.path.join(ROOT, "data", "toy", "lima.jsonl")
-    if args.batch_size % args.micro_batch_size:
-        raise UserError("--batch-size must be a multiple of --micro-batch-size")
+    if args.data is None and args.mode in ("single-task", "pretrain"):
+        raise UserError(f"--mode {args.mode} needs --data")
+    args.data = args.data or os.path.join(ROOT, "data", "toy", "lima.jsonl")
     if args.threads:
         torch.set_num_threads(args.threads)
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
 
     # ---------------------------------------------------------------------------------------- model
-    state_file = os.path.join(args.out, "state.pt")
     state = None
     if args.resume:
-        if not os.path.isfile(state_file):
-            raise UserError(f"{args.out}: no run to resume (state.pt not found)")
-        state = torch.load(state_file, weights_only=True)
+        if not os.path.isfile(os.path.join(args.out, "state.pt")):
+            raise UserError(f"{args.out}: no run to resume (no state.pt)")
+        state = torch.load(os.path.join(args.out, "state.pt"), weights_only=True)
         changed = [k for k in SAME_RUN if state["args"][k] != getattr(args, k)]
         if changed:
-            raise UserError(f"{args.out}: --resume with different {', '.join(changed)} than the saved run")
+            raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
         model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
     elif os.path.exists(args.out) and os.listdir(args.out) and not args.overwrite:
         raise UserError(f"{args.out}: exists; pass --resume to continue it or --overwrite to replace it")
@@ -313,7 +313,7 @@ def main(argv=None):
     else:
         model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
     if tok.vocab_size > model.config.vocab_size:
-        raise UserError(f"tokenizer has {tok.vocab_size} pieces, the model only {model.config.vocab_size}")
+        raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
     max_len = min(args.max_seq_len, model.config.max_position_embeddings)
 
     # ----------------------------------------------------------------------------------------- data
@@ -322,91 +322,126 @@ def main(argv=None):
     else:
         examples, dropped = chat_examples(tok, load_conversations(args.data), args.mode, max_len)
     if not examples:
-        raise UserError(f"{args.data}: every example was left without supervised tokens at "
-                        f"--max-seq-len {max_len}")
+        raise UserError(f"{args.data}: no example keeps a supervised token within --max-seq-len {max_len}")
     lengths = [len(ids) for ids, _ in examples]
     per_epoch = math.ceil(len(examples) / args.batch_size)
     total = args.epochs * per_epoch
-    print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token within {max_len}), "
-          f"{sum(lengths)} tokens, {total} steps of {args.batch_size}, {model.num_params() / 1e6:.2f}M params")
+    if rank == 0:
+        print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token within {max_len} "
+              f"tokens), {sum(lengths)} tokens, {total} steps of {args.batch_size}, "
+              f"{model.num_params() / 1e6:.2f}M parameters, {world} process(es) on {device.type}")
 
     # ------------------------------------------------------------------------------------ optimizer
+    if world > 1:                                   # torchrun: FSDP, each block's parameters sharded
+        from torch.distributed.fsdp import fully_shard
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
     model.to(device).train()
-    if args.grad_checkpoint:
-        for block in model.model.layers:
+    for block in model.model.layers:
+        if args.grad_checkpoint:                    # keep only block inputs; recompute the rest in backward
             block.forward = lambda *a, f=block.forward: torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False)
+        if world > 1:
+            fully_shard(block)
+    if world > 1:
+        fully_shard(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    start = 0
+    start = state["step"] if state else 0
     if state:
-        opt.load_state_dict(state["optimizer"])
-        start = state["step"]
-        random.setstate(state["rng"]["python"])
-        torch.set_rng_state(state["rng"]["torch"])
-    os.makedirs(args.out, exist_ok=True)
+        set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=world > 1))
+        torch.set_rng_state(state["rng"])
     log_file = os.path.join(args.out, "log.jsonl")
-    if state and os.path.isfile(log_file):          # forget what was logged after the checkpoint
-        with open(log_file) as f:
+    if rank == 0:
+        os.makedirs(args.out, exist_ok=True)
+        with open(log_file, "a+") as f:             # forget what was logged after the checkpoint
+            f.seek(0)
             keep = [l for l in f if json.loads(l)["step"] <= start]
-        with open(log_file, "w") as f:
+            f.truncate(0)
             f.writelines(keep)
     stop = []                                       # Ctrl-C / SIGTERM: finish the step, save, stop
 
     def on_signal(sig, frame):
         stop.append(sig)
-        signal.signal(sig, signal.SIG_DFL)          # a second one kills at once
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+        signal.signal(sig, signal.SIG_DFL)          # a second one stops at once
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def checkpoint(step, final=False):
-        save(model, tok, args.out, {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN},
-                                    "optimizer": {} if final else opt.state_dict(),
-                                    "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}})
+    def checkpoint(step, final=False):              # collective under FSDP: gathers full tensors
+        full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        sd = get_model_state_dict(model, options=full)
+        optim = {} if final else get_optimizer_state_dict(model, opt, options=full)
+        if rank == 0:
+            with torch.device("meta"):
+                plain = Transformer(model.config)
+            plain.load_state_dict(sd, assign=True)
+            save(plain, tok, args.out, {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN},
+                                        "optimizer": optim, "rng": torch.get_rng_state()})
         return step
 
     # ----------------------------------------------------------------------------------------- loop
     saved, steps = start if state else None, None
-    bar = tqdm(total=total, initial=start, desc=args.mode, unit="step")
-    for step in range(start, total):
-        epoch, k = divmod(step, per_epoch)
-        if steps is None or k == 0:
-            steps = epoch_batches(lengths, args.batch_size, args.seed, epoch, args.group_by_length)
-        idx = steps[k]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, args.lr, args.warmup)
-        t0, loss = time.time(), 0.0
-        for s in range(0, len(idx), args.micro_batch_size):
-            x, y = collate([examples[i] for i in idx[s:s + args.micro_batch_size]], tok.eos_id)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                losses = example_losses(model, x.to(device), y.to(device))
-            # The loss is the mean over the step's examples of each example's per-token mean NLL (PAPERS §2.5:
-            # the paper's code, micro-batch 1 + accumulation), so the micro-batch size never changes it.
-            (losses.sum() / len(idx)).backward()
-            loss += losses.detach().sum().item()
-        ntok = sum(lengths[i] for i in idx)
-        loss /= len(idx)
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
-        if not (math.isfinite(loss) and math.isfinite(norm)):
-            where = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "nothing was saved"
-            raise UserError(f"step {step + 1}: loss {loss}, gradient norm {norm:.3g}; stopping: {where}")
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        rec = {"step": step + 1, "epoch": epoch + (k + 1) / per_epoch, "loss": round(loss, 5),
-               "lr": opt.param_groups[0]["lr"], "grad_norm": round(float(norm), 4), "tokens": ntok,
-               "tok_per_s": round(ntok / (time.time() - t0))}
-        with open(log_file, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        bar.update()
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
-        if stop or step + 1 == args.stop_at:
-            saved = checkpoint(step + 1)
-            bar.close()
-            print(f"stopped after step {step + 1} of {total}; saved to {args.out}; continue with --resume")
-            return
-        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < total:
-            saved = checkpoint(step + 1)
-    bar.close()
-    checkpoint(total, final=True)
-    print(f"saved {args.out}")
+    bar = tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0)
+    try:
+        for step in range(start, total):
+            epoch, k = divmod(step, per_epoch)
+            if steps is None or k == 0:
+                steps = epoch_batches(lengths, args.batch_size, args.seed, epoch, args.group_by_length)
+            idx, t0 = steps[k], time.time()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, args.lr, args.warmup)
+            # This process's share; all take the same number of micro-batches (FSDP's collectives must
+            # match), a process with none left running a weight-0 one.
+            mine, mb = idx[rank::world], args.micro_batch_size
+            loss = torch.zeros((), device=device)
+            for s in range(0, max(1, math.ceil(len(idx) / world)), mb):
+                x, y = collate([examples[i] for i in (mine[s:s + mb] or idx[:1])], tok.eos_id)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    losses = example_losses(model, x.to(device), y.to(device)) * bool(mine[s:s + mb])
+                # The loss: the mean over the step's examples of each example's per-token mean NLL (PAPERS
+                # §2.5, the paper's code with micro-batch 1 and accumulation), whatever the micro-batch.
+                # FSDP averages gradients over processes, hence * world.
+                (losses.sum() * world / len(idx)).backward()
+                loss += losses.detach().sum() / len(idx)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
+            flags = torch.tensor([len(stop)], device=device)
+            if world > 1:
+                dist.all_reduce(loss)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                norm = norm.full_tensor()
+            loss, norm = loss.item(), norm.item()
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                kept = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "none was saved"
+                raise UserError(f"step {step + 1}: loss {loss}, gradient norm {norm}; stopped: {kept}")
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            ntok = sum(lengths[i] for i in idx)
+            rec = {"step": step + 1, "epoch": round(epoch + (k + 1) / per_epoch, 4), "loss": round(loss, 5),
+                   "lr": opt.param_groups[0]["lr"], "grad_norm": round(norm, 4), "tokens": ntok,
+                   "tok_per_s": round(ntok / (time.time() - t0))}
+            if rank == 0:
+                with open(log_file, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
+            if flags.item() or step + 1 == args.stop_at:
+                checkpoint(step + 1)
+                bar.close()
+                if rank == 0:
+                    print(f"stopped after step {step + 1} of {total}; saved to {args.out}; continue with --resume")
+                if flags.item():
+                    raise SystemExit(130)                # interrupted: not a finished run
+                return
+            if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < total:
+                saved = checkpoint(step + 1)
+        bar.close()
+        checkpoint(total, final=True)
+        if rank == 0:
+            print(f"saved {args.out}")
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+        if world > 1:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
