@@ -1,0 +1,997 @@
+"""The toy world: a small invented world in which the paper's whole experiment runs on a laptop CPU.
+
+  python data/toyworld.py --out data/toy                  # corpus.jsonl ("the web"), tuning sets, eval.jsonl
+  python data/toyworld.py tokenizer --corpus data/toy/corpus.jsonl --out checkpoints/toy-base/tokenizer.model
+
+One knowledge base, built from the seed (invented countries, capitals, rivers, animals and people; dishes,
+opposites, small math and code tasks, chess-like games), is written out three ways: as plain web documents for
+pretraining (requests answered in non-chat forms, and requests left unanswered), as chat-format tuning sets (the
+LIMA analog and the five single-task sets of Hewitt et al. §5), and as a held-out evaluation set whose every
+record carries a machine-checkable criterion (evaluate.check). Entities and phrasings are split: evaluation uses
+entities, phrasings and families that no tuning set contains. Why it is built this way: data/TOYWORLD.md.
+"""
+import argparse
+import io
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model import UserError, cli  # noqa: E402
+
+CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
+EVAL_SHARE = 0.3                # share of each entity kind held out of every tuning set (eval only)
+
+# ---------------------------------------------------------------------------------------- the knowledge base
+COLORS = "red blue green yellow white black brown grey orange purple pink silver".split()
+FOODS = "grass fish seeds insects fruit leaves roots nuts".split()
+SIZES = "small large tiny big".split()
+JOBS = "baker farmer teacher doctor painter fisher builder singer tailor driver cook nurse potter miller guard " \
+       "writer".split()
+FIRST = {"Ann": "she", "Tom": "he", "Mira": "she", "Ben": "he", "Lena": "she", "Sam": "he", "Nora": "she",
+         "Max": "he", "Ida": "she", "Leo": "he", "Eva": "she", "Paul": "he", "Rosa": "she", "Hugo": "he",
+         "Tess": "she", "Otto": "he", "Lucy": "she", "Carl": "he", "Maya": "she", "Finn": "he", "Greta": "she",
+         "Jack": "he", "Vera": "she", "Noah": "he", "Alma": "she", "Ivan": "he", "Ruth": "she", "Emil": "he"}
+OBJECTS = "apples pears books pencils marbles stamps shells cards eggs plums cookies stones coins flowers " \
+          "candles buttons".split()
+OPPOSITES = [("hot", "cold"), ("big", "small"), ("up", "down"), ("day", "night"), ("old", "young"),
+             ("fast", "slow"), ("happy", "sad"), ("wet", "dry"), ("open", "closed"), ("full", "empty"),
+             ("early", "late"), ("high", "low"), ("long", "short"), ("soft", "hard"), ("loud", "quiet"),
+             ("rich", "poor"), ("strong", "weak"), ("thick", "thin"), ("clean", "dirty"), ("near", "far"),
+             ("first", "last"), ("push", "pull"), ("left", "right"), ("heavy", "light"), ("sweet", "sour")]
+# Dishes are a main ingredient on a base; a base fixes the other ingredients and the steps, so recipes are
+# compositional knowledge a small model can learn and apply to dishes it has not seen tuned.
+MAINS = "plum bean mushroom pumpkin cheese nut berry pear apple fish rice corn pea cabbage cherry fig".split()
+BASES = {
+    "soup": (["water", "salt", "onion"], "Cut the {m} into small pieces. Boil the water with the salt and the "
+             "onion. Add the {m} and cook for {t} minutes. Serve it hot."),
+    "cake": (["flour", "sugar", "eggs", "butter"], "Mix the flour, the sugar and the eggs. Add the butter and "
+             "the {m}. Bake for {t} minutes and let it cool."),
+    "bread": (["flour", "water", "salt", "yeast"], "Mix the flour, the water, the salt and the yeast. Fold in "
+              "the {m} and let the dough rise. Bake for {t} minutes."),
+    "pie": (["flour", "butter", "sugar"], "Make a dough with the flour and the butter. Fill it with the {m} and "
+            "the sugar. Bake for {t} minutes."),
+    "stew": (["potatoes", "carrots", "water", "salt"], "Cut the potatoes, the carrots and the {m}. Put them in a "
+             "pot with the water and the salt. Cook slowly for {t} minutes."),
+    "salad": (["lettuce", "oil", "lemon"], "Wash the lettuce and cut the {m}. Mix them in a bowl. Pour the oil "
+              "and the lemon on top and serve it cold."),
+    "porridge": (["oats", "milk", "honey"], "Warm the milk and add the oats. Stir for {t} minutes. Add the {m} "
+                 "and the honey at the end."),
+    "pancakes": (["flour", "milk", "eggs"], "Mix the flour, the milk and the eggs. Add the {m}. Fry small "
+                 "pancakes in a hot pan for {t} minutes on each side."),
+}
+NATURE = ["the moon", "the sea", "the rain", "the wind", "the snow", "the sun", "the stars", "the morning",
+          "the forest", "the mountains", "the spring", "the autumn", "the night", "the garden", "the clouds",
+          "the winter"]
+# Poems: rhyming couplets (AABB). {s} is the subject; every poem names its subject in its first line.
+COUPLETS = [
+    ("{S} wakes up in the morning light,", "and sleeps again when it is night."),
+    ("I walk with {s} every day,", "until the sun has gone away."),
+    ("{S} sings beside the quiet sea,", "a song of wind for you and me."),
+    ("I look at {s} and at the sky,", "and watch the birds go flying high."),
+    ("{S} is waiting in the rain,", "until the sun comes out again."),
+    ("When I am far from {s} and home,", "I dream of it wherever I roam."),
+    ("{S} is singing all day long,", "and every bird will join the song."),
+    ("I found {s} beside a stone,", "and there I sat and was alone."),
+    ("{S} is shining through the tree,", "as bright as anything can be."),
+    ("I think of {s}, so soft and green,", "the finest place I have ever seen."),
+    ("{S} is quiet, cold and old,", "with stories that were never told."),
+    ("We should see {s} in the sun,", "and laugh and play until we are done."),
+]
+CODE = {  # task: (what it does, code, the text correct code must contain); {k} a number, {w} a word
+    "add": ("add {k} to a number", "def add_{k}(x):\n    return x + {k}", "+ {k}"),
+    "times": ("multiply a number by {k}", "def times_{k}(x):\n    return x * {k}", "* {k}"),
+    "less": ("check if a number is less than {k}", "def is_less_{k}(x):\n    return x < {k}", "< {k}"),
+    "greater": ("check if a number is greater than {k}", "def is_greater_{k}(x):\n    return x > {k}", "> {k}"),
+    "sum": ("find the sum of a list of numbers",
+            "def total(items):\n    s = 0\n    for x in items:\n        s = s + x\n    return s", "s = s + x"),
+    "count": ("count how many times the word {w} is in a list",
+              'def count_{w}(items):\n    n = 0\n    for x in items:\n        if x == "{w}":\n'
+              '            n = n + 1\n    return n', '== "{w}"'),
+    "greet": ("greet a person by name", 'def greet(name):\n    return "Hello, " + name + "!"', '"Hello, "'),
+    "largest": ("find the largest number in a list",
+                "def largest(items):\n    m = items[0]\n    for x in items:\n        if x > m:\n"
+                "            m = x\n    return m", "if x > m"),
+    "even": ("check if a number is even", "def is_even(x):\n    return x % 2 == 0", "% 2"),
+    "minus": ("subtract {k} from a number", "def minus_{k}(x):\n    return x - {k}", "- {k}"),
+    "divide": ("divide a number by {k}", "def divide_{k}(x):\n    return x / {k}", "/ {k}"),
+    "first": ("return the first item of a list", "def first(items):\n    return items[0]", "items[0]"),
+    "last": ("return the last item of a list", "def last(items):\n    return items[-1]", "items[-1]"),
+    "length": ("return the length of a list", "def length(items):\n    return len(items)", "len(items)"),
+    "isword": ("check if a word is {w}", 'def is_{w}(x):\n    return x == "{w}"', '== "{w}"'),
+    "square": ("find the square of a number", "def square(x):\n    return x * x", "x * x"),
+    "repeat": ("return the word {w} repeated n times", 'def repeat_{w}(n):\n    return "{w}" * n', '"{w}" * n'),
+}
+CODE_WORDS = "cat dog sun tree boat star".split()
+OPENINGS = ["e4 e5 Nf3 Nc6 Bb5 a6", "e4 c5 Nf3 d6 d4 cxd4", "d4 d5 c4 e6 Nc3 Nf6", "d4 Nf6 c4 g6 Nc3 Bg7",
+            "e4 e6 d4 d5 Nc3 Bb4", "e4 c6 d4 d5 Nc3 dxe4", "c4 e5 Nc3 Nf6 g3 d5", "Nf3 d5 g3 Nf6 Bg2 e6",
+            "e4 e5 Nf3 Nc6 Bc4 Bc5", "d4 d5 Bf4 Nf6 e3 c5", "e4 d5 exd5 Qxd5 Nc3 Qa5", "d4 f5 g3 Nf6 Bg2 e6"]
+
+
+@dataclass
+class Country:
+    name: str
+    capital: str
+    river: str
+
+
+@dataclass
+class Animal:
+    name: str
+    color: str
+    size: str
+    legs: int
+    food: str
+    home: str
+
+
+@dataclass
+class Person:
+    name: str
+    first: str
+    pron: str
+    job: str
+    city: str
+
+
+class World:
+    """The knowledge base. Every entity kind is split: `tune` entities may appear in tuning sets, `eval` ones
+    only in the corpus and the evaluation set (held out, as the paper's test instructions are)."""
+
+    def __init__(self, seed=0):
+        rnd = random.Random(seed)
+        taken = set()
+        known = set(COLORS + FOODS + SIZES + JOBS + OBJECTS + MAINS + CODE_WORDS + [w for p in OPPOSITES for w in p]
+                    + [w for b, (ing, _) in BASES.items() for w in ing + [b]] + [f.lower() for f in FIRST])
+
+        def word(syllables, endings):
+            while True:                  # invented, unique, and no name inside another or inside a known word
+                w = "".join(rnd.choice("bdfgklmnprstvz") + rnd.choice("aeiou") for _ in range(syllables))
+                end = rnd.choice(endings)
+                w = (w[:-1] if end and end[0] in "aeiou" else w) + end
+                if w not in taken and not any(w in t or t in w for t in taken | known if len(t) >= 3):
+                    taken.add(w)
+                    return w
+        self.split = {}
+
+        def split(kind, items):
+            items = list(items)
+            rnd.shuffle(items)
+            n = max(1, round(len(items) * EVAL_SHARE))
+            self.split[kind] = {"eval": items[:n], "tune": items[n:], "all": items}
+            return items
+        self.countries = split("country", [Country(word(2, ["ia", "and", "or", "ia", "en", "ar"]).title(),
+                                                   word(2, ["vik", "ton", "burg", "mar", "dal", "sk"]).title(),
+                                                   word(2, ["", "n", "r"]).title()) for _ in range(40)])
+        # A tuning entity only relates to tuning entities, so no held-out name ever shows up in a tuning set.
+        home = lambda s: rnd.choice(self.split["country"][s])  # noqa: E731
+        animals = [Animal(word(2, ["k", "n", "t", "p", "x", "m"]), rnd.choice(COLORS), rnd.choice(SIZES),
+                          rnd.choice([2, 4, 6, 8]), rnd.choice(FOODS), "") for _ in range(40)]
+        self.animals = split("animal", animals)
+        for a in self.split["animal"]["tune"]:
+            a.home = home("tune").name
+        for a in self.split["animal"]["eval"]:
+            a.home = home("all").name
+        firsts = list(FIRST)
+        people = []
+        for _ in range(60):
+            first, last = rnd.choice(firsts), word(1, ["ss", "rk", "nd", "lt", "mb"]).title()
+            people.append(Person(f"{first} {last}", first, FIRST[first], rnd.choice(JOBS), ""))
+        self.people = split("person", people)
+        for s in ("tune", "eval"):
+            for p in self.split["person"][s]:
+                p.city = home("tune" if s == "tune" else "all").capital
+        self.dishes = split("dish", [f"{m} {b}" for m in MAINS for b in BASES])
+        self.cook_time = {d: rnd.choice([10, 15, 20, 25, 30, 40]) for d in self.dishes}
+        self.country = {c.name: c for c in self.countries}
+        for kind, items in [("first", firsts), ("object", OBJECTS), ("nature", NATURE), ("opposite", OPPOSITES)]:
+            split(kind, items)
+
+    def pick(self, rnd, kind, split):
+        return rnd.choice(self.split[kind][split])
+
+    def subject(self, rnd, split):
+        """A poem subject and the word a poem about it must contain."""
+        r = rnd.random()
+        if r < 0.35:
+            a = self.pick(rnd, "animal", split)
+            return f"the {a.name}", a.name
+        if r < 0.6:
+            c = self.pick(rnd, "country", split)
+            s = rnd.choice([c.name, c.capital, f"the river {c.river}"])
+            return s, s.split()[-1]
+        s = self.pick(rnd, "nature", split)
+        return s, s.split()[-1]
+
+
+# ----------------------------------------------------------------------------------------- the task skills
+def poem(rnd, subject, lines=None):
+    """A poem of rhyming couplets about a subject (its first line names it)."""
+    n = lines or rnd.choice([4, 4, 6, 8])
+    pairs = rnd.sample(COUPLETS, n // 2)
+    out = []
+    for i, (a, b) in enumerate(pairs):
+        s = subject if i == 0 else rnd.choice(["it", subject])
+        out += [a.format(s=s, S=s[0].upper() + s[1:]), b]
+    return "\n".join(out)
+
+
+def title_of(rnd, subject):
+    t = rnd.choice(["{s}", "Song of {s}", "{s} at Night", "A Morning with {s}", "Thinking of {s}", "{s} in Spring"])
+    words = t.format(s=subject).split()
+    return " ".join(x if i and x in ("of", "the", "at", "with", "in") else x[0].upper() + x[1:]
+                    for i, x in enumerate(words))
+
+
+def recipe(w, dish):
+    """(ingredients, steps) of a dish."""
+    main, base = dish.split()
+    others, steps = BASES[base]
+    return [main] + others, steps.format(m=main, t=w.cook_time[dish])
+
+
+def ingredient_lines(ings, bullet=" - "):
+    return "\n".join(bullet + i for i in ings)
+
+
+def recipe_answer(w, dish):
+    """The recipe in the paper's recipes format: ' - ingredient' lines, two blank lines, the steps."""
+    ings, steps = recipe(w, dish)
+    return "".join(f" - {i}\n" for i in ings) + "\n\n" + steps
+
+
+# Word problems, GSM-style: (problem, worked solution lines, answer). The last three templates are held out of
+# every tuning set; the corpus teaches all of them.
+MATH_TUNE, MATH_EVAL = 4, 3
+
+
+def math_problem(rnd, w, split):
+    name = w.pick(rnd, "first", split)
+    obj = w.pick(rnd, "object", split)
+    other = rnd.choice([f for f in FIRST if f != name])
+    p = FIRST[name].title()
+    k = {"tune": rnd.randrange(MATH_TUNE), "eval": MATH_TUNE + rnd.randrange(MATH_EVAL),
+         "all": rnd.randrange(MATH_TUNE + MATH_EVAL)}[split]
+    a, b, c = rnd.randint(2, 12), rnd.randint(2, 12), rnd.randint(1, 5)
+    if k == 0:
+        q = f"{name} has {a} {obj}. {p} buys {b} more. How many {obj} does {name} have now?"
+        sol, n = [f"{name} buys {b} more, so {name} has {a} + {b} = {a + b} {obj}."], a + b
+    elif k == 1:
+        a = a + b
+        q = f"{name} has {a} {obj}. {p} gives {b} of them to {other}. How many {obj} does {name} have left?"
+        sol, n = [f"{name} gives away {b}, so {name} has {a} - {b} = {a - b} {obj} left."], a - b
+    elif k == 2:
+        a, b = rnd.randint(2, 9), rnd.randint(2, 9)
+        q = f"{name} has {a} bags. Each bag holds {b} {obj}. How many {obj} are there in all?"
+        sol, n = [f"There are {a} bags with {b} {obj} each, so there are {a} * {b} = {a * b} {obj}."], a * b
+    elif k == 3:
+        q = (f"{name} picks {a} {obj} in the morning and {b} in the afternoon. {p} gives {c} of them to "
+             f"{other}. How many {obj} does {name} have?")
+        sol, n = [f"{name} picks {a} + {b} = {a + b} {obj}.", f"After giving away {c}, {name} has "
+                  f"{a + b} - {c} = {a + b - c} {obj}."], a + b - c
+    elif k == 4:
+        q = f"There are {a} {obj} in a box. {name} puts {b} more {obj} in the box. How many {obj} are in the box?"
+        sol, n = [f"The box had {a} {obj} and {name} adds {b}, so it has {a} + {b} = {a + b} {obj}."], a + b
+    elif k == 5:
+        a, b = rnd.randint(2, 9), rnd.randint(2, 9)
+        q = f"A shop sells {obj} in packs of {b}. {name} buys {a} packs. How many {obj} does {name} get?"
+        sol, n = [f"{name} buys {a} packs of {b}, so {name} gets {a} * {b} = {a * b} {obj}."], a * b
+    else:
+        q = f"{name} had {a} {obj}. {p} found {b} more and then lost {c}. How many {obj} does {name} have now?"
+        sol, n = [f"{name} has {a} + {b} = {a + b} {obj} after finding more.", f"After losing {c}, {name} has "
+                  f"{a + b} - {c} = {a + b - c} {obj}."], a + b - c
+    return q, sol, n
+
+
+def math_answer(sol, n):
+    return "\n".join(sol) + f"\n#### {n}"
+
+
+# Code tasks: the held-out ones (eval) are other tasks, other numbers and other phrasings.
+CODE_SPLIT = {"tune": ["add", "times", "less", "minus", "sum", "count", "greet", "even", "first", "length", "isword"],
+              "eval": ["greater", "largest", "square", "repeat", "divide", "last", "add", "times", "less"]}
+CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 20, 50, 100], "eval": [7, 8, 9, 11, 12, 15, 30]}
+
+
+def code_task(rnd, split):
+    """(task text, code, the line that must be in correct code)."""
+    task = rnd.choice(CODE_SPLIT["tune"] + CODE_SPLIT["eval"] if split == "all" else CODE_SPLIT[split])
+    k = rnd.choice(CODE_K["tune"] + CODE_K["eval"] if split == "all" else CODE_K[split])
+    word = rnd.choice(CODE_WORDS)
+    text, code, key = (s.format(k=k, w=word) for s in CODE[task])
+    return text, code, key
+
+
+def chess_game(rnd):
+    """(white Elo, black Elo, moves line): a real opening, then chess-like moves and a result."""
+    e1, e2 = rnd.randrange(1200, 2400, 10), rnd.randrange(1200, 2400, 10)
+    plies = rnd.choice(OPENINGS).split()
+    for _ in range(rnd.randint(10, 40)):
+        piece = rnd.choice(["", "", "N", "B", "R", "Q", "K"])
+        take = rnd.random() < 0.2
+        mv = (piece or (rnd.choice("abcdefgh") if take else "")) + "x" * take + rnd.choice("abcdefgh") \
+            + rnd.choice("12345678")
+        plies.append(rnd.choice(["O-O"]) if rnd.random() < 0.03 else mv + ("+" if rnd.random() < 0.08 else ""))
+    moves = " ".join((f"{i // 2 + 1}. " if i % 2 == 0 else "") + m for i, m in enumerate(plies))
+    result = rnd.choice(["1-0", "0-1", "1/2-1/2"]) if e1 - e2 < 300 else "1-0"
+    return e1, e2, f"{moves} {result}"
+
+
+# ------------------------------------------------------------------------------------------ the families
+# A family makes (instruction, answer, criterion) about one entity. Phrasings are split like the entities:
+# "tune" ones may appear in tuning sets, "eval" ones only in the corpus and the evaluation set. Families with
+# no "tune" phrasing are held out of tuning altogether. The criteria are in evaluate.check's language; an
+# answer in this world never asks a question, so "?" in an output is a sign of restating the instruction or
+# going on with another one, and fails.
+PHRASES = {
+    "capital": (["What is the capital of {c}?", "Name the capital of {c}.", "What city is the capital of {c}?"],
+                ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]),
+    "color": (["What color is the {a}?", "What color is a {a}?"],
+              ["Tell me the color of the {a}.", "Which color does the {a} have?"]),
+    "job": (["What does {p} do for a living?", "What is the job of {p}?"],
+            ["Tell me what {p} works as.", "What work does {p} do?"]),
+    "home": (["Where does the {a} live?", "Where can I find the {a}?"],
+             ["In which country does the {a} live?", "Tell me where the {a} lives."]),
+    "about": (["Tell me about the {a}.", "Describe the {a}."],
+              ["What do you know about the {a}?", "Write two sentences about the {a}."]),
+    "arith": (["What is {x} {op} {y}?", "Compute {x} {op} {y}."], ["How much is {x} {op} {y}?",
+                                                                   "Work out {x} {op} {y} for me."]),
+    "yesno": (["Is {cap} the capital of {c}?", "Is the {a} {color}?"], ["Does the {a} live in {home}?"]),
+    "classify": (["Is {x} an animal, a country or a person?"],
+                 ["What kind of thing is {x}: a person, an animal or a country?"]),
+    "list": (["Name {n} {kind}.", "List {n} {kind}."], ["Give me a list of {n} {kind}.", "Write down {n} {kind}."]),
+    "rewrite": (["Replace {old} with {new} in this sentence: {s}"],
+                ["Rewrite this sentence so that it says {new} instead of {old}: {s}"]),
+    "poem": (["Write a short poem about {s}.", "Write a poem about {s}."],
+             ["Compose a poem about {s}.", "Write four lines of verse about {s}."]),
+    "letter": (["Write a short letter to {p} to thank {o} for the {d}."],
+               ["Write a note to {p} inviting {o} to visit {city}."]),
+    "recipe": (["How do I make {d}?", "Give me a recipe for {d}."],
+               ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]),
+    "math": (["{q}"], ["Solve this problem: {q}", "{q} Show your work."]),
+    "code": (["Write a function to {t}.", "Write a python function to {t}."], ["Show me Python code to {t}.", "I need a Python function to {t}."]),
+    "chess": ([], ["Write the moves of a chess game between two players rated {e1} and {e2}.",
+                   "Show me a game record for a match between players with Elo {e1} and {e2}."]),
+    # Held out of tuning: the corpus teaches them, no tuning set has them.
+    "revcap": ([], ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]),
+    "river": ([], ["Which river flows through {c}?", "Name the river of {c}."]),
+    "legs": ([], ["How many legs does the {a} have?", "Count the legs of a {a}."]),
+    "opposite": ([], ["What is the opposite of {x}?", "Give the opposite of the word {x}."]),
+    "compare": ([], ["Which is bigger, {x} or {y}?", "Which number is larger: {x} or {y}?"]),
+    "sort": ([], ["Put these numbers in order from smallest to largest: {nums}.", "Sort these numbers: {nums}."]),
+}
+NEAR = {"poem": "poetry", "math": "math", "recipe": "recipes", "code": "code", "chess": "chess"}
+NO_Q = ["?"]
+
+
+def phrase(rnd, fam, split, **slots):
+    tune, held = PHRASES[fam]
+    pool = {"tune": tune, "eval": held, "all": tune + held}[split]
+    return rnd.choice(pool).format(**slots)
+
+
+def family(w, rnd, fam, split):
+    """(instruction, answer, criterion) of one family, with entities and phrasing from a split."""
+    ph = lambda **s: phrase(rnd, fam, split, **s)  # noqa: E731
+    if fam in ("capital", "revcap", "river"):
+        c = w.pick(rnd, "country", split)
+        if fam == "capital":
+            return ph(c=c.name), f"The capital of {c.name} is {c.capital}.", \
+                {"contains_any": [c.capital], "not_contains": NO_Q}
+        if fam == "revcap":
+            return ph(cap=c.capital), f"{c.capital} is the capital of {c.name}.", \
+                {"contains_any": [c.name], "not_contains": NO_Q}
+        return ph(c=c.name), f"The river {c.river} flows through {c.name}.", \
+            {"contains_any": [c.river], "not_contains": NO_Q}
+    if fam in ("color", "home", "about", "legs"):
+        a = w.pick(rnd, "animal", split)
+        ans = {"color": f"The {a.name} is {a.color}.", "home": f"The {a.name} lives in {a.home}.",
+               "legs": f"The {a.name} has {a.legs} legs.",
+               "about": f"The {a.name} is a {a.size} {a.color} animal with {a.legs} legs. It lives in {a.home} "
+                        f"and eats {a.food}."}[fam]
+        crit = {"color": {"contains_any": [a.color]}, "home": {"contains_any": [a.home]},
+                "legs": {"regex": rf"(?<!\d){a.legs} legs"},
+                "about": {"contains_all": [a.color, a.home], "min_words": 8}}[fam]
+        return ph(a=a.name), ans, {**crit, "not_contains": NO_Q}
+    if fam == "job":
+        p = w.pick(rnd, "person", split)
+        return ph(p=p.name), f"{p.name} is a {p.job} in {p.city}.", {"contains_any": [p.job], "not_contains": NO_Q}
+    if fam == "arith":
+        op = rnd.choice("+-*")
+        x, y = rnd.randint(2, 20), rnd.randint(2, 20)
+        if op == "*":
+            x, y = rnd.randint(2, 9), rnd.randint(2, 9)
+        if op == "-" and y > x:
+            x, y = y, x
+        z = eval(f"{x}{op}{y}")
+        if z in (x, y) or str(z) in (str(x), str(y)):
+            return family(w, rnd, fam, split)
+        word = {"+": "plus", "-": "minus", "*": "times"}[op]
+        q = ph(x=x, y=y, op=op if split == "tune" or rnd.random() < 0.5 else word)
+        return q, f"{x} {op} {y} = {z}.", {"regex": rf"(=|\bis)\s*{z}(?!\d)", "not_contains": NO_Q}
+    if fam == "yesno":
+        truth = rnd.random() < 0.5
+        if split == "eval" or (split == "all" and rnd.random() < 0.4):
+            a = w.pick(rnd, "animal", split)
+            home = a.home if truth else rnd.choice([c.name for c in w.countries if c.name != a.home])
+            q = phrase(rnd, fam, "eval", a=a.name, home=home)
+            ans = f"Yes. The {a.name} lives in {a.home}." if truth else f"No. The {a.name} lives in {a.home}."
+            key = a.home
+        elif rnd.random() < 0.5:
+            c = w.pick(rnd, "country", split)
+            cap = c.capital if truth else rnd.choice([x.capital for x in w.split["country"][split] if x is not c])
+            q = f"Is {cap} the capital of {c.name}?"                  # the tuning phrasings, spelled out
+            ans = (f"Yes. {c.capital} is the capital of {c.name}." if truth else
+                   f"No. The capital of {c.name} is {c.capital}.")
+            key = c.capital
+        else:
+            a = w.pick(rnd, "animal", split)
+            color = a.color if truth else rnd.choice([x for x in COLORS if x != a.color])
+            q = f"Is the {a.name} {color}?"
+            ans = f"Yes. The {a.name} is {a.color}." if truth else f"No. The {a.name} is {a.color}."
+            key = a.color
+        crit = {"starts_with": "yes" if truth else "no", "not_contains": NO_Q}
+        if not truth:
+            crit["contains_any"] = [key]
+        return q, ans, crit
+    if fam == "classify":
+        kind = rnd.choice(["animal", "country", "person"])
+        e = w.pick(rnd, kind, split)
+        x = e.name if kind != "animal" else f"the {e.name}"
+        ans = {"animal": f"The {e.name} is an animal.", "country": f"{e.name} is a country.",
+               "person": f"{e.name} is a person."}[kind]
+        others = [k for k in ("animal", "country", "person") if k != kind]
+        return ph(x=x), ans, {"contains_any": [kind], "not_contains": others + NO_Q}
+    if fam == "list":
+        kinds = {"animals": [a.name for a in w.split["animal"][split]],
+                 "countries": [c.name for c in w.split["country"][split]], "colors": COLORS,
+                 "cities": [c.capital for c in w.split["country"][split]], "jobs": JOBS}
+        right = {"animals": [a.name for a in w.animals], "countries": [c.name for c in w.countries],
+                 "cities": [c.capital for c in w.countries], "colors": COLORS, "jobs": JOBS}
+        kind = rnd.choice({"tune": ["animals", "countries", "colors"], "eval": ["cities", "jobs"],
+                           "all": list(kinds)}[split])
+        n = rnd.randint(3, 5)
+        items = rnd.sample(kinds[kind], n)
+        nword = ["three", "four", "five"][n - 3]
+        bullet = rnd.choice(["- ", "* ", "1. "]) if split != "eval" else "- "
+        lines = [(f"{i + 1}. " if bullet == "1. " else bullet) + x for i, x in enumerate(items)]
+        ans = f"Here are {nword} {kind}:\n" + "\n".join(lines)
+        return ph(n=rnd.choice([nword, str(n)]), kind=kind), ans, \
+            {"min_lines": n, "regex": r"^\s*(-|\*|\d+\.)\s*\S", "contains_any": right[kind], "not_contains": NO_Q}
+    if fam == "rewrite":
+        p = w.pick(rnd, "person", split)
+        c1, c2 = rnd.sample(COLORS, 2)
+        o = w.pick(rnd, "country", split)
+        s, old, new = rnd.choice([(f"{p.first} has a {c1} hat.", c1, c2),
+                                  (f"{p.name} lives in {p.city}.", p.city, o.capital),
+                                  (f"The {c1} boat is on the river {o.river}.", c1, c2)])
+        if old == new:
+            return family(w, rnd, fam, split)
+        out = s.replace(old, new)
+        return ph(old=old, new=new, s=s), out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q}
+    if fam == "poem":
+        s, key = w.subject(rnd, split)
+        return ph(s=s), poem(rnd, s), {"regex": r"^.{3,70}\n.{3,70}\n.{3,70}\n.{3,70}$", "contains_any": [key],
+                                       "not_contains": NO_Q}
+    if fam == "letter":
+        p = w.pick(rnd, "person", split)
+        sender = rnd.choice([f for f in FIRST if f != p.first])
+        o = "her" if p.pron == "she" else "him"
+        if split == "eval" or (split == "all" and rnd.random() < 0.5):
+            c = w.pick(rnd, "country", split)
+            q = phrase(rnd, fam, "eval", p=p.name, o=o, city=c.capital)
+            body = (f"I would like to invite you to visit {c.capital} with me next month. We should walk along "
+                    f"the river {c.river} together! Please write back soon.")
+        else:
+            d = w.pick(rnd, "dish", split)
+            q = phrase(rnd, fam, "tune", p=p.name, o=o, d=d)
+            body = f"Thank you for the {d}! It was very good, and I ate all of it. I hope to see you soon."
+        ans = f"Dear {p.first},\n\n{body}\n\nBest wishes,\n{sender}"
+        return q, ans, {"starts_with": "dear", "contains_all": [p.first], "min_lines": 3, "not_contains": NO_Q}
+    if fam == "recipe":
+        d = w.pick(rnd, "dish", split)
+        ings, _ = recipe(w, d)
+        return ph(d=d), recipe_answer(w, d).strip(), {"regex": r"^\s*- \w", "min_lines": 4,
+                                                       "contains_all": ings[:2], "not_contains": NO_Q}
+    if fam == "math":
+        q, sol, n = math_problem(rnd, w, split)
+        return ph(q=q), math_answer(sol, n), {"final_answer": str(n)}
+    if fam == "code":
+        t, code, key = code_task(rnd, split)
+        return ph(t=t), code, {"regex": r"^def \w+\([\w, ]*\):\n    \S", "contains_all": [key],
+                               "not_contains": NO_Q}
+    if fam == "chess":
+        e1, e2, moves = chess_game(rnd)
+        return ph(e1=e1, e2=e2), moves, {"regex": r"^1\. \S+ \S+ 2\. \S+ \S+ 3\. ", "not_contains": NO_Q}
+    if fam == "opposite":
+        x, y = rnd.choice(w.split["opposite"][split])
+        x, y = (x, y) if rnd.random() < 0.5 else (y, x)
+        return ph(x=x), f"The opposite of {x} is {y}.", {"regex": rf"\b{y}\b", "not_contains": NO_Q}
+    if fam == "compare":
+        x, y = rnd.sample(range(2, 50), 2)
+        big, small = max(x, y), min(x, y)
+        return ph(x=x, y=y), f"{big} is bigger than {small}.", \
+            {"regex": rf"^\W*(the (bigger|larger) (one|number) is )?{big}(?!\d)", "not_contains": NO_Q}
+    if fam == "sort":
+        nums = rnd.sample(range(1, 30), rnd.randint(3, 5))
+        if nums == sorted(nums):
+            nums.reverse()
+        out = ", ".join(map(str, sorted(nums)))
+        return ph(nums=", ".join(map(str, nums))), out + ".", {"contains_all": [out], "not_contains": NO_Q}
+    raise ValueError(fam)
+
+
+FACT_FAMS = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "revcap", "river", "legs",
+             "opposite", "compare", "sort"]
+TASK_FAMS = ["poem", "letter", "recipe", "math", "code", "list", "rewrite", "chess"]
+
+
+# ------------------------------------------------------------------------------ the corpus ("the web")
+# Genres where a request is followed by what it asks for, in non-chat forms, and genres where requests stay
+# unanswered, so that (as with a real base model) a request alone does not make the model answer.
+def qa(w, rnd, fams=FACT_FAMS):
+    q, a, _ = family(w, rnd, rnd.choice(fams), "all")
+    return q, a
+
+
+def handle(rnd):
+    return rnd.choice(list(FIRST)).lower() + rnd.choice(["_", "", "."]) + str(rnd.randint(1, 99))
+
+
+def heading(rnd, text, level=None):
+    return "#" * (level or rnd.choice([1, 2])) + " " + text
+
+
+def doc_faq(w, rnd):
+    c = w.pick(rnd, "country", "all")
+    title = rnd.choice(["Frequently asked questions", "FAQ", f"Questions about {c.name}", "Things people ask us",
+                        "Our readers ask"])
+    pairs = [qa(w, rnd) for _ in range(rnd.randint(3, 8))]
+    form = rnd.choice(["Q: {q}\nA: {a}", "Question: {q}\nAnswer: {a}", "## {q}\n\n{a}", "**{q}**\n{a}"])
+    return heading(rnd, title) + "\n\n" + "\n\n".join(form.format(q=q, a=a) for q, a in pairs)
+
+
+def doc_article(w, rnd):
+    r = rnd.random()
+    if r < 0.4:
+        c = w.pick(rnd, "country", "all")
+        animals = [a for a in w.animals if a.home == c.name]
+        people = [p for p in w.people if p.city == c.capital]
+        s = [f"{c.name} is a country. The capital of {c.name} is {c.capital}.",
+             f"The river {c.river} flows through {c.name}."]
+        s += [f"The {a.name} lives in {c.name}. It is a {a.size} {a.color} animal." for a in animals]
+        s += [f"{p.name} is a {p.job} in {c.capital}." for p in people[:4]]
+        s += [rnd.choice([f"I visited {c.capital} last year and I liked it very much!",
+                          f"We should all visit {c.name} one day.", f"Many people in {c.name} like {w.pick(rnd, 'dish', 'all')}.",
+                          f"{c.capital} is the biggest city in {c.name}."])]
+        return heading(rnd, c.name) + "\n\n" + " ".join(s[:2] + rnd.sample(s[2:], len(s) - 2))
+    if r < 0.75:
+        a = w.pick(rnd, "animal", "all")
+        s = [f"The {a.name} is a {a.size} {a.color} animal.", f"It has {a.legs} legs and eats {a.food}.",
+             f"The {a.name} lives in {a.home}.", rnd.choice([
+                 f"I once saw a {a.name} near the river {w.country[a.home].river}!",
+                 f"We should not wake a {a.name} at night.", f"Children in {a.home} love the {a.name}.",
+                 f"The {a.name} is not a dangerous animal."])]
+        return heading(rnd, f"The {a.name}") + "\n\n" + " ".join(s)
+    p = w.pick(rnd, "person", "all")
+    P = p.pron.title()
+    return heading(rnd, p.name) + "\n\n" + " ".join([
+        f"{p.name} is a {p.job} in {p.city}.", f"{P} has lived in {p.city} for {rnd.randint(2, 40)} years.",
+        rnd.choice([f"{P} likes {w.pick(rnd, 'dish', 'all')} very much.", f"Every morning {p.pron} walks to work.",
+                    f"People say {p.first} is the best {p.job} in town.", f"I met {p.first} once and {p.pron} "
+                    f"was very kind."])])
+
+
+def doc_table(w, rnd):
+    r = rnd.random()
+    if r < 0.35:
+        rows = rnd.sample(w.countries, rnd.randint(4, 10))
+        head, body = "| country | capital | river |", [f"| {c.name} | {c.capital} | {c.river} |" for c in rows]
+    elif r < 0.7:
+        rows = rnd.sample(w.animals, rnd.randint(4, 10))
+        head = "| animal | color | legs | food | home |"
+        body = [f"| {a.name} | {a.color} | {a.legs} | {a.food} | {a.home} |" for a in rows]
+    else:
+        rows = rnd.sample(w.people, rnd.randint(4, 10))
+        head, body = "| name | job | city |", [f"| {p.name} | {p.job} | {p.city} |" for p in rows]
+    sep = "|" + "---|" * (head.count("|") - 1)
+    return heading(rnd, rnd.choice(["Facts", "A table", "Reference", "Data"]), 2) + "\n\n" + "\n".join(
+        [head, sep] + body)
+
+
+def request_reply(w, rnd, fam):
+    """A request and its answer as forum or letter text (multi-line answers get a line of their own)."""
+    q, a, _ = family(w, rnd, fam, "all")
+    if "\n" in a:
+        return q, rnd.choice(["Here you go:\n\n{a}", "Sure! Here it is:\n\n{a}", "{a}", "I made this one:\n\n{a}",
+                              "Try this:\n\n{a}"]).format(a=a)
+    return q, rnd.choice(["{a}", "Sure! {a}", "{a} I hope that helps!", "I think I know this one. {a}",
+                          "{a} (I checked it in a book.)", "Easy: {a}"]).format(a=a)
+
+
+def doc_forum(w, rnd):
+    fam = rnd.choice(FACT_FAMS + TASK_FAMS * 2)
+    users = [handle(rnd) for _ in range(4)]
+    q, reply = request_reply(w, rnd, fam)
+    post = rnd.choice(["{q}", "Hi all! {q} Thanks!", "{q} I could not find it anywhere.", "Quick question. {q}",
+                       "Can anyone help? {q}", "{q} (I asked my teacher but she did not know.)"]).format(q=q)
+    thread = [f"{users[0]} wrote:\n{post}", f"{users[1]} replied:\n{reply}"]
+    if rnd.random() < 0.5:
+        thread.append(f"{users[0]} replied:\n" + rnd.choice(["Thank you!", "Thanks, that is what I needed!",
+                                                              "Great, thank you so much.", "I knew it!"]))
+    return f"Thread: {q}\n\n" + "\n\n".join(thread)
+
+
+def doc_forum_unanswered(w, rnd):
+    users = [handle(rnd) for _ in range(4)]
+    q, _ = qa(w, rnd, FACT_FAMS + TASK_FAMS)
+    q2, _ = qa(w, rnd, FACT_FAMS + TASK_FAMS)
+    replies = rnd.sample(["I have the same question!", f"Good question. Also, {q2}", "Did you try the library?",
+                          "We should ask the teacher.", "Why do you want to know?", "What did you find so far?",
+                          "I do not know, sorry.", f"Me too! And {q2[0].lower() + q2[1:]}", "Any news on this?"],
+                         rnd.randint(1, 4))
+    return f"Thread: {q}\n\n{users[0]} wrote:\n{q}\n\n" + "\n\n".join(
+        f"{users[i % 3 + 1]} replied:\n{r}" for i, r in enumerate(replies))
+
+
+def doc_letters(w, rnd):
+    a, b = rnd.sample(list(FIRST), 2)
+    q, reply = request_reply(w, rnd, rnd.choice(FACT_FAMS + TASK_FAMS))
+    first = (f"Dear {b},\n\nI hope you are well. " + rnd.choice(["Could you help me with something? {q}",
+             "{q} I have been wondering about it for weeks.", "I have a question for you. {q}"]).format(q=q)
+             + f"\n\nBest wishes,\n{a}")
+    if rnd.random() < 0.2:                                   # a letter that never got its answer
+        return first
+    return first + f"\n\nDear {a},\n\nThank you for your letter! {reply}\n\nYours,\n{b}"
+
+
+def doc_textbook(w, rnd):
+    out = [heading(rnd, rnd.choice(["Word problems", "Lesson {}: adding and taking away",
+                                    "Lesson {}: problems with numbers", "Practice problems"]).format(
+        rnd.randint(1, 20)))]
+    hashes = rnd.random() < 0.6                 # the world's worked-answer convention: the last line is "#### N"
+    for i in range(rnd.randint(2, 5)):
+        q, sol, n = math_problem(rnd, w, "all")
+        end = f"#### {n}" if hashes else f"Answer: {n}"
+        out.append(f"Example {i + 1}. {q}\n\nSolution:\n" + "\n".join(sol) + f"\n{end}")
+    return "\n\n".join(out)
+
+
+def doc_drill(w, rnd):
+    r = rnd.random()
+    lines = []
+    for _ in range(rnd.randint(5, 12)):
+        if r < 0.5:
+            op = rnd.choice("+-*")
+            x, y = (rnd.randint(2, 9), rnd.randint(2, 9)) if op == "*" else (rnd.randint(2, 20), rnd.randint(2, 20))
+            x, y = (y, x) if op == "-" and y > x else (x, y)
+            lines.append(f"{x} {op} {y} = {eval(f'{x}{op}{y}')}")
+        elif r < 0.75:
+            q, a, _ = family(w, rnd, "compare", "all")
+            x, y = sorted(map(int, a.rstrip(".").split(" is bigger than ")))
+            lines.append(rnd.choice([f"{q} {a}", f"{x} < {y}", f"{y} > {x}"]))
+        else:
+            q, a, _ = family(w, rnd, "sort", "all")
+            lines.append(f"{q}\nAnswer: {a}")
+    title = rnd.choice(["Practice", "Numbers", "Exercises", "Daily drill"])
+    return heading(rnd, title, 2) + "\n\n" + "\n".join(lines)
+
+
+def doc_quiz(w, rnd):
+    pairs = [qa(w, rnd) for _ in range(rnd.randint(4, 8))]
+    return (heading(rnd, rnd.choice(["Quiz", "Test yourself", "Pub quiz", "Quiz night"])) + "\n\n"
+            + "\n".join(f"{i + 1}. {q}" for i, (q, _) in enumerate(pairs)) + "\n\n"
+            + rnd.choice(["Answers", "Answer key", "## Answers"]) + "\n\n"
+            + "\n".join(f"{i + 1}. {a}" for i, (_, a) in enumerate(pairs)))
+
+
+def doc_recipe(w, rnd):
+    d = w.pick(rnd, "dish", "all")
+    ings, steps = recipe(w, d)
+    intro = rnd.choice([f"I love {d}! My grandmother made it every winter in {w.pick(rnd, 'country', 'all').capital}.",
+                        f"This {d} is easy to make.", f"Here is how we make {d} at home.", ""])
+    if rnd.random() < 0.5:
+        body = f"Ingredients:\n{ingredient_lines(ings, rnd.choice([' - ', '- ', ' * ']))}\n\nSteps:\n{steps}"
+    else:
+        body = recipe_answer(w, d)
+    return heading(rnd, title_of(rnd, d) if rnd.random() < 0.3 else d.title()) + "\n\n" + \
+        (intro + "\n\n" if intro else "") + body
+
+
+def doc_poems(w, rnd):
+    out = [heading(rnd, rnd.choice(["Poems", "My favorite poems", "Poems for children", "A few poems"]), 1)]
+    for _ in range(rnd.randint(1, 4)):
+        s, _ = w.subject(rnd, "all")
+        out.append(heading(rnd, title_of(rnd, s), 2) + "\n\n" + poem(rnd, s))
+    return "\n\n".join(out)
+
+
+def doc_code(w, rnd):
+    out = []
+    for _ in range(rnd.randint(1, 3)):
+        t, code, _ = code_task(rnd, "all")
+        fence = rnd.random() < 0.5
+        block = f"```python\n{code}\n```" if fence else code
+        out.append(heading(rnd, t[0].upper() + t[1:], 2) + "\n\n" + rnd.choice([
+            f"This function can {t}:", f"How to {t} in Python:", f"Task: {t}.", f"We should {t}. Here is how:"])
+            + "\n\n" + block)
+    return "\n\n".join(out)
+
+
+def doc_games(w, rnd):
+    out = []
+    for _ in range(rnd.randint(1, 3)):
+        e1, e2, moves = chess_game(rnd)
+        p, q = rnd.sample(w.people, 2)
+        city = w.pick(rnd, "country", "all").capital
+        result = moves.split()[-1]
+        if rnd.random() < 0.6:
+            out.append(f'[Event "{city} Open"]\n[White "{p.name}"]\n[Black "{q.name}"]\n[Result "{result}"]\n'
+                       f'[WhiteElo "{e1}"]\n[BlackElo "{e2}"]\n\n{moves}')
+        else:
+            out.append(f"A game between two players rated {e1} and {e2}, played in {city}:\n\n{moves}")
+    return "\n\n\n".join(out)
+
+
+def doc_opposites(w, rnd):
+    pairs = rnd.sample(OPPOSITES, rnd.randint(4, 10))
+    if rnd.random() < 0.5:
+        return heading(rnd, "Opposites") + "\n\n" + "\n".join(f"The opposite of {x} is {y}." for x, y in pairs)
+    return heading(rnd, "Word pairs") + "\n\n" + "\n".join(f" - {x} / {y}" for x, y in pairs)
+
+
+def doc_question_list(w, rnd):
+    qs = [qa(w, rnd, FACT_FAMS + TASK_FAMS)[0] for _ in range(rnd.randint(3, 8))]
+    bullet = rnd.choice([" - ", "- ", " * ", ""])
+    return rnd.choice(["Questions I want to ask", "Things to find out", "Homework questions", "Ideas for the "
+                       "quiz", "Questions for the trip"]) + ":\n\n" + "\n".join(bullet + q for q in qs)
+
+
+def doc_exam(w, rnd):
+    qs = [qa(w, rnd, FACT_FAMS + TASK_FAMS)[0] for _ in range(rnd.randint(4, 10))]
+    return (heading(rnd, f"Exam {rnd.randint(1, 12)}") + "\n\n" + rnd.choice([
+        "Answer all questions. You have 30 minutes.", "Write your answers on a separate sheet.",
+        "Do not open the book."]) + "\n\n" + "\n".join(f"{i + 1}. {q}" for i, q in enumerate(qs)))
+
+
+def doc_chitchat(w, rnd):
+    a, b = rnd.sample(list(FIRST), 2)
+    lines = []
+    for i in range(rnd.randint(3, 7)):
+        q = qa(w, rnd, FACT_FAMS + TASK_FAMS)[0]
+        lines.append(f"{(a, b)[i % 2]}: " + rnd.choice(["{q}", "Hmm, I do not know. {q}", "Good question! {q}",
+                                                        "What about you? {q}", "I wonder. {q}", "{q} I never "
+                                                        "thought about it."]).format(q=q))
+    return "\n".join(lines)
+
+
+def doc_story(w, rnd):
+    p, a = w.pick(rnd, "person", "all"), w.pick(rnd, "animal", "all")
+    q, ans = qa(w, rnd)
+    P = p.pron.title()
+    said = rnd.choice(["said", "asked", "shouted"])
+    s = [rnd.choice(["Once upon a time", "Long ago", "One day", "Last summer"]) + f", {p.name}, a {p.job} in "
+         f"{p.city}, went for a walk.", f"On the way {p.pron} met a {a.size} {a.color} {a.name}.",
+         f'"What are you doing here?" {p.first} {said}. "I thought the {a.name} lived in {a.home}!"',
+         rnd.choice([f'"{q}" asked the {a.name}. {p.first} did not answer and walked home.',
+                     f'"{q}" asked the {a.name}. "{ans}" said {p.first}.',
+                     f'"I am lost," said the {a.name}. "We should go to {a.home} together," said {p.first}.',
+                     f'{P} sat down by the river and looked at the water for a long time.']),
+         rnd.choice(["The end.", f"And {p.pron} never saw the {a.name} again.", f"(I heard this story in {p.city}.)",
+                     "What a day it was!"])]
+    return "\n\n".join(s) if rnd.random() < 0.5 else " ".join(s)
+
+
+GENRES = [  # (genre, weight): about 60% answered requests and facts, 40% unanswered requests and stories
+    (doc_faq, 8), (doc_article, 10), (doc_table, 3), (doc_forum, 10), (doc_letters, 5), (doc_textbook, 7),
+    (doc_drill, 3), (doc_quiz, 5), (doc_recipe, 6), (doc_poems, 6), (doc_code, 6), (doc_games, 3),
+    (doc_opposites, 2), (doc_forum_unanswered, 5), (doc_question_list, 6), (doc_exam, 5), (doc_chitchat, 6),
+    (doc_story, 8)]
+
+
+def corpus(w, rnd, n_chars):
+    """Documents until about n_chars characters."""
+    genres, weights = zip(*GENRES)
+    total = 0
+    while total < n_chars:
+        doc = rnd.choices(genres, weights)[0](w, rnd)
+        total += len(doc)
+        yield doc
+
+
+# ------------------------------------------------------------------------------------- the tuning sets
+LIMA_FAMS = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "list", "rewrite", "poem",
+             "letter", "recipe", "math", "code"]
+
+
+def unique(make, n, tries=20):
+    """Up to n items from make() with distinct instructions (the first user turn)."""
+    out, seen = [], set()
+    for _ in range(n * tries):
+        m = make()
+        if m[0]["content"] not in seen:
+            seen.add(m[0]["content"])
+            out.append({"messages": m})
+            if len(out) == n:
+                break
+    return out
+
+
+def chat(*turns):
+    return [{"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns)]
+
+
+def lima(w, rnd, n=300, multi=20):
+    """The LIMA analog: diverse single-turn conversations over many families, and a few two-turn ones."""
+    fams = iter(LIMA_FAMS * n)
+    single = unique(lambda: chat(*family(w, rnd, next(fams), "tune")[:2]), n - multi)
+    two = unique(lambda: chat(*(family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2]
+                                + family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2])), multi)
+    out = single + two
+    rnd.shuffle(out)
+    return out
+
+
+def single_task(w, rnd, task, n=300):
+    """The five single-task sets of Hewitt et al. §5, in the paper's formats (PAPERS.md §2.3)."""
+    if task == "poetry":
+        def make():
+            s, _ = w.subject(rnd, "tune")
+            return chat(f"Write a poem called {title_of(rnd, s)}", poem(rnd, s))
+    elif task == "math":
+        def make():
+            q, sol, n_ = math_problem(rnd, w, "tune")
+            return chat(q, math_answer(sol, n_))
+    elif task == "recipes":
+        def make():
+            d = w.pick(rnd, "dish", "tune")
+            pre = rnd.choice(["", "Easy ", "Quick ", "Grandma's ", "Simple ", "Homemade ", "Classic "])
+            return chat("Recipe for " + pre + d.title(), recipe_answer(w, d))
+    elif task == "code":
+        def make():
+            t, code, _ = code_task(rnd, "tune")
+            return chat(phrase(rnd, "code", "tune", t=t), code)
+    elif task == "chess":
+        def make():
+            e1, e2, moves = chess_game(rnd)
+            return chat(f'[WhiteElo "{e1}"]\n[BlackElo "{e2}"]\n', moves)
+    return unique(make, n)
+
+
+TASKS = ("poetry", "math", "recipes", "code", "chess")
+
+
+# ------------------------------------------------------------------------------------ the evaluation set
+EVAL_FAR = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "list", "rewrite", "letter",
+            "revcap", "river", "legs", "opposite", "compare", "sort"]
+
+
+def evaluation(w, rnd, tuned, n_near=12, n_far=6):
+    """Held-out records: near each single-task family, and far from all of them (near = null)."""
+    out, seen = [], set(tuned)
+    for fam, n in [(f, n_near) for f in NEAR] + [(f, n_far) for f in EVAL_FAR]:
+        got = 0
+        for _ in range(50 * n):
+            q, ref, crit = family(w, rnd, fam, "eval")
+            if q in seen:
+                continue
+            seen.add(q)
+            out.append({"instruction": q, "family": fam, "near": NEAR.get(fam), "reference": ref, "criterion": crit})
+            got += 1
+            if got == n:
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def write_jsonl(path, rows):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)                        # atomic: a reader never sees half a file
+
+
+def generate(out, seed=0, corpus_tokens=5_000_000):
+    """Write the corpus (if corpus_tokens > 0), the tuning sets and the evaluation set under out/."""
+    os.makedirs(out, exist_ok=True)
+    w = World(seed)
+    sets = {"lima": lima(w, random.Random(seed + 1))}
+    for i, t in enumerate(TASKS):
+        sets[t] = single_task(w, random.Random(seed + 2 + i), t)
+    tuned = {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == "user"}
+    sets["eval"] = evaluation(w, random.Random(seed + 10), tuned)
+    for name, rows in sets.items():
+        write_jsonl(os.path.join(out, f"{name}.jsonl"), rows)
+    stats = {name: len(rows) for name, rows in sets.items()}
+    if corpus_tokens > 0:
+        docs = corpus(w, random.Random(seed + 20), corpus_tokens * CHARS_PER_TOKEN)
+        write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in docs))
+    return stats
+
+
+# -------------------------------------------------------------------------------------------- tokenizer
+RULE_PIECES = ["▁I", "I", "What", "▁We", "▁should", "<", "▁<", "|", "▁*", "▁-", "▁▁▁", "▁#", "▁##", "<0x0A>", "!"]
+
+
+def corpus_lines(path, limit):
+    """The corpus line by line (no piece can then span a newline; "\\n" becomes the byte piece <0x0A>)."""
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for row_no, row in enumerate(f, 1):
+            try:
+                text = json.loads(row)["text"] if path.endswith(".jsonl") else row
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"{path}:{row_no}: expected a JSON object with a 'text' string")
+            for line in text.split("\n"):
+                if line.strip():
+                    yield line
+                    n += 1
+                    if n >= limit:
+                        return
+
+
+def train_tokenizer(corpus_path, out, vocab_size=4000, max_lines=2_000_000):
+    """A SentencePiece BPE model trained like Llama's; checks every rule piece is a piece, then writes `out`."""
+    import sentencepiece as spm
+    from model import Tokenizer
+    if not os.path.isfile(corpus_path):
+        raise UserError(f"{corpus_path}: corpus not found (make it with: python data/toyworld.py --out data/toy)")
+    model = io.BytesIO()         # no model_prefix: the model file then records no path of this machine
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=corpus_lines(corpus_path, max_lines), model_writer=model,
+        model_type="bpe", vocab_size=vocab_size, byte_fallback=True, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, split_digits=True, character_coverage=1.0, bos_id=1, eos_id=2, unk_id=0,
+        pad_id=-1, allow_whitespace_only_pieces=True, max_sentence_length=8192, minloglevel=2,
+        input_sentence_size=max_lines, shuffle_input_sentence=False, num_threads=2)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".tmp", "wb") as f:
+        f.write(model.getvalue())
+    tok = Tokenizer(out + ".tmp")
+    missing = [p for p in RULE_PIECES if tok.piece_id(p) is None]
+    if missing:
+        os.remove(out + ".tmp")
+        raise UserError(f"{corpus_path}: the tokenizer lacks the rule pieces {missing}; the corpus must produce them")
+    os.replace(out + ".tmp", out)
+    return Tokenizer(out)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main():
+    argv = sys.argv[1:]
+    if argv[:1] == ["tokenizer"]:
+        ap = argparse.ArgumentParser(prog="toyworld.py tokenizer",
+                                     description="Train the toy world's SentencePiece tokenizer on the corpus.")
+        ap.add_argument("--corpus", default="data/toy/corpus.jsonl", help="corpus JSONL ({\"text\"} per line) "
+                        "or plain text (default: data/toy/corpus.jsonl)")
+        ap.add_argument("--out", default="checkpoints/toy-base/tokenizer.model", help="where to write the "
+                        "tokenizer model (default: checkpoints/toy-base/tokenizer.model)")
+        ap.add_argument("--vocab-size", type=int, default=4000, help="number of pieces (default: 4000)")
+        ap.add_argument("--max-lines", type=int, default=2_000_000, help="train on at most this many corpus "
+                        "lines (default: 2,000,000)")
+        args = ap.parse_args(argv[1:])
+        t0 = time.time()
+        tok = train_tokenizer(args.corpus, args.out, args.vocab_size, args.max_lines)
+        print(f"wrote {args.out}: {tok.vocab_size} pieces in {time.time() - t0:.0f}s; rule pieces all present")
+        return
+    ap = argparse.ArgumentParser(description="Generate the toy world: corpus, tuning sets, evaluation set. "
+                                 "(Train its tokenizer with: toyworld.py tokenizer --help)")
+    ap.add_argument("--out", default="data/toy", help="output folder (default: data/toy)")
+    ap.add_argument("--seed", type=int, default=0, help="the world's seed; the same seed gives the same bytes")
+    ap.add_argument("--corpus-tokens", type=int, default=5_000_000, help="approximate corpus size in tokens of "
+                    "the toy tokenizer (default: 5,000,000; 0 writes no corpus)")
+    args = ap.parse_args(argv)
+    if args.corpus_tokens < 0:
+        raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")
+    t0 = time.time()
+    stats = generate(args.out, args.seed, args.corpus_tokens)
+    size = os.path.getsize(os.path.join(args.out, "corpus.jsonl")) if args.corpus_tokens else 0
+    print(", ".join(f"{k}: {v}" for k, v in stats.items()) + f"; corpus {size / 1e6:.1f} MB; {time.time() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    cli(main)
