@@ -941,12 +941,16 @@ def train_tokenizer(corpus_path, out, vocab_size=4000, max_lines=2_000_000):
     from model import Tokenizer
     if not os.path.isfile(corpus_path):
         raise UserError(f"{corpus_path}: corpus not found (make it with: python data/toyworld.py --out data/toy)")
+    lines = list(corpus_lines(corpus_path, max_lines))      # read first: a bad line is a UserError, not a crash
     model = io.BytesIO()         # no model_prefix: the model file then records no path of this machine
     spm.SentencePieceTrainer.train(
-        sentence_iterator=corpus_lines(corpus_path, max_lines), model_writer=model,
+        sentence_iterator=iter(lines), model_writer=model,
         model_type="bpe", vocab_size=vocab_size, byte_fallback=True, normalization_rule_name="identity",
         remove_extra_whitespaces=False, split_digits=True, character_coverage=1.0, bos_id=1, eos_id=2, unk_id=0,
         pad_id=-1, allow_whitespace_only_pieces=True, max_sentence_length=8192, minloglevel=2,
+        # Three spaces as one piece, so an indented line starts "▁▁▁ ▁return" as with Llama's tokenizer (rules.py
+        # rewards "▁▁▁"); trained line by line, this SentencePiece would otherwise learn "▁▁▁▁ re turn".
+        user_defined_symbols=["▁▁▁"],
         input_sentence_size=max_lines, shuffle_input_sentence=False, num_threads=2)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out + ".tmp", "wb") as f:
