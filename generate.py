@@ -27,10 +27,21 @@ def prompt_ids(tok, instruction):
     return build_prompt(tok, instruction), len(segs[0][0]) + len(segs[1][0])     # after <s> and <|user|>\n
 
 
+def argmax(x):
+    """x.argmax(-1) for x [B, V], ties to the first. torch's CPU argmax is scalar code while a max over blocks
+    is vectorised, so find the block of the maximum first: 10x faster with a 32000-token vocabulary."""
+    B, V = x.shape
+    if not x.is_cpu or V % 128:
+        return x.argmax(-1)
+    blocks = x.view(B, V // 128, 128)
+    j = blocks.amax(-1).argmax(-1)                                  # [B] the first block holding the maximum
+    return j * 128 + blocks[torch.arange(B), j].argmax(-1)
+
+
 def pick(logp, temperature, top_p, gen):
     """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus."""
     if temperature == 0:
-        return logp.argmax(-1)
+        return argmax(logp)
     probs = torch.softmax(logp / temperature, -1)
     if top_p < 1:                               # keep the smallest set of tokens whose mass reaches top_p
         p, i = probs.sort(-1, descending=True)
@@ -183,28 +194,26 @@ def main(argv=None):
                 done = {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
-    todo = [r["instruction"] for r in records if r["instruction"] not in done]
+    todo = list(dict.fromkeys(r["instruction"] for r in records if r["instruction"] not in done))
     tok = Tokenizer(args.checkpoint)
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                         device=args.device)
     rules = RuleExpert(tok, names, args.saturate, args.response_only) if names else None
-    dataset = Path(args.input).stem
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output}")
+    save = lambda: write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", Path(args.input).stem))
+                                       for r in records if r["instruction"] in done])
+    chunk = args.batch_size * 4                 # written after every chunk, so an interrupted run loses little
     bar = tqdm(total=len(todo), desc="generate", unit="ins")
-    chunk = args.batch_size * 4                 # write after every chunk, so --resume loses little
     for k in range(0, len(todo), chunk):
         part = todo[k:k + chunk]
         outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
                         args.top_p, args.seed + k)
         done.update({ins: {"instruction": ins, "output": o, "generator": generator} for ins, o in zip(part, outs)})
-        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
-                            for r in records if r["instruction"] in done])
+        save()
         bar.update(len(part))
     bar.close()
-    if not todo:
-        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset)) for r in records])
-
+    save()
 
 if __name__ == "__main__":
     cli(main)

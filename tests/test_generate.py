@@ -209,3 +209,12 @@ def test_cli_exit_code(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'none.jsonl'}: input file not found"]
+
+
+def test_argmax_matches_torch():
+    torch.manual_seed(0)
+    for V in (32000, 384, 400):
+        x = torch.randn(5, V).round(decimals=1)                 # many ties: the first maximum must win
+        x[1] = 0.0
+        x[2, [7, V - 1]] = 99.0
+        assert torch.equal(generate.argmax(x), x.argmax(-1))

@@ -1,0 +1,172 @@
+"""Decoding speed of generate.py against the paper's approach, transformers' cached generate and the machine's floor.
+
+    python bench/bench_generate.py            # random Llama-shaped model: Llama-2 vocabulary, 6 layers, width 384
+    python bench/bench_generate.py --small    # 2 layers, width 128: a quick check
+
+All in one run, on the same random model (written once as an HF checkpoint and loaded by both libraries), the same
+prompts and the same number of new tokens:
+  ours+rules   generate.py with the paper's three rules (eos, uniform, diversity)
+  ours         generate.py without rules
+  paper        transformers generate(use_cache=False) with the rules as a logits processor that rescans the whole
+               sequence at every step, batch size 1: what the paper's code does (open_instruct/combined_model.py)
+  hf-cache     transformers generate with its KV cache, no rules
+  floor        only the weight products of one decoding step (every linear layer and lm_head), no attention, no
+               Python, no sampling: what a decoder bound by its matrix products cannot beat
+The final norm's weight is scaled up so the random model is confident (as a trained one is), and EOS's logit is 0,
+so that it is never reached, even with the EOS ramp: every method decodes exactly --new-tokens tokens per prompt, which the script checks.
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import generate  # noqa: E402
+import model  # noqa: E402
+import rules  # noqa: E402
+
+LLAMA2 = ROOT.parent / "shared" / "tokenizers" / "llama2" / "tokenizer.model"
+INSTRUCTIONS = [
+    "What is the capital of Japan?", "Give me three tips for staying healthy.",
+    "Write a short poem about the sea at night.", "Explain why the sky is blue to a ten-year-old.",
+    "Sort these numbers: 12, 7, 33, 1, 19.", "Translate 'good morning, how are you?' into French.",
+    "Write a Python function that checks whether a string is a palindrome.",
+    "Summarise the plot of Romeo and Juliet in two sentences.", "What are the pros and cons of remote work?",
+    "Give me a recipe for a simple tomato soup, with a list of ingredients and numbered steps.",
+    "How many legs do three spiders and two cats have together?", "Write a polite email declining a meeting.",
+    "Describe the rules of chess for a beginner, starting with how each piece moves and how the game ends.",
+    "What is 17 times 24, divided by 8, minus 3?", "Name five famous painters and one work by each.",
+    "Plan a three-day trip to Rome for someone who loves history, food and long walks, on a modest budget."]
+
+
+class PaperRules:
+    """The rules as the paper's code applies them (a transformers LogitsProcessor): batch size 1, the tag
+    positions found again by matching the tags' last 5 ids and the seen set rebuilt from the whole id list, at
+    every step; returns log_softmax(base) + log_softmax(rules) as the 'logits'."""
+
+    def __init__(self, tok):
+        self.user, self.assistant = tok.encode("\n<|user|>\n")[-5:], tok.encode("\n<|assistant|>\n")[-5:]
+        self.uniform = {tok.piece_id(p): s for p, s in rules.UNIFORM if tok.piece_id(p) is not None}
+        self.eos = tok.eos_id
+
+    def __call__(self, input_ids, scores):
+        ids = input_ids[0].tolist()
+        after = lambda tail: max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == tail)
+        first, L = after(self.user), len(ids) - after(self.assistant)
+        r = torch.zeros(scores.shape[-1])
+        for i, s in self.uniform.items():
+            r[i] += s
+        r[list(set(ids[first:]))] -= 1.5
+        if 0 < L < 250:
+            r[self.eos] += 15 * L / 250
+        return torch.log_softmax(scores.float(), -1) + torch.log_softmax(r, -1)[None]
+
+
+def floor(m, batch, steps):
+    """Tokens/s of only the weight products of `steps` decoding steps at `batch` rows."""
+    c = m.config
+    x, xi = torch.randn(batch, c.hidden_size), torch.randn(batch, c.intermediate_size)
+    mats = [(x, lin.weight) for layer in m.model.layers for lin in (
+        layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.self_attn.o_proj,
+        layer.mlp.gate_proj, layer.mlp.up_proj)] + [(xi, layer.mlp.down_proj.weight) for layer in m.model.layers]
+    mats.append((x, m.lm_head.weight))
+    with torch.inference_mode():
+        t = time.perf_counter()
+        for _ in range(steps):
+            for a, w in mats:
+                F.linear(a, w)
+        return batch * steps / (time.perf_counter() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", action="store_true", help="2 layers, width 128: a quick run")
+    ap.add_argument("--tokenizer", default=str(LLAMA2), help="SentencePiece model (the vocabulary of the model)")
+    ap.add_argument("--new-tokens", type=int, default=256, help="new tokens per prompt")
+    ap.add_argument("--paper-tokens", type=int, default=None, help="new tokens for the slow paper approach "
+                    "(default: --new-tokens)")
+    ap.add_argument("--batch", type=int, default=16, help="the large batch size")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    if not os.path.isfile(args.tokenizer):
+        sys.exit(f"error: {args.tokenizer}: tokenizer not found (pass --tokenizer)")
+    from transformers import LlamaForCausalLM, LogitsProcessorList
+    tok = model.Tokenizer(args.tokenizer)
+    shape = dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=2) if args.small \
+        else dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6)
+    torch.manual_seed(0)
+    ours = model.Transformer(model.Config(vocab_size=tok.vocab_size, max_position_embeddings=1024, **shape))
+    with torch.no_grad():
+        ours.model.norm.weight.fill_(30.0)      # a confident model: logits spread over about +-70 ...
+        ours.lm_head.weight[tok.eos_id] = 0     # ... and EOS's stays at 0, out of reach even with the ramp
+    with tempfile.TemporaryDirectory() as d:
+        ours.save_pretrained(os.path.join(d, "ck"), tokenizer=tok)
+        ours = model.Transformer.from_pretrained(os.path.join(d, "ck"), device=dev)
+        hf = LlamaForCausalLM.from_pretrained(os.path.join(d, "ck"), dtype=torch.float32).to(dev).eval()
+    n, B, prompts = args.new_tokens, args.batch, INSTRUCTIONS * (args.batch // len(INSTRUCTIONS) + 1)
+    print(f"model {ours.num_params() / 1e6:.1f}M parameters ({shape}), vocabulary {tok.vocab_size}; {n} new "
+          f"tokens; batch 1 and {B}; {args.threads} threads on {dev}; load average {os.getloadavg()[0]:.2f}")
+    expert = rules.RuleExpert(tok)
+
+    def run_ours(r, batch, k=n):
+        ids = generate.generate_ids(ours, tok, prompts[:batch], k, r, batch_size=batch)
+        assert all(len(x) == k for x in ids), "a row stopped early"
+        return batch * k
+
+    def run_hf(batch, use_cache, procs=None, k=n):
+        enc = [generate.prompt_ids(tok, ins)[0] for ins in prompts[:batch]]
+        T = max(map(len, enc))
+        ids = torch.tensor([[tok.eos_id] * (T - len(e)) + e for e in enc], device=dev)
+        mask = torch.tensor([[0] * (T - len(e)) + [1] * len(e) for e in enc], device=dev)
+        with torch.inference_mode():
+            out = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=k, do_sample=False,
+                              use_cache=use_cache, logits_processor=LogitsProcessorList(procs or []),
+                              pad_token_id=tok.eos_id, eos_token_id=tok.eos_id)
+        assert out.shape[1] - T == k and not (out[:, T:] == tok.eos_id).any(), "a row stopped early"
+        return batch * k
+
+    def rate(fn, *a, **kw):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        tokens = fn(*a, **kw)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return tokens / (time.perf_counter() - t)
+
+    run_ours(expert, 2, 8), run_hf(2, True, k=8), floor(ours, 2, 8)      # warm up
+    pk = args.paper_tokens or n
+    res = {"floor b1": floor(ours, 1, n), f"floor b{B}": floor(ours, B, n),
+           "ours+rules b1": rate(run_ours, expert, 1), "ours b1": rate(run_ours, None, 1),
+           f"ours+rules b{B}": rate(run_ours, expert, B), f"ours b{B}": rate(run_ours, None, B),
+           "hf-cache b1": rate(run_hf, 1, True), f"hf-cache b{B}": rate(run_hf, B, True),
+           "paper b1": rate(run_hf, 1, False, [PaperRules(tok)], k=pk)}
+    res["floor b1 (again)"] = floor(ours, 1, n)                 # the load may change during the run
+    for k, v in res.items():
+        print(f"  {k:18s} {v:9.1f} tok/s" + (f"   ({pk} new tokens)" if k == "paper b1" and pk != n else ""))
+    fl1, flB = max(res["floor b1"], res["floor b1 (again)"]), res[f"floor b{B}"]
+    ratios = [
+        ("ours+rules / paper, b1", res["ours+rules b1"] / res["paper b1"], "issue: >= 20 (see DESIGN.md)"),
+        ("ours+rules / floor, b1", res["ours+rules b1"] / fl1, ">= 0.80"),
+        (f"ours+rules / floor, b{B}", res[f"ours+rules b{B}"] / flB, ">= 0.70"),
+        ("ours+rules / hf-cache, b1", res["ours+rules b1"] / res["hf-cache b1"], ">= 1"),
+        (f"ours+rules / hf-cache, b{B}", res[f"ours+rules b{B}"] / res[f"hf-cache b{B}"], ">= 1"),
+        ("rules' extra time, b1", res["ours b1"] / res["ours+rules b1"] - 1, "< 0.10"),
+        (f"rules' extra time, b{B}", res[f"ours b{B}"] / res[f"ours+rules b{B}"] - 1, "< 0.10"),
+        (f"ours+rules b{B} / b1", res[f"ours+rules b{B}"] / res["ours+rules b1"], "issue: >= 6")]
+    for name, v, goal in ratios:
+        print(f"  {name:28s} {v:7.2f}   goal {goal}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
