@@ -86,28 +86,27 @@ def show(tok: Tokenizer, ids, labels):
 
 
 # --------------------------------------------------------------------------------------------- loading
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read the data ({e})")
+
+
 def read_records(path):
-    """[(where, record)] from JSONL (one object per line) or a JSON list (Alpaca); `where` names file and line."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: data file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if path.endswith(".json"):
-        try:
+    """[(where, record)] from JSONL or a JSON list (Alpaca); `where` names the file and line."""
+    text, items, n = read_text(path), [], 0
+    try:
+        if path.endswith(".json"):
             recs = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: malformed JSON ({e.msg})")
-        if not isinstance(recs, list):
-            raise UserError(f"{path}:1: expected a JSON list of records")
-        items = [(f"{path}: record {i + 1}", r) for i, r in enumerate(recs)]
-    else:
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
+            items = [(f"{path}: record {i + 1}", r) for i, r in enumerate(recs if isinstance(recs, list) else [recs])]
+        else:
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
                     items.append((f"{path}:{n}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{n}: malformed JSON ({e.msg})")
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{n or e.lineno}: malformed JSON ({e.msg})")
     if not items:
         raise UserError(f"{path}: no examples (empty file)")
     return items
@@ -125,31 +124,26 @@ def load_conversations(path):
             raise UserError(f"{where}: missing 'messages' (a list of {{role, content}} objects)")
         for i, m in enumerate(msgs):
             role = m.get("role") if isinstance(m, dict) else None
-            if role not in ("user", "assistant"):
-                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} (expected user or assistant)")
+            if role not in ("user", "assistant") or not isinstance(m.get("content"), str):
+                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string")
             if role != ("user", "assistant")[i % 2]:
                 raise UserError(f"{where}: message {i + 1}: turns must alternate user, assistant, user, ...")
-            if not isinstance(m.get("content"), str):
-                raise UserError(f"{where}: message {i + 1}: 'content' must be a string")
         convs.append((where, msgs))
     return convs
 
 
 def load_documents(path):
     """Pretraining documents: {"text": ...} JSONL, or plain text with documents separated by blank lines."""
-    if path.endswith(".jsonl"):
-        docs = []
-        for where, r in read_records(path):
-            if not isinstance(r, dict) or not isinstance(r.get("text"), str):
-                raise UserError(f"{where}: missing 'text' (a string)")
-            docs.append(r["text"])
+    if not path.endswith(".jsonl"):
+        docs = [d.strip("\n") for d in read_text(path).split("\n\n") if d.strip()]
+        if not docs:
+            raise UserError(f"{path}: no documents (empty file)")
         return docs
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: data file not found")
-    with open(path, encoding="utf-8") as f:
-        docs = [d.strip("\n") for d in f.read().split("\n\n") if d.strip()]
-    if not docs:
-        raise UserError(f"{path}: no documents (empty file)")
+    docs = []
+    for where, r in read_records(path):
+        if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+            raise UserError(f"{where}: missing 'text' (a string)")
+        docs.append(r["text"])
     return docs
 
 
@@ -326,6 +320,8 @@ def main(argv=None):
     lengths = [len(ids) for ids, _ in examples]
     per_epoch = math.ceil(len(examples) / args.batch_size)
     total = args.epochs * per_epoch
+    if state and state["step"] >= total:
+        raise UserError(f"{args.out}: this run finished at step {total}; nothing to resume")
     if rank == 0:
         print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token within {max_len} "
               f"tokens), {sum(lengths)} tokens, {total} steps of {args.batch_size}, "
@@ -352,12 +348,11 @@ def main(argv=None):
         set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=world > 1))
         torch.set_rng_state(state["rng"])
     log_file = os.path.join(args.out, "log.jsonl")
-    if rank == 0:
+    if rank == 0:                                   # forget what was logged after the checkpoint
+        keep = [l for l in read_text(log_file).splitlines(True) if json.loads(l)["step"] <= start] \
+            if state and os.path.isfile(log_file) else []
         os.makedirs(args.out, exist_ok=True)
-        with open(log_file, "a+") as f:             # forget what was logged after the checkpoint
-            f.seek(0)
-            keep = [l for l in f if json.loads(l)["step"] <= start]
-            f.truncate(0)
+        with open(log_file, "w") as f:
             f.writelines(keep)
     stop = []                                       # Ctrl-C / SIGTERM: finish the step, save, stop
 
@@ -379,7 +374,7 @@ def main(argv=None):
         return step
 
     # ----------------------------------------------------------------------------------------- loop
-    saved, steps = start if state else None, None
+    saved, steps = (start or None), None
     bar = tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0)
     try:
         for step in range(start, total):
@@ -423,26 +418,21 @@ def main(argv=None):
                     f.write(json.dumps(rec) + "\n")
             bar.update()
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
-            if flags.item() or step + 1 == args.stop_at:
-                checkpoint(step + 1)
-                bar.close()
-                if rank == 0:
-                    print(f"stopped after step {step + 1} of {total}; saved to {args.out}; continue with --resume")
-                if flags.item():
-                    raise SystemExit(130)                # interrupted: not a finished run
-                return
-            if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < total:
-                saved = checkpoint(step + 1)
+            stopping = flags.item() or step + 1 == args.stop_at
+            if stopping or step + 1 == total or (args.save_every and (step + 1) % args.save_every == 0):
+                saved = checkpoint(step + 1, final=step + 1 == total)
+            if stopping:
+                break
         bar.close()
-        checkpoint(total, final=True)
         if rank == 0:
-            print(f"saved {args.out}")
+            print(f"saved {args.out} at step {saved} of {total}" + "; continue with --resume" * (saved < total))
+        if stop:
+            raise SystemExit(130)                   # interrupted: not a finished run
     finally:
         for sig, h in handlers.items():
             signal.signal(sig, h)
         if world > 1:
             dist.destroy_process_group()
-
 
 if __name__ == "__main__":
     cli(main)
