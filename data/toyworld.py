@@ -353,7 +353,8 @@ PHRASES = {
     "recipe": (["How do I make {d}?", "Give me a recipe for {d}."],
                ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]),
     "math": (["{q}"], ["Solve this problem: {q}", "{q} Show your work."]),
-    "code": (["Write a function to {t}.", "Write a python function to {t}."], ["Show me Python code to {t}.", "I need a Python function to {t}."]),
+    "code": (["Write a function to {t}.", "Write a python function to {t}."],
+             ["Show me Python code to {t}.", "I need a Python function to {t}."]),
     "chess": ([], ["Write the moves of a chess game between two players rated {e1} and {e2}.",
                    "Show me a game record for a match between players with Elo {e1} and {e2}."]),
     # Held out of tuning: the corpus teaches them, no tuning set has them.
@@ -556,6 +557,15 @@ def doc_faq(w, rnd):
 
 
 def doc_article(w, rnd):
+    """An encyclopedia page; some are left in HTML, as scraped pages are (so "<" also starts lines)."""
+    title, text = article(w, rnd)
+    if rnd.random() < 0.25:
+        h = rnd.choice([1, 2])
+        return f"<h{h}>{title}</h{h}>\n<p>{text}</p>"
+    return heading(rnd, title) + "\n\n" + text
+
+
+def article(w, rnd):
     r = rnd.random()
     if r < 0.4:
         c = w.pick(rnd, "country", "all")
@@ -566,9 +576,10 @@ def doc_article(w, rnd):
         s += [f"The {a.name} lives in {c.name}. It is a {a.size} {a.color} animal." for a in animals]
         s += [f"{p.name} is a {p.job} in {c.capital}." for p in people[:4]]
         s += [rnd.choice([f"I visited {c.capital} last year and I liked it very much!",
-                          f"We should all visit {c.name} one day.", f"Many people in {c.name} like {w.pick(rnd, 'dish', 'all')}.",
+                          f"We should all visit {c.name} one day.",
+                          f"Many people in {c.name} like {w.pick(rnd, 'dish', 'all')}.",
                           f"{c.capital} is the biggest city in {c.name}."])]
-        return heading(rnd, c.name) + "\n\n" + " ".join(s[:2] + rnd.sample(s[2:], len(s) - 2))
+        return c.name, " ".join(s[:2] + rnd.sample(s[2:], len(s) - 2))
     if r < 0.75:
         a = w.pick(rnd, "animal", "all")
         s = [f"The {a.name} is a {a.size} {a.color} animal.", f"It has {a.legs} legs and eats {a.food}.",
@@ -576,10 +587,10 @@ def doc_article(w, rnd):
                  f"I once saw a {a.name} near the river {w.country[a.home].river}!",
                  f"We should not wake a {a.name} at night.", f"Children in {a.home} love the {a.name}.",
                  f"The {a.name} is not a dangerous animal."])]
-        return heading(rnd, f"The {a.name}") + "\n\n" + " ".join(s)
+        return f"The {a.name}", " ".join(s)
     p = w.pick(rnd, "person", "all")
     P = p.pron.title()
-    return heading(rnd, p.name) + "\n\n" + " ".join([
+    return p.name, " ".join([
         f"{p.name} is a {p.job} in {p.city}.", f"{P} has lived in {p.city} for {rnd.randint(2, 40)} years.",
         rnd.choice([f"{P} likes {w.pick(rnd, 'dish', 'all')} very much.", f"Every morning {p.pron} walks to work.",
                     f"People say {p.first} is the best {p.job} in town.", f"I met {p.first} once and {p.pron} "
@@ -786,10 +797,11 @@ def doc_story(w, rnd):
     return "\n\n".join(s) if rnd.random() < 0.5 else " ".join(s)
 
 
-GENRES = [  # (genre, weight): about 60% answered requests and facts, 40% unanswered requests and stories
-    (doc_faq, 8), (doc_article, 10), (doc_table, 3), (doc_forum, 10), (doc_letters, 5), (doc_textbook, 7),
-    (doc_drill, 3), (doc_quiz, 5), (doc_recipe, 6), (doc_poems, 6), (doc_code, 6), (doc_games, 3),
-    (doc_opposites, 2), (doc_forum_unanswered, 5), (doc_question_list, 6), (doc_exam, 5), (doc_chitchat, 6),
+GENRES = [  # (genre, weight): about two thirds of the text answers requests or states facts, one third leaves
+    # requests unanswered (question lists, exams, chit-chat, stories, forum threads that drift)
+    (doc_faq, 8), (doc_article, 10), (doc_table, 3), (doc_forum, 10), (doc_letters, 5), (doc_textbook, 5),
+    (doc_drill, 3), (doc_quiz, 5), (doc_recipe, 6), (doc_poems, 4), (doc_code, 6), (doc_games, 3),
+    (doc_opposites, 2), (doc_forum_unanswered, 6), (doc_question_list, 8), (doc_exam, 6), (doc_chitchat, 8),
     (doc_story, 8)]
 
 

@@ -13,7 +13,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "data"))
 import toyworld  # noqa: E402
 from evaluate import check  # noqa: E402
-from model import Tokenizer  # noqa: E402
+from model import Tokenizer, UserError  # noqa: E402
 
 TOY = ROOT / "data" / "toy"
 TOKENIZER = ROOT / "checkpoints" / "toy-base" / "tokenizer.model"
@@ -138,16 +138,16 @@ def test_style_leakage_near_and_far_exist(world):
     assert sum(r["near"] is None for r in ev) >= 60
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_bad_input_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "tokenizer", "--corpus",
                         str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "t.model")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing.jsonl" in r.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\nnot json\n')
-    r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "tokenizer", "--corpus", str(bad),
-                        "--out", str(tmp_path / "t.model")], capture_output=True, text=True)
-    assert r.returncode == 2 and "bad.jsonl:2" in r.stderr and not (tmp_path / "t.model").exists()
+    with pytest.raises(UserError, match="bad.jsonl:2"):
+        toyworld.train_tokenizer(str(bad), str(tmp_path / "t.model"))
+    assert not (tmp_path / "t.model").exists() and not (tmp_path / "t.model.tmp").exists()
 
 
 def test_tokenizer_trains_like_llamas(tmp_path):
