@@ -181,9 +181,9 @@ def main(argv=None):
         raise UserError("need --max-new-tokens >= 1, --batch-size >= 1, --temperature >= 0, 0 < --top-p <= 1")
     names = parse_rules(args.rules)
     records = read_records(args.input)[:args.limit]
-    if not os.path.isdir(args.checkpoint):
-        raise UserError(f"{args.checkpoint}: checkpoint directory not found (pass --checkpoint, or build the "
-                        f"toy base model first, see README)")
+    if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
+        raise UserError(f"{args.checkpoint}: no checkpoint here (pass --checkpoint, or build the toy base model "
+                        f"first, see README)")
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     output = args.output or os.path.join("out", generator + ".json")

@@ -192,7 +192,7 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     ('[{"instruction": "a"}, {"instruction": 3}]', [], "in.jsonl: record 1: record has no 'instruction'"),
     ('{"instruction": "a"\n', [], "in.jsonl:1: not valid JSON"),
     ('{"instruction": "a"}\n', ["--rules", "eos,bogus"], "unknown rule 'bogus'"),
-    ('{"instruction": "a"}\n', ["--checkpoint", "nowhere"], "nowhere: checkpoint directory not found"),
+    ('{"instruction": "a"}\n', ["--checkpoint", "nowhere"], "nowhere: no checkpoint here"),
 ])
 def test_cli_errors(tiny_checkpoint, tmp_path, content, flags, message):
     inp = tmp_path / "in.jsonl"
