@@ -294,7 +294,8 @@ def math_answer(sol, n):
 # Code tasks: the held-out ones (eval) are other tasks, other numbers and other phrasings.
 CODE_SPLIT = {"tune": ["add", "times", "less", "minus", "sum", "count", "greet", "even", "first", "length", "isword"],
               "eval": ["greater", "largest", "square", "repeat", "divide", "last", "add", "times", "less"]}
-CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 20, 50, 100], "eval": [7, 8, 9, 11, 12, 15, 30]}
+CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 13, 14, 16, 17, 18, 19, 20, 21, 22, 24, 25, 40, 50, 60, 70, 80, 90, 100],
+          "eval": [7, 8, 9, 11, 12, 15, 30]}
 
 
 def code_task(rnd, split):
