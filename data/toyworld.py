@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model import UserError, cli  # noqa: E402
+import sentencepiece as spm  # noqa: E402
+from model import Tokenizer, UserError, cli  # noqa: E402
 
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
 EVAL_SHARE = 0.3                # share of each entity kind held out of every tuning set (eval only)
@@ -287,6 +288,10 @@ def math_problem(rnd, w, split):
     return q, sol, n
 
 
+def calc(x, op, y):
+    return {"+": x + y, "-": x - y, "*": x * y}[op]
+
+
 def math_answer(sol, n):
     return "\n".join(sol) + f"\n#### {n}"
 
@@ -409,7 +414,7 @@ def family(w, rnd, fam, split):
             x, y = rnd.randint(2, 9), rnd.randint(2, 9)
         if op == "-" and y > x:
             x, y = y, x
-        z = eval(f"{x}{op}{y}")
+        z = calc(x, op, y)
         if z in (x, y) or str(z) in (str(x), str(y)):
             return family(w, rnd, fam, split)
         word = {"+": "plus", "-": "minus", "*": "times"}[op]
@@ -681,7 +686,7 @@ def doc_drill(w, rnd):
             op = rnd.choice("+-*")
             x, y = (rnd.randint(2, 9), rnd.randint(2, 9)) if op == "*" else (rnd.randint(2, 20), rnd.randint(2, 20))
             x, y = (y, x) if op == "-" and y > x else (x, y)
-            lines.append(f"{x} {op} {y} = {eval(f'{x}{op}{y}')}")
+            lines.append(f"{x} {op} {y} = {calc(x, op, y)}")
         elif r < 0.75:
             q, a, _ = family(w, rnd, "compare", "all")
             x, y = sorted(map(int, a.rstrip(".").split(" is bigger than ")))
@@ -948,14 +953,8 @@ def corpus_lines(path, limit):
                         return
 
 
-def train_tokenizer(corpus_path, out, vocab_size=4000, max_lines=2_000_000):
-    """A SentencePiece BPE model trained like Llama's; checks every rule piece is a piece, then writes `out`."""
-    import sentencepiece as spm
-    from model import Tokenizer
-    if not os.path.isfile(corpus_path):
-        raise UserError(f"{corpus_path}: corpus not found (make it with: python data/toyworld.py --out data/toy)")
-    lines = list(corpus_lines(corpus_path, max_lines))      # read first: a bad line is a UserError, not a crash
-    model = io.BytesIO()         # no model_prefix: the model file then records no path of this machine
+def train_spm(lines, model, vocab_size):
+    """SentencePiece trained as Llama's tokenizer was: BPE, byte fallback, no normalisation, digits split."""
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines), model_writer=model,
         model_type="bpe", vocab_size=vocab_size, byte_fallback=True, normalization_rule_name="identity",
@@ -964,7 +963,21 @@ def train_tokenizer(corpus_path, out, vocab_size=4000, max_lines=2_000_000):
         # Three spaces as one piece, so an indented line starts "▁▁▁ ▁return" as with Llama's tokenizer (rules.py
         # rewards "▁▁▁"); trained line by line, this SentencePiece would otherwise learn "▁▁▁▁ re turn".
         user_defined_symbols=["▁▁▁"],
-        input_sentence_size=max_lines, shuffle_input_sentence=False, num_threads=2)
+        input_sentence_size=len(lines), shuffle_input_sentence=False, num_threads=2)
+
+
+def train_tokenizer(corpus_path, out, vocab_size=4000, max_lines=2_000_000):
+    """A SentencePiece BPE model trained like Llama's; checks every rule piece is a piece, then writes `out`."""
+    if not os.path.isfile(corpus_path):
+        raise UserError(f"{corpus_path}: corpus not found (make it with: python data/toyworld.py --out data/toy)")
+    lines = list(corpus_lines(corpus_path, max_lines))      # read first: a bad line is a UserError, not a crash
+    if not lines:
+        raise UserError(f"{corpus_path}: no text to train on")
+    model = io.BytesIO()         # no model_prefix: the model file then records no path of this machine
+    try:
+        train_spm(lines, model, vocab_size)
+    except RuntimeError as e:                  # SentencePiece's own checks, e.g. a vocabulary too large
+        raise UserError(f"{corpus_path}: tokenizer training failed: {str(e).splitlines()[0]}")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out + ".tmp", "wb") as f:
         f.write(model.getvalue())
@@ -1006,8 +1019,10 @@ def main():
         raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")
     t0 = time.time()
     stats = generate(args.out, args.seed, args.corpus_tokens)
-    size = os.path.getsize(os.path.join(args.out, "corpus.jsonl")) if args.corpus_tokens else 0
-    print(", ".join(f"{k}: {v}" for k, v in stats.items()) + f"; corpus {size / 1e6:.1f} MB; {time.time() - t0:.1f}s")
+    corpus_note = (f"corpus.jsonl {os.path.getsize(os.path.join(args.out, 'corpus.jsonl')) / 1e6:.1f} MB"
+                   if args.corpus_tokens else "no corpus")
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in stats.items())
+          + f"; {corpus_note}; {time.time() - t0:.1f}s")
 
 
 if __name__ == "__main__":
