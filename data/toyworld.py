@@ -563,11 +563,7 @@ def doc_faq(w, rnd):
 
 
 def doc_article(w, rnd):
-    """An encyclopedia page; some are left in HTML, as scraped pages are (so "<" also starts lines)."""
     title, text = article(w, rnd)
-    if rnd.random() < 0.25:
-        h = rnd.choice([1, 2])
-        return f"<h{h}>{title}</h{h}>\n<p>{text}</p>"
     return heading(rnd, title) + "\n\n" + text
 
 
@@ -811,12 +807,28 @@ GENRES = [  # (genre, weight): about two thirds of the text answers requests or 
     (doc_story, 8)]
 
 
+def html(doc):
+    """A page left in HTML, as scraped pages often are (so "<" also starts lines, as in the chat tags)."""
+    out = []
+    for line in doc.split("\n"):
+        h = len(line) - len(line.lstrip("#"))
+        if h:
+            out.append(f"<h{h}>{line[h:].strip()}</h{h}>")
+        elif line.lstrip()[:2] in ("- ", "* "):
+            out.append(f"<li>{line.lstrip()[2:]}</li>")
+        elif line.strip():
+            out.append(f"<p>{line.strip()}</p>")
+    return "\n".join(out)
+
+
 def corpus(w, rnd, n_chars):
-    """Documents until about n_chars characters."""
+    """Documents until about n_chars characters; a tenth of those without code, tables or #### are in HTML."""
     genres, weights = zip(*GENRES)
     total = 0
     while total < n_chars:
         doc = rnd.choices(genres, weights)[0](w, rnd)
+        if rnd.random() < 0.1 and not any(s in doc for s in ("    ", "|", "####")):
+            doc = html(doc)
         total += len(doc)
         yield doc
 
