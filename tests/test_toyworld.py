@@ -4,7 +4,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -37,7 +36,7 @@ def test_generator_is_deterministic(tmp_path):
         toyworld.generate(str(tmp_path / d), seed=3, corpus_tokens=20_000)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert "corpus.jsonl" in names and len(names) == 8
-    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
     assert not mismatch and not errors
     toyworld.generate(str(tmp_path / "c"), seed=4, corpus_tokens=0)
     assert (tmp_path / "a" / "eval.jsonl").read_bytes() != (tmp_path / "c" / "eval.jsonl").read_bytes()
@@ -174,3 +173,15 @@ def test_committed_tokenizer_has_the_rule_pieces():
     assert "▁We" in [tok.piece(i) for i in tok.encode("so We should go")]
     # The chat tags are plain text in this vocabulary too.
     assert tok.decode(tok.encode("<|user|>\nhi\n<|assistant|>\n")) == "<|user|>\nhi\n<|assistant|>\n"
+
+
+@pytest.mark.skipif(not TOKENIZER.exists(), reason="the committed toy tokenizer is absent")
+def test_chat_ids_equal_whole_text_ids_with_the_toy_tokenizer(world):
+    """DESIGN.md: segment-by-segment ids equal the whole text's, with this tokenizer as with Llama's."""
+    from train import build_example
+    tok = Tokenizer(str(TOKENIZER))
+    for name in SETS:
+        for r in read(world / f"{name}.jsonl")[:40]:
+            (u, a) = (m["content"].strip() for m in r["messages"][:2])
+            whole = [tok.bos_id] + tok.encode(f"<|user|>\n{u}\n<|assistant|>\n{a}") + [tok.eos_id]
+            assert build_example(tok, r["messages"][:2], "instruction")[0] == whole, (name, u)
