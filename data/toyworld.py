@@ -493,12 +493,15 @@ def family(w, rnd, fam, split):
             q = phrase(rnd, fam, "eval", p=p.name, o=o, city=c.capital)
             body = (f"I would like to invite you to visit {c.capital} with me next month. We should walk along "
                     f"the river {c.river} together! Please write back soon.")
+            topic = c.capital
         else:
             d = w.pick(rnd, "dish", split)
             q = phrase(rnd, fam, "tune", p=p.name, o=o, d=d)
             body = f"Thank you for the {d}! It was very good, and I ate all of it. I hope to see you soon."
+            topic = d
         ans = f"Dear {p.first},\n\n{body}\n\nBest wishes,\n{sender}"
-        return q, ans, {"starts_with": "dear", "contains_all": [p.first], "min_lines": 3, "not_contains": NO_Q}
+        return q, ans, {"starts_with": "dear", "contains_all": [p.first, topic], "min_lines": 3,
+                        "not_contains": NO_Q}
     if fam == "recipe":
         d = w.pick(rnd, "dish", split)
         ings, _ = recipe(w, d)
