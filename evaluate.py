@@ -214,8 +214,8 @@ def mean_std(xs):
 # -------------------------------------------------------------------------------------- model scoring
 @torch.no_grad()
 def response_logprobs(model, examples, batch_size=16, max_len=1024):
-    """(sum of log p, count) over the labelled tokens of each (input_ids, labels) example, batched, no grad.
-    Rows are right-padded: causal attention never lets a real token see the padding after it."""
+    """(sum of log p, count) over the labelled tokens of each (input_ids, labels) example, truncated to max_len,
+    batched, no grad. Rows are right-padded: causal attention never lets a real token see the padding after it."""
     out, dev = [None] * len(examples), next(model.parameters()).device
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))       # similar lengths together
     for s in range(0, len(order), batch_size):
@@ -231,9 +231,6 @@ def response_logprobs(model, examples, batch_size=16, max_len=1024):
         nll = F.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=IGNORE, reduction="none")   # [B, T-1]
         for r, i in enumerate(idx):
             out[i] = (-nll[r].double().sum().item(), int((tgt[r] != IGNORE).sum()))   # exact ties stay ties
-    for i, (_, n) in enumerate(out):
-        if n == 0:
-            raise UserError(f"example {i + 1}: no response token within --max-len {max_len}")
     return out
 
 
@@ -253,21 +250,31 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
             j = rnd.randrange(n)
             js += [j] if j != i else []
         draws.append(js)
-    need = sorted({(i, i) for i in range(n)} | {(i, j) for i in range(n) for j in draws[i]})
+    # Pairs whose prompt alone fills max_len have no response token to score: skipped, and reported.
+    keep = [i for i in range(n) if len(build_example(tok, [{"role": "user", "content": pairs[i][0]}], "instruction")[0])
+            < max_len]
+    need = sorted({(i, i) for i in keep} | {(i, j) for i in keep for j in draws[i]})
     ex = [build_example(tok, [{"role": "user", "content": pairs[i][0]},
                               {"role": "assistant", "content": pairs[j][1]}], "instruction") for i, j in need]
     score = dict(zip(need, response_logprobs(model, ex, batch_size, max_len)))
-    code = [score[i, i][0] / score[i, i][1] > score[i, j][0] / score[i, j][1] for i in range(n) for j in draws[i]]
-    eq3 = [score[i, i][0] > score[i, j][0] for i in range(n) for j in draws[i]]
-    return {"pairs": n, "comparisons": len(code), "code_mean_token_%": 100 * sum(code) / len(code),
+    code = [score[i, i][0] / score[i, i][1] > score[i, j][0] / score[i, j][1] for i in keep for j in draws[i]]
+    eq3 = [score[i, i][0] > score[i, j][0] for i in keep for j in draws[i]]
+    if not keep:
+        raise UserError(f"no instruction fits in --max-len {max_len} tokens")
+    return {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
+            "code_mean_token_%": 100 * sum(code) / len(code),
             "eq3_raw_logprob_%": 100 * sum(eq3) / len(eq3)}
 
 
 def response_nll(model, tok, convs, batch_size=16, max_len=1024):
     """Shi et al. §4.3: the mean over examples of the per-example token-mean NLL of the responses (+ EOS),
-    with the instruction-tuning mask whatever mode trained the model."""
+    with the instruction-tuning mask whatever mode trained the model. Returns (NLL, number of conversations
+    skipped because no response token fits in max_len)."""
     scores = response_logprobs(model, [build_example(tok, c, "instruction") for c in convs], batch_size, max_len)
-    return statistics.mean(-s / n for s, n in scores)
+    kept = [-s / n for s, n in scores if n]
+    if not kept:
+        raise UserError(f"no conversation has a response token within --max-len {max_len}")
+    return statistics.mean(kept), len(scores) - len(kept)
 
 
 def bleu4(hyp, ref):
@@ -342,7 +349,7 @@ def attribution_matrix(model, prompt_ids, resp_ids):
         I = torch.zeros(P - 1, M)
         for m in range(M):
             g, = torch.autograd.grad(p_y[m], emb, retain_graph=m < M - 1)
-            I[:, m] = (g[0, 1:P] * emb[0, 1:P]).float().sum(-1).cpu()
+            I[:, m] = (g[0, 1:P] * emb.detach()[0, 1:P]).float().sum(-1).cpu()
     return I
 
 
@@ -618,8 +625,8 @@ def main():
         res = {}
         for c in a.checkpoint:
             model, tok = load(c, a.device, a.dtype)
-            res[c] = {"train_nll": response_nll(model, tok, train, a.batch_size, a.max_len),
-                      "heldout_nll": response_nll(model, tok, held, a.batch_size, a.max_len)}
+            (tr, tr_skip), (he, he_skip) = (response_nll(model, tok, x, a.batch_size, a.max_len) for x in (train, held))
+            res[c] = {"train_nll": tr, "heldout_nll": he, "skipped": tr_skip + he_skip}
             if a.bleu:
                 from generate import generate
                 outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)

@@ -1,4 +1,6 @@
 """evaluate.py: the criteria language, win rates, ranking, statistics, attribution, IM diagnostics, the judge."""
+import math
+
 import pytest
 
 import evaluate
@@ -149,7 +151,11 @@ WORD_SETS = ["Tom green blue", "Ann poem capital", "apples one two", "recipe cat
 def test_ranking_is_100_for_a_model_that_prefers_the_true_response(tiny_tokenizer):
     pairs = [(w, w) for w in WORD_SETS]
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs, distractors=5, batch_size=3)
-    assert res == {"pairs": 4, "comparisons": 20, "code_mean_token_%": 100.0, "eq3_raw_logprob_%": 100.0}
+    assert res == {"pairs": 4, "skipped": 0, "comparisons": 20, "code_mean_token_%": 100.0,
+                   "eq3_raw_logprob_%": 100.0}
+    long = [(" ".join([WORD_SETS[0]] * 30), "x")]                           # its prompt fills --max-len
+    res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs + long, max_len=60)
+    assert res["pairs"] == 4 and res["skipped"] == 1 and res["code_mean_token_%"] == 100.0
 
 
 def test_ranking_variants_differ_where_lengths_differ(tmp_path, tiny_tokenizer):
@@ -165,13 +171,18 @@ def test_response_nll_is_the_mean_of_per_example_means_and_batch_invariant(tiny_
     m = model.Transformer.from_pretrained(tiny_checkpoint)
     convs = [[{"role": "user", "content": u}, {"role": "assistant", "content": a}]
              for u, a in [("What is red?", "A colour."), ("Hi", "Hello there, how are you today?"), ("x", "y")]]
-    want = []
+    want, longest = [], 0
     for c in convs:
         ids, labels = train.build_example(tiny_tokenizer, c, "instruction")
+        longest = max(longest, len(ids))
         logits = m(torch.tensor([ids]))[0, :-1]
         want.append(F.cross_entropy(logits, torch.tensor(labels[1:]), ignore_index=train.IGNORE).item())
     for bs in (1, 2, 16):
-        assert abs(evaluate.response_nll(m, tiny_tokenizer, convs, batch_size=bs) - sum(want) / 3) < 1e-5
+        nll, skipped = evaluate.response_nll(m, tiny_tokenizer, convs, batch_size=bs)
+        assert abs(nll - sum(want) / 3) < 1e-5 and skipped == 0
+    long = [[{"role": "user", "content": "What is red? " * 20}, {"role": "assistant", "content": "A colour."}]]
+    nll, skipped = evaluate.response_nll(m, tiny_tokenizer, convs + long, max_len=longest)
+    assert skipped == 1 and nll == pytest.approx(sum(want) / 3, abs=1e-5)      # reported, not averaged in
 
 
 # ------------------------------------------------------------------------------------- statistics, BLEU
@@ -197,3 +208,226 @@ def test_bleu4():
     assert evaluate.bleu4("dog runs far away", ref) == 0.0 and evaluate.bleu4("", ref) == 0.0
     close, short = evaluate.bleu4("the cat sat on a mat today", ref), evaluate.bleu4("the cat sat", ref)
     assert 0 < short < close < 100                            # brevity penalty for the short one
+
+
+# --------------------------------------------------------------------------------------- attribution
+def test_wu_score_by_hand():
+    I = torch.tensor([[10., 10.], [8., 0.], [1., 9.], [0., -3.]])     # [prompt tokens, response tokens]
+    # levels > 7 kept: rows [10, 10], [8, 0], [0, 9], [0, 0]; density 2^(3/4), 1, 1, 0; divided by the max
+    score, share = evaluate.wu_score(I, torch.tensor([False, True, True, False]))
+    assert score == pytest.approx(2 * 2 ** -0.75 / 2, rel=1e-6)             # log2(2 + 2 instruction tokens) = 2
+    assert share == pytest.approx(2 * 2 ** -0.75 / (1 + 2 * 2 ** -0.75), rel=1e-6)
+
+
+def test_attribution_matrix_is_gradient_times_input(tmp_path, tiny_tokenizer):
+    """e_n . dp/de_n is the derivative of p along scaling e_n: check it by central differences (the norms
+    compute in float32 whatever the weights' dtype, so a step of 1e-2 keeps rounding out of the way)."""
+    m = model.Transformer.from_pretrained(make_checkpoint(tmp_path / "c", tiny_tokenizer), dtype=torch.float64)
+    prompt, resp = train.build_prompt(tiny_tokenizer, "What is red?"), tiny_tokenizer.encode_next("A colour")
+    I = evaluate.attribution_matrix(m, prompt, resp)
+    P, h = len(prompt), 1e-2
+    ids = torch.tensor([prompt + resp])
+    emb = m.model.embed_tokens(ids).detach()
+
+    def p(e):
+        return m(embeds=e)[0, P - 1:-1].softmax(-1).gather(-1, ids[0, P:, None])[:, 0]      # [M]
+    for n in (1, P // 2, P - 1):
+        up, down = emb.clone(), emb.clone()
+        up[0, n], down[0, n] = up[0, n] * (1 + h), down[0, n] * (1 - h)
+        assert I[n - 1].abs().max() > 1e-5
+        assert torch.allclose((p(up) - p(down)) / (2 * h), I[n - 1].double(), atol=1e-6, rtol=1e-3)
+
+
+class SoftCopy(torch.nn.Module):
+    """A differentiable copier: each position attends (causally) to the tokens whose embedding has a large
+    feature 0 (the 'names') and predicts the identity of what it attends to. Its answer copies the name in
+    the instruction, so Wu's attribution must put the mass on that token."""
+
+    def __init__(self, vocab_size, names, dim=16):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        E = torch.randn(vocab_size, dim, generator=g)
+        E[:, 0] = 0.0
+        E[names, 0] = 3.0
+        self.model = torch.nn.Module()
+        self.model.embed_tokens = torch.nn.Embedding.from_pretrained(E)
+
+    def forward(self, input_ids=None, embeds=None, **_):
+        x = self.model.embed_tokens(input_ids) if embeds is None else embeds      # [B, T, D]
+        T = x.shape[1]
+        s = (4 * x[..., 0])[:, None, :].expand(-1, T, -1)                          # [B, T, T] attention scores
+        s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        return 0.2 * (s.softmax(-1) @ x) @ self.model.embed_tokens.weight.T        # [B, T, V], p(name) ~ 0.3
+
+
+def test_attribution_puts_the_mass_on_the_copied_instruction_token(tiny_tokenizer):
+    tok = tiny_tokenizer
+    name = tok.piece_id("▁Tom")
+    m = SoftCopy(tok.vocab_size, [name, tok.piece_id("▁Ann")])
+    prompt = train.build_prompt(tok, "cat blue Tom one two")
+    assert prompt.count(name) == 1 and m(torch.tensor([prompt]))[0, -1].argmax() == name      # it copies
+    for resp in ([name], [name, name, name]):
+        I = evaluate.attribution_matrix(m, prompt, resp)
+        assert (I.argmax(0) + 1 == prompt.index(name)).all()                   # row n-1 is prompt token n
+        is_name = torch.tensor(prompt[1:]) == name
+        assert evaluate.wu_score(I, is_name) == pytest.approx((1 / math.log2(3), 1.0), abs=1e-6)
+        score, share = evaluate.instruction_attribution(m, tok, "cat blue Tom one two", resp)
+        n_ins = len(tok.encode_next("cat blue Tom one two"))                 # Wu's log2(2 + |instruction|)
+        assert share == pytest.approx(1.0) and score == pytest.approx(1 / math.log2(2 + n_ins))
+
+
+def test_attribution_protocol_base_vs_tuned(tmp_path, tiny_tokenizer):
+    generate = pytest.importorskip("generate")
+    assert hasattr(generate, "generate_ids")
+    models = [(model.Transformer.from_pretrained(make_checkpoint(tmp_path / f"m{s}", tiny_tokenizer, seed=s)),
+               tiny_tokenizer) for s in (0, 1)]
+    res = evaluate.attribution(models, ["What is red?", "Name two apples", "Why?"], max_new_tokens=6, min_tokens=5)
+    assert len(res) == 2 and res[0]["diff_vs_first"] is None
+    for r in res:
+        assert 0 <= r["n"] <= 3 and (r["n"] == 0 or 0.0 <= r["share_%"] <= 100.0)
+
+
+# ------------------------------------------------------------------------------------------ the judge
+class FakeEndpoint:
+    """An OpenAI-like /v1/chat/completions on 127.0.0.1. `script` answers each request in turn (then repeats
+    its last entry): "judge" prefers the output that contains GOOD; an int is an HTTP error status; "slow"
+    sleeps past the client's timeout; "junk" is a reply without choices; any other string is the answer."""
+
+    def __init__(self, script):
+        self.script, self.prompts = list(script), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.prompts.append(body["messages"][0]["content"])
+                act = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                if isinstance(act, int):
+                    return self.send_error(act)
+                if act == "slow":
+                    time.sleep(1.0)
+                prompt = outer.prompts[-1]
+                if act == "judge":
+                    act = "Output (a)" if "GOOD" in prompt.split("# Output (a)")[1].split("# Output (b)")[0] \
+                        else "Output (b)"
+                reply = {"id": "x"} if act == "junk" else {"choices": [{"message": {"role": "assistant",
+                                                                                     "content": act}}]}
+                data = json.dumps(reply).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:                  # the client gave up (timeout) before the answer came
+                    pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint():
+    servers = []
+
+    def start(*script):
+        servers.append(FakeEndpoint(script))
+        return servers[-1]
+    yield start
+    for s in servers:
+        s.close()
+
+
+def judge(url, cache, **kw):
+    return evaluate.Judge(url, "judge-model", cache=str(cache), **dict(dict(retries=2, timeout=0.3, backoff=0.01), **kw))
+
+
+def test_judge_order_is_randomised_and_answers_are_cached(endpoint, tmp_path):
+    srv = endpoint("judge")
+    items = [(f"question {i}", f"GOOD answer {i}", f"weak answer {i}") for i in range(12)]
+    j = judge(srv.url, tmp_path / "cache.jsonl")
+    assert [j.compare(*it) for it in items] == [1.0] * 12                     # a wins whatever the order shown
+    assert [j.compare(q, b, a) for q, a, b in items] == [0.0] * 12
+    first = [p.split("# Output (a)")[1].split("# Output (b)")[0] for p in srv.prompts]
+    assert 0 < sum("GOOD" in f for f in first) < len(first)                   # both orders occurred
+    assert j.compare("q", "same", "same ") == 0.5 and len(srv.prompts) == 24  # identical outputs: a tie, not asked
+    again = judge(srv.url, tmp_path / "cache.jsonl")
+    assert [again.compare(*it) for it in items] == [1.0] * 12 and again.calls == 0 and len(srv.prompts) == 24
+
+
+def test_judge_retries_server_errors_then_answers(endpoint, tmp_path):
+    srv = endpoint(500, 503, "Output (a)")
+    j = judge(srv.url + "/chat/completions", tmp_path / "c.jsonl", seed=1)
+    assert j.ask("prompt") == "a" and j.calls == 3
+
+
+@pytest.mark.parametrize("script, calls, msg", [
+    (("slow",), 3, "timed out"),                 # timeouts: retried, then reported
+    ((429,), 3, "HTTP 429"), (("junk",), 3, "KeyError"), (("I like both",), 3, "unusable answer"),
+    ((401,), 1, "HTTP 401"),                     # a bad key: asking again will not help
+])
+def test_judge_failures_are_reported_never_scored(endpoint, tmp_path, script, calls, msg):
+    srv = endpoint(*script)
+    j = judge(srv.url, tmp_path / "c.jsonl")
+    t = time.time()
+    with pytest.raises(evaluate.JudgeError, match=msg):
+        j.compare("q", "one", "two")
+    assert j.calls == calls and time.time() - t < 5
+    assert not (tmp_path / "c.jsonl").exists() or (tmp_path / "c.jsonl").read_text() == ""    # nothing cached
+
+
+def test_judge_cli_reports_failures_with_exit_2_and_scores_otherwise(endpoint, tmp_path, monkeypatch, capsys):
+    ref = write(tmp_path / "it.json", outputs(["weak", "weak", "weak", "GOOD"]))
+    a = write(tmp_path / "a.json", outputs(["GOOD", "GOOD", "weak", "GOOD"]))
+    args = ["judge", "--model", "m", "--against", ref, "--files", a, "--retries", "1", "--timeout", "0.3",
+            "--cache", tmp_path / "cache.jsonl", "--json", tmp_path / "j.json"]
+    bad = endpoint(500)
+    assert run_cli(monkeypatch, *args, "--url", bad.url) == 2
+    assert "judgements failed, none scored" in capsys.readouterr().err and not (tmp_path / "j.json").exists()
+    good = endpoint("judge")
+    assert run_cli(monkeypatch, *args, "--url", good.url) == 0
+    res = json.loads((tmp_path / "j.json").read_text())
+    assert res[str(a)]["per_seed"] == [100 * (1 + 1 + 0.5 + 0.5) / 4]        # identical outputs tie
+    assert "alpaca_eval --model_outputs" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------- the paper's real files
+ALPACA = SHARED / "data" / "alpaca_eval" / "gpt4_1106_preview_outputs.json"
+LIMA = SHARED / "data" / "lima" / "lima_data.jsonl"
+
+
+@needs_shared_data
+def test_stats_on_alpaca_eval_and_lima_files(monkeypatch, tmp_path, capsys):
+    tok = ["--tokenizer", LLAMA2_TOKENIZER] if LLAMA2_TOKENIZER.exists() else []
+    assert run_cli(monkeypatch, "stats", ALPACA, LIMA, *tok, "--max-new-tokens", "8192", "--json", tmp_path / "s.json") == 0
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res[str(ALPACA)]["n"] == 805 and res[str(LIMA)]["n"] == 1030
+    for r in res.values():
+        assert r["mean_len"] > 50 and 0 <= r["rep_ngram_%"] < 50 and r["eos_%"] > 90
+    assert "| file |" in capsys.readouterr().out
+
+
+@needs_shared_data
+@needs_llama2
+def test_ranking_and_nll_on_alpaca_eval_and_lima_files(tmp_path, monkeypatch):
+    ckpt = make_checkpoint(tmp_path / "llama-vocab", model.Tokenizer(str(LLAMA2_TOKENIZER)), hidden_size=16,
+                           intermediate_size=32, num_attention_heads=2, num_key_value_heads=1)
+    for data in (ALPACA, LIMA):
+        out = tmp_path / f"{data.stem}.json"
+        assert run_cli(monkeypatch, "rank", "--checkpoint", ckpt, "--data", data, "--limit", 6, "--max-len", 96,
+                       "--batch-size", 4, "--device", "cpu", "--json", out) == 0
+        res = json.loads(out.read_text())
+        assert res["pairs"] + res["skipped"] == 6 and res["comparisons"] == 5 * res["pairs"] > 0
+        assert 0 <= res["code_mean_token_%"] <= 100 and 0 <= res["eq3_raw_logprob_%"] <= 100
+    assert run_cli(monkeypatch, "im", "--checkpoint", ckpt, "--train", LIMA, "--heldout", ALPACA, "--limit", 4,
+                   "--max-len", 64, "--device", "cpu", "--json", tmp_path / "im.json") == 0
+    im = json.loads((tmp_path / "im.json").read_text())[ckpt]
+    assert 9 < im["train_nll"] < 12 and 9 < im["heldout_nll"] < 12          # a random model: about ln(32000)
