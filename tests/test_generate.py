@@ -11,7 +11,7 @@ import generate
 import model
 import rules
 import train
-from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2
+from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, needs_llama2, needs_shared_data
 
 INSTRUCTIONS = ["What is the capital of Tom?", "I think", "## a cat sat on the mat, and then the dog sat on it too",
                 "how many apples has Ann"]
@@ -218,3 +218,11 @@ def test_argmax_matches_torch():
         x[1] = 0.0
         x[2, [7, V - 1]] = 99.0
         assert torch.equal(generate.argmax(x), x.argmax(-1))
+
+
+@needs_shared_data
+def test_reads_alpacaeval_and_the_papers_validation_set_as_they_are():
+    alpaca = generate.read_records(str(SHARED / "data" / "alpaca_eval" / "alpaca_eval_805_example_outputs.json"))
+    assert len(alpaca) == 805 and alpaca[0]["dataset"] == "helpful_base"
+    val = generate.read_records(str(SHARED / "data" / "val_eval" / "val.jsonl"))
+    assert len(val) == 56 and all(r["instruction"].strip() for r in val)
