@@ -5,6 +5,8 @@ decoding that is argmax_w [log p_base(w|x) + r(w, x)]; generate.py writes it in 
 Pure data (piece string, score) and pure functions of the decoding state: no model, no device of its own.
 The values are those of the paper's code (open_instruct/combined_model.py), where it differs from the text.
 """
+import sys
+
 import torch
 
 from model import UserError
@@ -83,7 +85,7 @@ class RuleExpert:
                 self.uniform[i] += score
         if self.missing and "uniform" in self.rules:        # reported once, at construction
             print(f"rules: the vocabulary of {tok.path} lacks {' '.join(self.missing)}; those changes are "
-                  f"skipped", flush=True)
+                  f"skipped", file=sys.stderr)
         self.start = torch.zeros(3, tok.vocab_size)         # [3, V]: the 'start' rule at L = 0, 1, 2
         if "start" in self.rules:
             self.start[0] = 5 * torch.tensor([start_score(tok.piece(i)) for i in range(tok.vocab_size)])
@@ -112,11 +114,12 @@ class RuleExpert:
         if "uniform" in self.rules:
             r += uniform                                                 # [V] broadcast over rows
         if "eos" in self.rules and self.eos_id < V:
-            ramp = length.float() * (EOS_SCALE / EOS_END)                # [B]
-            on = length > 0 if self.saturate else (length > 0) & (length < EOS_END)
+            ramp = length.float() * (EOS_SCALE / EOS_END)                # [B]; 0 at L = 0
             if self.saturate:
                 ramp = ramp.clamp(max=EOS_SCALE)
-            r[:, self.eos_id] += torch.where(on, ramp, 0.0)
+            else:                                                        # the code: nothing from L = 250 on
+                ramp = torch.where(length < EOS_END, ramp, 0.0)
+            r[:, self.eos_id] += ramp
         if "start" in self.rules:                                        # rows at L = 0, 1, 2 only
             r += start[length.clamp(max=2)] * (length < 3)[:, None]
         return r

@@ -65,11 +65,11 @@ class Vocab:
 
 def test_uniform_missing_pieces_reported_once_and_skipped(capsys):
     expert = rules.RuleExpert(Vocab(), rules=("uniform",))
-    assert capsys.readouterr().out.count("lacks") == 1
+    assert capsys.readouterr().err.count("lacks") == 1
     assert "▁should" in expert.missing and "▁I" not in expert.missing
     r = expert.scores(*state(6, [3]))
     assert r.tolist() == [[0, 0, 0, -5, 1, 0]]
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
 
 
 def test_diversity(tiny_tokenizer):
