@@ -110,7 +110,7 @@ def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypat
     assert w[f"{it1},{it2}"]["per_seed"] == [50.0, 50.0] and w[f"{it1},{it2}"]["std"] == 0.0
     assert w[str(bad)]["per_seed"] == [100 * 2.0 / 4, 100 * 0.5 / 4]       # one output set against every seed
     out = capsys.readouterr().out
-    assert "| condition |" in out and f"alpaca_eval --model_outputs {good} --reference_outputs {it1}" in out
+    assert "| winrate_% |" in out and f"alpaca_eval --model_outputs {good} --reference_outputs {it1}" in out
 
 
 def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path, monkeypatch, capsys):
@@ -412,7 +412,7 @@ def test_stats_on_alpaca_eval_and_lima_files(monkeypatch, tmp_path, capsys):
     assert res[str(ALPACA)]["n"] == 805 and res[str(LIMA)]["n"] == 1030
     for r in res.values():
         assert r["mean_len"] > 50 and 0 <= r["rep_ngram_%"] < 50 and r["eos_%"] > 90
-    assert "| file |" in capsys.readouterr().out
+    assert "| n | mean_len | eos_% |" in capsys.readouterr().out
 
 
 @needs_shared_data
@@ -424,7 +424,7 @@ def test_ranking_and_nll_on_alpaca_eval_and_lima_files(tmp_path, monkeypatch):
         out = tmp_path / f"{data.stem}.json"
         assert run_cli(monkeypatch, "rank", "--checkpoint", ckpt, "--data", data, "--limit", 6, "--max-len", 96,
                        "--batch-size", 4, "--device", "cpu", "--json", out) == 0
-        res = json.loads(out.read_text())
+        res = json.loads(out.read_text())[ckpt]
         assert res["pairs"] + res["skipped"] == 6 and res["comparisons"] == 5 * res["pairs"] > 0
         assert 0 <= res["code_mean_token_%"] <= 100 and 0 <= res["eq3_raw_logprob_%"] <= 100
     assert run_cli(monkeypatch, "im", "--checkpoint", ckpt, "--train", LIMA, "--heldout", ALPACA, "--limit", 4,
