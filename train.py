@@ -200,10 +200,10 @@ def collate(examples, pad_id):
 
 def example_losses(model, x, y):
     """Each example's token-mean NLL [B]. The one-token shift of the whole project happens here."""
-    logits = model(x)[:, :-1].float()                               # [B, T-1, V]: position t predicts t+1
-    target = y[:, 1:]                                               # [B, T-1]
-    nll = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
-    return nll.sum(1) / (target != IGNORE).sum(1).clamp(min=1)
+    logits = model(x).float()                                       # [B, T, V]
+    target = F.pad(y[:, 1:], (0, 1), value=IGNORE)                  # [B, T]: position t predicts token t+1
+    nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
+    return nll.view(target.shape).sum(1) / (target != IGNORE).sum(1).clamp(min=1)
 
 
 def lr_at(step, total, peak, warmup):
@@ -236,17 +236,21 @@ SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):             # no "(default: None)"
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
 def main(argv=None):
     # ---------------------------------------------------------------------------------------- args
     ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
                                  "one. Defaults suit the toy world (a few-million-parameter model on a CPU); "
-                                 "each flag's help gives the paper's 7B setting.",
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 "each flag's help gives the paper's 7B setting.", formatter_class=Help)
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
     add("--data", help="messages JSONL, Alpaca JSON, or for pretrain {\"text\"} JSONL / plain text with "
         "blank-line-separated documents (default data/toy/lima.jsonl; single-task and pretrain need it)")
-    add("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
+    add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
     add("--init", help="config.json of a fresh random model to train instead of --model")
     add("--tokenizer", help="tokenizer.model for --init")
     add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
@@ -273,6 +277,7 @@ def main(argv=None):
     add("--threads", type=int, help="CPU threads for torch")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or EPOCHS[args.mode]
+    args.model = args.model or os.path.join(ROOT, "checkpoints", "toy-base")
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     if args.data is None and args.mode in ("single-task", "pretrain"):
         raise UserError(f"--mode {args.mode} needs --data")
