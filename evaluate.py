@@ -238,17 +238,16 @@ def bleu4(hyp, ref):
 STYLES = {   # the single-task styles of Hewitt §5; §5.2 finds they leak mostly into similar instructions
     "math": lambda o, ls: bool(ls) and re.fullmatch(r"####\s*\S+", ls[-1]) is not None,
     "poetry": lambda o, ls: len(ls) >= 4 and max(len(x.split()) for x in ls) <= 12,
-    "recipes": lambda o, ls: sum(x.startswith("- ") for x in ls) >= 3,
+    "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,     # ingredients
     "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
-    "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*[a-hKQRBNO][\w+#=-]*\s", o) is not None}
+    "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
 
 
 def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
-    """Statistics (%) of (instruction, output) pairs; lengths and n-grams in tokens with `tok`, else words.
-    eos: outputs shorter than max_new_tokens (stopped by EOS, not the cap). rep_ngram: n-grams repeating an
-    earlier one of the same output. restates: the first line holds a 4-word run of the instruction. continues:
-    the output writes chat tags or its first line is a question, i.e. goes on with the user's turn. style: each
-    task's style; with `near` (eval records' task names) split into instructions near that task vs others."""
+    """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the cap.
+    rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run of the
+    instruction. continues: chat tags, or a first line that asks a question (the user's turn goes on). style:
+    each task's, and with `near` (eval records' task names) split into near that task / the others."""
     units = [tok.encode(o) if tok else o.split() for _, o in pairs]
     grams = [[tuple(u[i:i + n]) for i in range(len(u) - n + 1)] for u in units]
     pct = lambda xs: 100 * statistics.mean(xs) if xs else None              # noqa: E731
@@ -283,7 +282,7 @@ def attribution_matrix(model, prompt_ids, resp_ids):
     with torch.enable_grad():
         emb = model.model.embed_tokens(ids).detach().requires_grad_()           # [1, P+M, D]
         probs = model(embeds=emb)[0, P - 1:P - 1 + M].float().softmax(-1)      # [M, V]: p(. | Z_m)
-        p_y, I = probs[torch.arange(M), ids[0, P:]], torch.zeros(P - 1, M)     # [M], [P-1, M]
+        p_y, I = probs[torch.arange(M, device=dev), ids[0, P:]], torch.zeros(P - 1, M)      # [M], [P-1, M]
         for m in range(M):
             g, = torch.autograd.grad(p_y[m], emb, retain_graph=m < M - 1)
             I[:, m] = (g[0, 1:P] * emb.detach()[0, 1:P]).float().sum(-1).cpu()
@@ -345,10 +344,9 @@ class JudgeError(Exception):                                    # no usable answ
 
 
 class Judge:
-    """A pairwise judge through any OpenAI-compatible /chat/completions endpoint (AlpacaEval-style prompt, the
-    two outputs' order randomised per instruction). Answers are appended to a JSONL cache, so a rerun asks only
-    what is missing. Timeouts, connection errors, HTTP 429/5xx and unusable replies are retried with backoff,
-    then JudgeError. The key, if any, comes from the OPENAI_API_KEY environment variable."""
+    """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
+    randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. Timeouts, HTTP 429
+    and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set."""
 
     def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
         self.url = url if url.rstrip("/").endswith("/chat/completions") else url.rstrip("/") + "/chat/completions"
@@ -369,7 +367,8 @@ class Judge:
             time.sleep(self.backoff * 2 ** (attempt - 1) if attempt else 0)
             self.calls += 1
             try:
-                with urllib.request.urlopen(urllib.request.Request(self.url, body, headers), timeout=self.timeout) as r:
+                req = urllib.request.Request(self.url, body, headers)
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
                     text = json.loads(r.read())["choices"][0]["message"]["content"].lower()
                 if ("output (a)" in text) == ("output (b)" in text):
                     raise ValueError(f"unusable answer {text[:80]!r}")
@@ -396,8 +395,7 @@ class Judge:
 
 
 def judge_file(judge, path, reference):
-    """Win rate (%) of path's outputs over the reference's, as the judge sees them (ties = half). Failures are
-    collected, then raised together: the answers obtained so far stay cached for a rerun."""
+    """Win rate (%) of path over reference as the judge sees them; failures are raised together at the end."""
     pairs, verdicts, failed = read_pairs(reference), [], []
     for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path)):
         try:
@@ -437,6 +435,7 @@ def write_json(path, obj):                                      # atomic: never 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     sub, out, ev, vs, lm = ap.add_subparsers(dest="cmd", required=True), *(
         argparse.ArgumentParser(add_help=False) for _ in range(4))              # shared groups of flags
     out.add_argument("--json", help="also write the results to this JSON file")
@@ -450,7 +449,8 @@ def main():
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: 1024)")
     lm.add_argument("--limit", type=int, help="use only the first N records of each file")
-    cmd = lambda name, text, *parents: sub.add_parser(name, help=text, description=text, parents=[out, *parents])  # noqa
+    cmd = lambda name, text, *parents: sub.add_parser(name, help=text, description=text,  # noqa: E731
+                                                      parents=[out, *parents], formatter_class=fmt)
     p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
     cmd("winrate", "Win rates from the checks, against references of the same seed (ties count half).", ev, vs)

@@ -347,7 +347,7 @@ def endpoint():
 
 
 def judge(url, cache, **kw):
-    return evaluate.Judge(url, "judge-model", cache=str(cache), **dict(dict(retries=2, timeout=0.3, backoff=0.01), **kw))
+    return evaluate.Judge(url, "judge-model", cache=str(cache), **{"retries": 2, "timeout": 0.3, "backoff": 0.01, **kw})
 
 
 def test_judge_order_is_randomised_and_answers_are_cached(endpoint, tmp_path):
@@ -407,7 +407,8 @@ LIMA = SHARED / "data" / "lima" / "lima_data.jsonl"
 @needs_shared_data
 def test_stats_on_alpaca_eval_and_lima_files(monkeypatch, tmp_path, capsys):
     tok = ["--tokenizer", LLAMA2_TOKENIZER] if LLAMA2_TOKENIZER.exists() else []
-    assert run_cli(monkeypatch, "stats", ALPACA, LIMA, *tok, "--max-new-tokens", "8192", "--json", tmp_path / "s.json") == 0
+    code = run_cli(monkeypatch, "stats", ALPACA, LIMA, *tok, "--max-new-tokens", 8192, "--json", tmp_path / "s.json")
+    assert code == 0
     res = json.loads((tmp_path / "s.json").read_text())
     assert res[str(ALPACA)]["n"] == 805 and res[str(LIMA)]["n"] == 1030
     for r in res.values():
