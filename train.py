@@ -21,12 +21,11 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
-
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
+from tqdm import tqdm
 
 from model import Tokenizer, Transformer, UserError, cli, read_config
 
@@ -122,12 +121,11 @@ def load_conversations(path):
         msgs = r.get("messages") if isinstance(r, dict) else None
         if not isinstance(msgs, list) or not msgs:
             raise UserError(f"{where}: missing 'messages' (a list of {{role, content}} objects)")
-        for i, m in enumerate(msgs):
+        for i, m in enumerate(msgs):                # user, assistant, user, ... each with a content string
             role = m.get("role") if isinstance(m, dict) else None
-            if role not in ("user", "assistant") or not isinstance(m.get("content"), str):
-                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string")
-            if role != ("user", "assistant")[i % 2]:
-                raise UserError(f"{where}: message {i + 1}: turns must alternate user, assistant, user, ...")
+            if role != ("user", "assistant")[i % 2] or not isinstance(m.get("content"), str):
+                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string "
+                                f"(expected {('user', 'assistant')[i % 2]!r}: turns alternate user, assistant)")
         convs.append((where, msgs))
     return convs
 
@@ -150,15 +148,9 @@ def load_documents(path):
 def chat_examples(tok, convs, mode, max_len):
     """(examples, dropped): truncated to max_len; an example left with no supervised token is dropped and
     counted (as the paper's code does), since it would only add 0/0 to the loss."""
-    examples, dropped = [], 0
-    for _, msgs in convs:
-        ids, labels = build_example(tok, msgs, mode)
-        ids, labels = ids[:max_len], labels[:max_len]
-        if all(l == IGNORE for l in labels[1:]):       # label 0 is never predicted (nothing comes before it)
-            dropped += 1
-        else:
-            examples.append((ids, labels))
-    return examples, dropped
+    examples = [(ids[:max_len], labels[:max_len]) for ids, labels in (build_example(tok, m, mode) for _, m in convs)]
+    examples = [(ids, labels) for ids, labels in examples if any(l != IGNORE for l in labels[1:])]   # 0: no loss
+    return examples, len(convs) - len(examples)
 
 
 def packed_examples(tok, docs, max_len):
@@ -173,12 +165,10 @@ def packed_examples(tok, docs, max_len):
 
 # --------------------------------------------------------------------------------------------- batching
 def epoch_batches(lengths, batch, seed, epoch, group=True):
-    """The optimizer steps of one epoch as lists of example indices, a pure function of (seed, epoch) so a
-    resumed run sees the same order. Grouping: shuffle, sort each window of 32 steps by length, shuffle the
-    steps, so a micro-batch holds examples of similar length and little compute goes to padding."""
+    """One epoch's optimizer steps (lists of example indices), a pure function of (seed, epoch) so a resumed
+    run sees the same order. Grouped: each window of 32 steps sorted by length, so little goes to padding."""
     rnd = random.Random(seed * 100003 + epoch)
-    order = list(range(len(lengths)))
-    rnd.shuffle(order)
+    order = rnd.sample(range(len(lengths)), len(lengths))
     if group:
         w = batch * 32
         order = [i for s in range(0, len(order), w) for i in sorted(order[s:s + w], key=lambda i: -lengths[i])]
@@ -188,8 +178,7 @@ def epoch_batches(lengths, batch, seed, epoch, group=True):
 
 
 def collate(examples, pad_id):
-    """[B, T] ids and labels, right-padded: with causal attention no real token sees the padding after it,
-    and padded positions carry label IGNORE, so the model's plain causal path serves training."""
+    """[B, T] ids and labels, right-padded: causal attention keeps padding out of every real token's view."""
     T = max(len(ids) for ids, _ in examples)
     x = torch.full((len(examples), T), pad_id, dtype=torch.long)
     y = torch.full((len(examples), T), IGNORE, dtype=torch.long)
@@ -207,8 +196,7 @@ def example_losses(model, x, y):
 
 
 def lr_at(step, total, peak, warmup):
-    """Linear warmup over the first `warmup` fraction of steps, then linear decay towards 0 (the paper's
-    scripts: HF's linear schedule with warmup_ratio 0.03; the paper's appendix says cosine)."""
+    """Linear warmup, then linear decay to 0: the paper's scripts (its appendix says cosine)."""
     warm = int(total * warmup)
     return peak * ((step + 1) / (warm + 1) if step < warm else (total - step) / (total - warm))
 
@@ -248,8 +236,8 @@ def main(argv=None):
                                  "each flag's help gives the paper's 7B setting.", formatter_class=Help)
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
-    add("--data", help="messages JSONL, Alpaca JSON, or for pretrain {\"text\"} JSONL / plain text with "
-        "blank-line-separated documents (default data/toy/lima.jsonl; single-task and pretrain need it)")
+    add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
+        "between documents (default data/toy/lima.jsonl; single-task and pretrain need it)")
     add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
     add("--init", help="config.json of a fresh random model to train instead of --model")
     add("--tokenizer", help="tokenizer.model for --init")
@@ -328,9 +316,8 @@ def main(argv=None):
     if state and state["step"] >= total:
         raise UserError(f"{args.out}: this run finished at step {total}; nothing to resume")
     if rank == 0:
-        print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token within {max_len} "
-              f"tokens), {sum(lengths)} tokens, {total} steps of {args.batch_size}, "
-              f"{model.num_params() / 1e6:.2f}M parameters, {world} process(es) on {device.type}")
+        print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in {max_len}), "
+              f"{sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M parameters")
 
     # ------------------------------------------------------------------------------------ optimizer
     if world > 1:                                   # torchrun: FSDP, each block's parameters sharded
@@ -366,10 +353,10 @@ def main(argv=None):
         signal.signal(sig, signal.SIG_DFL)          # a second one stops at once
     handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def checkpoint(step, final=False):              # collective under FSDP: gathers full tensors
+    def checkpoint(step):                           # collective under FSDP: gathers the full tensors
         full = StateDictOptions(full_state_dict=True, cpu_offload=True)
         sd = get_model_state_dict(model, options=full)
-        optim = {} if final else get_optimizer_state_dict(model, opt, options=full)
+        optim = get_optimizer_state_dict(model, opt, options=full) if step < total else {}   # done: not needed
         if rank == 0:
             with torch.device("meta"):
                 plain = Transformer(model.config)
@@ -386,25 +373,24 @@ def main(argv=None):
             epoch, k = divmod(step, per_epoch)
             if steps is None or k == 0:
                 steps = epoch_batches(lengths, args.batch_size, args.seed, epoch, args.group_by_length)
-            idx, t0 = steps[k], time.time()
+            idx, t0, loss = steps[k], time.time(), torch.zeros((), device=device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, args.lr, args.warmup)
-            # This process's share; all take the same number of micro-batches (FSDP's collectives must
-            # match), a process with none left running a weight-0 one.
+            # This process's share. All take as many micro-batches (FSDP's collectives must match), one with
+            # no examples left running a weight-0 one.
             mine, mb = idx[rank::world], args.micro_batch_size
-            loss = torch.zeros((), device=device)
-            for s in range(0, max(1, math.ceil(len(idx) / world)), mb):
+            for s in range(0, math.ceil(len(idx) / world), mb):
                 x, y = collate([examples[i] for i in (mine[s:s + mb] or idx[:1])], tok.eos_id)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     losses = example_losses(model, x.to(device), y.to(device)) * bool(mine[s:s + mb])
                 # The loss: the mean over the step's examples of each example's per-token mean NLL (PAPERS
-                # §2.5, the paper's code with micro-batch 1 and accumulation), whatever the micro-batch.
+                # §2.5: the paper's code, micro-batch 1 and accumulation), whatever the micro-batch size.
                 # FSDP averages gradients over processes, hence * world.
                 (losses.sum() * world / len(idx)).backward()
                 loss += losses.detach().sum() / len(idx)
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip if args.clip > 0 else math.inf)
             flags = torch.tensor([len(stop)], device=device)
-            if world > 1:
+            if world > 1:                           # every process stops at the same step
                 dist.all_reduce(loss)
                 dist.all_reduce(flags, op=dist.ReduceOp.MAX)
                 norm = norm.full_tensor()
@@ -425,7 +411,7 @@ def main(argv=None):
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
             stopping = flags.item() or step + 1 == args.stop_at
             if stopping or step + 1 == total or (args.save_every and (step + 1) % args.save_every == 0):
-                saved = checkpoint(step + 1, final=step + 1 == total)
+                saved = checkpoint(step + 1)
             if stopping:
                 break
         bar.close()
@@ -438,6 +424,7 @@ def main(argv=None):
             signal.signal(sig, h)
         if world > 1:
             dist.destroy_process_group()
+
 
 if __name__ == "__main__":
     cli(main)

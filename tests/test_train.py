@@ -313,15 +313,16 @@ def test_command_line_error_is_exit_2_one_line(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- FSDP
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
-def test_fsdp_two_processes_match_one(tiny_checkpoint, chat_data, tmp_path):
+def test_fsdp_two_processes_match_one_and_resume(tiny_checkpoint, chat_data, tmp_path):
     a = ["--epochs", "2", "--batch-size", "5", "--micro-batch-size", "2", "--threads", "1"]  # ranks get 3 and 2
     train.main(args(tiny_checkpoint, chat_data, tmp_path / "one", *a))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master-port", str(29500 + os.getpid() % 1000), str(ROOT / "train.py"),
-                        *args(tiny_checkpoint, chat_data, tmp_path / "two", *a)],
-                       capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    for extra in (["--stop-at", "4"], ["--resume"]):                 # interrupted and resumed, two processes
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                            "--master-port", str(29500 + os.getpid() % 1000), str(ROOT / "train.py"),
+                            *args(tiny_checkpoint, chat_data, tmp_path / "two", *a, *extra)],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
     one, two = log(tmp_path / "one"), log(tmp_path / "two")
     assert len(one) == len(two) == 6
     assert [x["loss"] for x in one] == pytest.approx([x["loss"] for x in two], abs=1e-4)
