@@ -18,6 +18,7 @@ import os
 import random
 import re
 import statistics
+import sys
 import tempfile
 import time
 import urllib.error
@@ -156,6 +157,10 @@ def winrate(a, b):
     return 100 * sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)) / len(a)
 
 
+def mean_std(xs):                                               # the sample std over seeds
+    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
 def seed_pairs(files, against):
     """(file, reference): seed i with seed i, or one output set (e.g. the rules) against every reference."""
     if len(files) != len(against) and len(files) > 1 and len(against) > 1:
@@ -212,13 +217,16 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
 
 
 def response_nll(model, tok, convs, batch_size=16, max_len=1024):
-    """Shi et al. §4.3: (mean over examples of the token-mean NLL of the responses + EOS, whatever mode trained
-    the model; the number of conversations skipped because no response token fits in max_len)."""
+    """Shi et al. §4.3: the mean over conversations of the token-mean NLL of the responses + EOS, whatever mode
+    trained the model. Conversations with no response token within max_len are skipped, with a note."""
     scores = response_logprobs(model, [build_example(tok, c, "instruction") for c in convs], batch_size, max_len)
     kept = [-s / n for s, n in scores if n]
     if not kept:
         raise UserError(f"no conversation has a response token within --max-len {max_len}")
-    return statistics.mean(kept), len(scores) - len(kept)
+    if len(kept) < len(scores):
+        print(f"note: {len(scores) - len(kept)} of {len(scores)} conversations skipped: their instruction fills "
+              f"max_len={max_len}", file=sys.stderr)
+    return statistics.mean(kept)
 
 
 def bleu4(hyp, ref):
@@ -414,7 +422,13 @@ def alpaca_eval_command(model_outputs, reference_outputs):      # the paper's ju
 
 
 # ------------------------------------------------------------------------------------------ command line
-def table(res):
+def table(header, rows):
+    fmt = lambda x: "-" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)     # noqa: E731
+    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] +
+                      ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
+
+
+def results_table(res):
     """Markdown table of {row: {column: value}}; a nested dict becomes 'column.key' columns."""
     flat = lambda d, pre="": {c: x for k, v in d.items() for c, x in (flat(v, f"{pre}{k}.").items()  # noqa: E731
                                                                       if isinstance(v, dict) else [(pre + k, v)])}
@@ -422,8 +436,7 @@ def table(res):
                      " / ".join(map(fmt, x)) if isinstance(x, (list, tuple)) else str(x))
     rows = {name: flat(r) for name, r in res.items()}
     cols = list(dict.fromkeys(c for r in rows.values() for c in r))
-    return "\n".join(["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"] +
-                     [f"| {name} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for name, r in rows.items()])
+    return table([""] + cols, [[name] + [fmt(r.get(c)) for c in cols] for name, r in rows.items()])
 
 
 def write_json(path, obj):                                      # atomic: never a half-written result
@@ -498,8 +511,7 @@ def main():
         for cond in a.files:
             rates = [judge_file(judge, f, ref) if judge else winrate(passed(f), passed(ref))
                      for f, ref in seed_pairs(cond.split(","), against)]
-            res[cond] = {"winrate_%": statistics.mean(rates), "per_seed": rates,          # sample std over seeds
-                         "std": statistics.stdev(rates) if len(rates) > 1 else 0.0}
+            res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
         print("\n".join(alpaca_eval_command(*fr) for c in a.files for fr in seed_pairs(c.split(","), against)))
     elif a.cmd == "rank":
         model, tok = load(a.checkpoint)
@@ -519,13 +531,13 @@ def main():
         res = {}
         for c in a.checkpoint:
             model, tok = load(c)
-            (tr, s1), (he, s2) = (response_nll(model, tok, x, a.batch_size, a.max_len) for x in (train, held))
-            res[c] = {"train_nll": tr, "heldout_nll": he, "skipped": s1 + s2}
+            res[c] = {k: response_nll(model, tok, x, a.batch_size, a.max_len) for k, x in
+                      (("train_nll", train), ("heldout_nll", held))}
             if a.bleu:
                 from generate import generate
                 outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)
                 res[c]["train_bleu4"] = statistics.mean(bleu4(o, t[1]["content"]) for o, t in zip(outs, train))
-    print(table(res))
+    print(results_table(res))
     if a.json:
         write_json(a.json, res)
 

@@ -92,6 +92,14 @@ def test_winrate_of_a_file_against_itself_is_50_and_ties_count_half():
     assert evaluate.winrate(a, b) + evaluate.winrate(b, a) == 100.0
 
 
+def test_tables_and_mean_std():
+    m, s = evaluate.mean_std([50.0, 70.0])
+    assert m == 60.0 and s == pytest.approx(200 ** 0.5) and evaluate.mean_std([5.0]) == (5.0, 0.0)
+    assert evaluate.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
+    assert evaluate.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
+        "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50 | 1 / 2 | - |"]
+
+
 def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypatch, capsys):
     ev = write(tmp_path / "eval.jsonl", EVAL, jsonl=True)
     good = write(tmp_path / "good.json", outputs(["so\n#### 5", "an apple", "a\nb", "cherry"], order=(2, 0, 1, 3)))
@@ -167,7 +175,7 @@ def test_ranking_variants_differ_where_lengths_differ(tmp_path, tiny_tokenizer):
     assert res["eq3_raw_logprob_%"] == 50.0                  # the shorter true response wins, the longer loses
 
 
-def test_response_nll_is_the_mean_of_per_example_means_and_batch_invariant(tiny_checkpoint, tiny_tokenizer):
+def test_response_nll_is_the_mean_of_per_example_means_and_batch_invariant(tiny_checkpoint, tiny_tokenizer, capsys):
     m = model.Transformer.from_pretrained(tiny_checkpoint)
     convs = [[{"role": "user", "content": u}, {"role": "assistant", "content": a}]
              for u, a in [("What is red?", "A colour."), ("Hi", "Hello there, how are you today?"), ("x", "y")]]
@@ -178,11 +186,11 @@ def test_response_nll_is_the_mean_of_per_example_means_and_batch_invariant(tiny_
         logits = m(torch.tensor([ids]))[0, :-1]
         want.append(F.cross_entropy(logits, torch.tensor(labels[1:]), ignore_index=train.IGNORE).item())
     for bs in (1, 2, 16):
-        nll, skipped = evaluate.response_nll(m, tiny_tokenizer, convs, batch_size=bs)
-        assert abs(nll - sum(want) / 3) < 1e-5 and skipped == 0
+        assert abs(evaluate.response_nll(m, tiny_tokenizer, convs, batch_size=bs) - sum(want) / 3) < 1e-5
     long = [[{"role": "user", "content": "What is red? " * 20}, {"role": "assistant", "content": "A colour."}]]
-    nll, skipped = evaluate.response_nll(m, tiny_tokenizer, convs + long, max_len=longest)
-    assert skipped == 1 and nll == pytest.approx(sum(want) / 3, abs=1e-5)      # reported, not averaged in
+    nll = evaluate.response_nll(m, tiny_tokenizer, convs + long, max_len=longest)
+    assert nll == pytest.approx(sum(want) / 3, abs=1e-5)                      # skipped, not averaged in,
+    assert "1 of 4 conversations skipped" in capsys.readouterr().err           # and said so
 
 
 # ------------------------------------------------------------------------------------- statistics, BLEU
