@@ -286,7 +286,7 @@ def main(argv=None):
         if changed:
             raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
         model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
-    elif os.path.exists(args.out) and os.listdir(args.out) and not args.overwrite:
+    elif os.path.isdir(args.out) and set(os.listdir(args.out)) - {"log.jsonl"} and not args.overwrite:
         raise UserError(f"{args.out}: exists; pass --resume to continue it or --overwrite to replace it")
     elif args.init:
         if not args.tokenizer:

@@ -62,6 +62,13 @@ def test_prompt_is_the_training_prefix(tiny_tokenizer):
     assert train.build_prompt(tok, ONE[0]["content"]) == ids[:first]
 
 
+def test_show_brackets_exactly_the_supervised_tokens(tiny_tokenizer):
+    ids, labels = train.build_example(tiny_tokenizer, ONE, "instruction")
+    text = train.show(tiny_tokenizer, ids, labels)
+    assert "What is the capital of cat?\n<|assistant|>\n[I][ think][ it][ is][ a]" in text
+    assert text.count("[") == sum(l != train.IGNORE for l in labels) and text.endswith("[!][</s>]")
+
+
 @needs_llama2
 def test_llama2_ids_equal_whole_text_tokenization():
     tok = model.Tokenizer(str(LLAMA2_TOKENIZER))
