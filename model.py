@@ -172,9 +172,11 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         if kv is not None:                          # write this step into the cache, attend to all so far
+            # >>> assignment 3: the KV cache
             k_buf, v_buf, start = kv
             k_buf[:, :, start:start + T], v_buf[:, :, start:start + T] = k, v
             k, v = k_buf[:, :, :start + T], v_buf[:, :, :start + T]
+            # <<< assignment 3
         if self.nkv != self.nh:                     # GQA: each KV head serves nh/nkv query heads
             k = k.repeat_interleave(self.nh // self.nkv, dim=1)
             v = v.repeat_interleave(self.nh // self.nkv, dim=1)
@@ -275,16 +277,14 @@ class Transformer(nn.Module):
             raise UserError(f"{path}: checkpoint directory not found")
         config = read_config(os.path.join(path, "config.json"))
         dtype = dtype or getattr(torch, config.torch_dtype or "float32")
-        index = os.path.join(path, "model.safetensors.index.json")
+        index, files = os.path.join(path, "model.safetensors.index.json"), ["model.safetensors"]
         if os.path.isfile(index):
             try:
                 with open(index) as f:
                     files = sorted(set(json.load(f)["weight_map"].values()))
             except (OSError, ValueError, KeyError) as e:
                 raise UserError(f"{index}: cannot read shard index: {e}")
-        elif os.path.isfile(os.path.join(path, "model.safetensors")):
-            files = ["model.safetensors"]
-        else:
+        elif not os.path.isfile(os.path.join(path, files[0])):
             raise UserError(f"{path}: no model.safetensors or model.safetensors.index.json")
         with torch.device("meta"):
             model = cls(config)
@@ -322,22 +322,22 @@ class Transformer(nn.Module):
     def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30):
         """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
         model.safetensors (sharded with an index above max_shard_bytes). Written to a temporary directory next
-        to `path`, then renamed, so an interrupted save never leaves a half-written checkpoint."""
+        to `path`, then swapped in, so an interrupted save never leaves a half-written checkpoint."""
         c = self.config
-        dtype = next(self.parameters()).dtype
         cfg = {k: v for k, v in asdict(c).items() if v is not None}
         cfg.update(architectures=list(c.architectures), model_type=ARCHITECTURES[c.architectures[0]],
-                   hidden_act="silu", torch_dtype=str(dtype).removeprefix("torch."))
+                   hidden_act="silu", torch_dtype=str(next(self.parameters()).dtype).removeprefix("torch."))
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if c.tie_word_embeddings:
             sd.pop("lm_head.weight")
-        shards, size = [{}], 0
+        shards, size = [{}], 0                                  # greedy: a new shard when the next would overflow
         for k, v in sd.items():
             nbytes = v.numel() * v.element_size()
             if shards[-1] and size + nbytes > max_shard_bytes:
-                shards.append({})
-                size = 0
+                shards, size = shards + [{}], 0
             shards[-1][k], size = v, size + nbytes
+        names = ["model.safetensors"] if len(shards) == 1 else \
+            [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
@@ -346,24 +346,18 @@ class Transformer(nn.Module):
                 json.dump(cfg, f, indent=2)
             if tokenizer is not None:
                 shutil.copyfile(tokenizer.path, os.path.join(tmp, "tokenizer.model"))
-            if len(shards) == 1:
-                save_file(shards[0], os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
-            else:
-                n, weight_map = len(shards), {}
-                for i, shard in enumerate(shards):
-                    name = f"model-{i + 1:05d}-of-{n:05d}.safetensors"
-                    save_file(shard, os.path.join(tmp, name), metadata={"format": "pt"})
-                    weight_map.update({k: name for k in shard})
-                total = sum(v.numel() * v.element_size() for v in sd.values())
+            for name, shard in zip(names, shards):
+                save_file(shard, os.path.join(tmp, name), metadata={"format": "pt"})
+            if len(shards) > 1:
+                index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
+                         "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}
                 with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
-                    json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-            old = None
+                    json.dump(index, f, indent=2)
+            old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             if os.path.exists(path):                            # swap: old aside, new in, old removed
-                old = tempfile.mkdtemp(prefix=".old-", dir=parent)
                 os.rename(path, os.path.join(old, "ckpt"))
             os.rename(tmp, path)
-            if old:
-                shutil.rmtree(old)
+            shutil.rmtree(old)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -380,21 +374,15 @@ def main():
     ap.add_argument("--text", help="text to continue greedily with the KV cache")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
     args = ap.parse_args()
-    model = Transformer.from_pretrained(args.checkpoint)
-    tok = Tokenizer(args.checkpoint)
+    model, tok = Transformer.from_pretrained(args.checkpoint), Tokenizer(args.checkpoint)
     print(f"{args.checkpoint}: {model.num_params() / 1e6:.2f}M parameters, {model.config}")
     if args.text is not None:
-        ids = torch.tensor([tok.encode(args.text, bos=True)])
+        ids, out = torch.tensor([tok.encode(args.text, bos=True)]), []
         cache = KVCache(model, 1, ids.shape[1] + args.max_new_tokens)
-        out = []
         with torch.no_grad():
-            logits = model(ids, cache=cache)
-            for _ in range(args.max_new_tokens):
-                nxt = logits[:, -1].argmax(-1)
-                if nxt.item() == tok.eos_id:
-                    break
-                out.append(nxt.item())
-                logits = model(nxt[:, None], cache=cache)
+            while len(out) < args.max_new_tokens and (not out or out[-1] != tok.eos_id):
+                out.append(model(ids, cache=cache)[0, -1].argmax().item())
+                ids = torch.tensor([out[-1:]])
         print(args.text + tok.decode(out))
 
 

@@ -1,0 +1,85 @@
+"""Write the student copy of the repository: every region of code between the markers
+
+    # >>> assignment N: title
+    ...solution lines...
+    # <<< assignment N
+
+becomes `raise NotImplementedError("assignment N: title (see assignments/)")`, the markers kept so students
+see where to write. Everything else is copied as it is (the files git tracks, or all files outside .git).
+
+    python assignments/make_student_copy.py ../student-copy            # blank every assignment
+    python assignments/make_student_copy.py ../student-copy --only 2   # blank assignment 2 alone
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPEN = re.compile(r"^(\s*)# >>> assignment (\d+): (.+?)\s*$")
+CLOSE = re.compile(r"^\s*# <<< assignment (\d+)\s*$")
+
+
+def blank(text, only=None, where="?"):
+    """The text with each marked region (of the assignments in `only`, or all) replaced by a raise."""
+    out, open_ = [], None
+    for n, line in enumerate(text.splitlines(keepends=True), 1):
+        m, c = OPEN.match(line), CLOSE.match(line)
+        if m:
+            if open_:
+                raise ValueError(f"{where}:{n}: assignment {m[2]} opens inside assignment {open_[1]}")
+            open_ = (m[1], m[2], m[3])
+            out.append(line)
+            if only is None or int(m[2]) in only:
+                out.append(f'{m[1]}raise NotImplementedError("assignment {m[2]}: {m[3]} (see assignments/)")\n')
+        elif c:
+            if not open_ or open_[1] != c[1]:
+                raise ValueError(f"{where}:{n}: closes assignment {c[1]}, which is not open")
+            open_ = None
+            out.append(line)
+        elif not open_ or (only is not None and int(open_[1]) not in only):
+            out.append(line)
+    if open_:
+        raise ValueError(f"{where}: assignment {open_[1]} is never closed")
+    return "".join(out)
+
+
+def files():
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        return [f for f in out.decode().split("\0") if f and os.path.exists(os.path.join(ROOT, f))]
+    except (OSError, subprocess.CalledProcessError):         # not a git checkout: everything but caches
+        return [os.path.relpath(os.path.join(d, f), ROOT) for d, dirs, fs in os.walk(ROOT)
+                for f in fs if ".git" not in d.split(os.sep) and "__pycache__" not in d]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dest", help="folder to write the student copy to (must not exist)")
+    ap.add_argument("--only", type=int, nargs="+", help="blank only these assignments (default: all)")
+    args = ap.parse_args()
+    if os.path.exists(args.dest):
+        print(f"error: {args.dest} exists; give a new folder", file=sys.stderr)
+        sys.exit(2)
+    count = 0
+    for rel in files():
+        if rel.startswith("assignments/handin/"):            # the solution's results, not the students'
+            continue
+        src, dst = os.path.join(ROOT, rel), os.path.join(args.dest, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if rel.endswith(".py") and not rel.startswith("assignments/"):
+            with open(src, encoding="utf-8") as f:
+                text = f.read()
+            new = blank(text, set(args.only) if args.only else None, rel)
+            count += new != text
+            with open(dst, "w", encoding="utf-8") as f:
+                f.write(new)
+        else:
+            shutil.copy2(src, dst)
+    print(f"wrote {args.dest}: {count} files with assignments blanked")
+
+
+if __name__ == "__main__":
+    main()
