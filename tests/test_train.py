@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import LLAMA2_TOKENIZER, ROOT, make_checkpoint, needs_llama2
+from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2, tiny_corpus
 import model
 import train
 
@@ -265,7 +265,6 @@ def test_pretrain_from_a_fresh_config(tiny_tokenizer, tmp_path):
     cfg.write_text(json.dumps(dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=4, vocab_size=tiny_tokenizer.vocab_size,
                                    max_position_embeddings=64)))
-    from conftest import tiny_corpus
     data = tmp_path / "corpus.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in tiny_corpus(200)))
     out = tmp_path / "base"
