@@ -108,18 +108,22 @@ class RuleExpert:
         B, V = seen.shape
         uniform, start = self._vectors(seen.device, V)
         if "diversity" in self.rules:
+            # >>> assignment 2: the EOS ramp and the diversity rule
             r = seen.view(torch.uint8).float().mul_(DIVERSITY)           # [B, V] (10x faster than from bool)
+            # <<< assignment 2
         else:
             r = torch.zeros(B, V, device=seen.device)
         if "uniform" in self.rules:
             r += uniform                                                 # [V] broadcast over rows
         if "eos" in self.rules and self.eos_id < V:
+            # >>> assignment 2: the EOS ramp and the diversity rule
             ramp = length.float() * (EOS_SCALE / EOS_END)                # [B]; 0 at L = 0
             if self.saturate:
                 ramp = ramp.clamp(max=EOS_SCALE)
             else:                                                        # the code: nothing from L = 250 on
                 ramp = torch.where(length < EOS_END, ramp, 0.0)
             r[:, self.eos_id] += ramp
+            # <<< assignment 2
         if "start" in self.rules:                                        # rows at L = 0, 1, 2 only
             r += start[length.clamp(max=2)] * (length < 3)[:, None]
         return r

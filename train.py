@@ -32,10 +32,6 @@ from model import Tokenizer, Transformer, UserError, cli, read_config
 IGNORE = -100                                  # label of a token that carries no loss
 MODES = ("instruction", "response", "single-task", "instruction-modelling", "pretrain")
 USER_TAG, ASSISTANT_TAG = "<|user|>", "<|assistant|>"        # Tulu tags, plain text (never added tokens)
-# Which roles carry loss in each mode (DESIGN.md, the conditions table). Tags and BOS never do.
-LOSS_ROLES = {"instruction": {"resp"}, "response": {"resp"}, "single-task": {"resp"},
-              # Shi et al. Eq. 4. Their released code also puts loss on the assistant tag and later user tags.
-              "instruction-modelling": {"ins", "resp"}}
 
 
 # --------------------------------------------------------------------------------------------- the data
@@ -48,8 +44,10 @@ def segments(tok: Tokenizer, messages, mode="instruction"):
     for m in messages:
         content = m["content"].strip()
         if m["role"] == "user":
-            if mode == "response":              # Hewitt §2.2: the user turn is kept but emptied
-                content = ""
+            if mode == "response":
+                # >>> assignment 1: the loss masks
+                content = ""                    # Hewitt Eq. 2, §2.2: the user turn is kept but emptied
+                # <<< assignment 1
             tag = USER_TAG + "\n" if first else "\n" + USER_TAG + "\n"
             segs.append((tok.encode(tag) if first else tok.encode_next(tag), "tmpl"))
             segs.append((tok.encode_next(content), "ins"))
@@ -64,9 +62,15 @@ def build_example(tok: Tokenizer, messages, mode):
     """(input_ids, labels) of one conversation for a mode; labels are IGNORE where there is no loss.
     The one-token shift happens in the loss, not here."""
     ids, labels = [], []
-    for seg, role in segments(tok, messages, mode):
+    for seg, role in segments(tok, messages, mode):      # which roles carry loss: DESIGN.md's table
+        if mode == "instruction-modelling":
+            # >>> assignment 1: the loss masks
+            loss = role in ("ins", "resp")  # Shi et al. Eq. 4 (their released code also trains on the tags)
+            # <<< assignment 1
+        else:
+            loss = role == "resp"           # Hewitt Eq. 1: the response and its EOS; never BOS or the tags
         ids += seg
-        labels += seg if role in LOSS_ROLES[mode] else [IGNORE] * len(seg)
+        labels += seg if loss else [IGNORE] * len(seg)
     return ids, labels
 
 
