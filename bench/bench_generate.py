@@ -118,9 +118,12 @@ def main():
           f"tokens; batch 1 and {B}; {args.threads} threads on {dev}; load average {os.getloadavg()[0]:.2f}")
     expert = rules.RuleExpert(tok)
 
+    outputs = {}                                    # the tokens of each case, to check they agree
+
     def run_ours(r, batch, k=n):
         ids = generate.generate_ids(ours, tok, prompts[:batch], k, r, batch_size=batch)
         assert all(len(x) == k for x in ids), "a row stopped early"
+        outputs[("ours", r is not None, batch, k)] = ids
         return batch * k
 
     def run_hf(batch, use_cache, procs=None, k=n):
@@ -133,6 +136,7 @@ def main():
                               use_cache=use_cache, logits_processor=LogitsProcessorList(procs or []),
                               pad_token_id=tok.eos_id, eos_token_id=tok.eos_id)
         assert out.shape[1] - T == k and not (out[:, T:] == tok.eos_id).any(), "a row stopped early"
+        outputs[("hf", bool(procs), batch, k)] = out[:, T:].tolist()
         return batch * k
 
     def rules_only(batch, steps):                   # the rules' own work in a decoding step, nothing else
@@ -169,6 +173,14 @@ def main():
             res[name] = max(res[name], tokens / (clock() - t))
     print(f"timed by {'CPU time of this process' if clock is time.process_time else 'wall clock'}, best of "
           f"{args.repeat}")
+    # The same greedy tokens, from both libraries: the paper's way (whole sequence, rules rescanned each step)
+    # against ours (cached, rules carried), and transformers' cache against ours without rules.
+    same = lambda a, b: sum(x == y for x, y in zip(a, b)) / len(a)
+    first = lambda ids, k: [row[:k] for row in ids]
+    print(f"  same tokens as the paper's approach (first {pk}): "
+          f"{same(first(outputs['ours', True, 1, n], pk), outputs['hf', True, 1, pk]):.0%} of prompts; "
+          f"as hf-cache without rules: b1 {same(outputs['ours', False, 1, n], outputs['hf', False, 1, n]):.0%}, "
+          f"b{B} {same(outputs['ours', False, B, n], outputs['hf', False, B, n]):.0%}")
     for k, v in res.items():
         print(f"  {k:18s} {v:9.1f} tok/s" + (f"   ({pk} new tokens)" if k == "paper b1" and pk != n else ""))
     ratios = [

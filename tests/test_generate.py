@@ -127,13 +127,13 @@ def test_known_model_diversity(tiny_tokenizer):
     bar = tok.piece_id("|")                        # in the prompt's tags, so seen from the start (the code)
     prompt = set(train.build_prompt(tok, "hi"))
     B, C, D, E = [i for i in range(3, tok.vocab_size) if i not in prompt][-4:]
-    m = known_model(tok, {bar: 0.0, B: -0.4, C: -0.8, D: -1.2, E: -1.6})
+    m = known_model(tok, {bar: 0.0, B: -0.4, C: -0.8, D: -1.2, E: -1.45})
     assert generate.generate_ids(m, tok, ["hi"], 8)[0] == [bar] * 8
-    # each token seen costs 1.5 once: the next best unseen token wins until every one is more than 1.5 below
+    # each token seen costs 1.5 once: the next best unseen token wins while it is less than 1.5 below the best
     div = rules.RuleExpert(tok, ("diversity",))
-    assert generate.generate_ids(m, tok, ["hi"], 8, div)[0] == [B, C, D, bar, bar, bar, bar, bar]
+    assert generate.generate_ids(m, tok, ["hi"], 8, div)[0] == [B, C, D, E, bar, bar, bar, bar]
     resp = rules.RuleExpert(tok, ("diversity",), response_only=True)          # the paper's text
-    assert generate.generate_ids(m, tok, ["hi"], 8, resp)[0] == [bar, B, C, D, bar, bar, bar, bar]
+    assert generate.generate_ids(m, tok, ["hi"], 8, resp)[0] == [bar, B, C, D, E, bar, bar, bar]
 
 
 def test_seen_set_starts_at_instruction(tiny_tokenizer):
@@ -226,3 +226,22 @@ def test_reads_alpacaeval_and_the_papers_validation_set_as_they_are():
     assert len(alpaca) == 805 and alpaca[0]["dataset"] == "helpful_base"
     val = generate.read_records(str(SHARED / "data" / "val_eval" / "val.jsonl"))
     assert len(val) == 56 and all(r["instruction"].strip() for r in val)
+
+
+def test_same_tokens_as_the_papers_approach_in_transformers(tiny_checkpoint, tiny_tokenizer, tiny_model):
+    """transformers generate without cache, the rules as a logits processor rescanning the whole sequence at
+    batch size 1 (the paper's code), gives the tokens we get cached and batched."""
+    transformers = pytest.importorskip("transformers")
+    from bench.bench_generate import PaperRules
+    hf = transformers.LlamaForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32).eval()
+    tok = tiny_tokenizer
+    want = []
+    for ins in INSTRUCTIONS:
+        ids = torch.tensor([generate.prompt_ids(tok, ins)[0]])
+        with torch.no_grad():
+            out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=25,
+                              do_sample=False, use_cache=False, pad_token_id=tok.eos_id, eos_token_id=tok.eos_id,
+                              logits_processor=transformers.LogitsProcessorList([PaperRules(tok)]))[0, ids.shape[1]:]
+        want.append([i for i in out.tolist() if i != tok.eos_id])
+    got = generate.generate_ids(tiny_model, tok, INSTRUCTIONS, 25, rules.RuleExpert(tok), batch_size=4)
+    assert got == want
