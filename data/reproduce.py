@@ -56,8 +56,24 @@ def main(argv=None):
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every condition's epochs (tests)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap for every model")
     ap.add_argument("--limit", type=int, help="only the first N evaluation instructions (tests)")
-    ap.add_argument("--attribution-prompts", type=int, default=40, help="prompts for Wu et al.'s attribution")
+    ap.add_argument("--attribution-prompts", type=int, default=40, help="prompts for Wu et al.'s attribution "
+                    "(0: skip it)")
+    ap.add_argument("--conditions", nargs="+", help="only these rows (names as in the table, e.g. base "
+                    "response-tuned poetry 'all rules'); the instruction-tuned model, the reference, always runs")
+    ap.add_argument("--rule-set", action="append", default=[], metavar="NAME=RULES",
+                    help="an extra rules row, e.g. 'no uniform=eos,diversity' (repeatable)")
     args = ap.parse_args(argv)
+    rule_sets = dict(RULE_SETS)
+    for spec in args.rule_set:
+        name, sep, rules = spec.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--rule-set {spec!r}: expected NAME=RULES, e.g. 'mine=eos,diversity'")
+        rule_sets[name.strip()] = rules
+    known = ["base", *rule_sets, *CONDITIONS]
+    bad = [c for c in args.conditions or [] if c not in known]
+    if bad:
+        raise UserError(f"unknown condition {bad[0]!r}; known: {', '.join(known)}")
+    wanted = {"instruction-tuned", *(args.conditions or known)}
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
     eval_path = os.path.join(args.data, "eval.jsonl")
@@ -76,10 +92,13 @@ def main(argv=None):
 
     # ----------------------------------------------------------------------------- train and decode
     results = {}                                    # name -> list over seeds of (outputs, passed); base: one
-    for name, rules in [("base", "none")] + list(RULE_SETS.items()):
-        results[name] = [decode(args.base, name, rules)]
+    for name, rules in [("base", "none")] + list(rule_sets.items()):
+        if name in wanted:
+            results[name] = [decode(args.base, name, rules)]
     for seed in args.seeds:
         for name, (mode, data, epochs) in CONDITIONS.items():
+            if name not in wanted:
+                continue
             run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
             if not os.path.exists(os.path.join(run, "model.safetensors")):
                 train.main(["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
@@ -107,12 +126,12 @@ def main(argv=None):
 
     # ------------------------------------------------------------------ §5.2 single-task style near vs far
     rows = []
-    for name, style in STYLE.items():
+    for name, style in [(n, s) for n, s in STYLE.items() if n in results]:
         outs = results[name][0][0]
         s = evaluate.output_stats(list(zip(instructions, outs)), near=near)["style_near_vs_far_%"][style]
         report["conditions"][name]["style_near_far_%"] = s
         rows.append([name, style] + ["-" if v is None else f"{v:.0f}" for v in s])
-    md += ["\nSingle-task style (§5.2), seed %d: share of outputs in the task's style on instructions near the task "
+    md += [] if not rows else ["\nSingle-task style (§5.2), seed %d: share of outputs in the task's style on instructions near the task "
            "vs all others\n" % args.seeds[0], evaluate.table(["model", "style", "near %", "far %"], rows)]
 
     # --------------------------------------------------- Table 2 ranking, IM losses, attribution (seed 1)
@@ -122,8 +141,8 @@ def main(argv=None):
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
     lima = [msgs for _, msgs in train.load_conversations(os.path.join(args.data, "lima.jsonl"))]
     rows, loaded = [], {}
-    for name, path in [("base", args.base), ("instruction-tuned", ckpt("instruction-tuned")),
-                       ("response-tuned", ckpt("response-tuned")), ("instruction-modelling", ckpt("instruction-modelling"))]:
+    for name in [n for n in ("base", "instruction-tuned", "response-tuned", "instruction-modelling") if n in results]:
+        path = args.base if name == "base" else ckpt(name)
         loaded[name] = (Transformer.from_pretrained(path), Tokenizer(path))
         rank = evaluate.ranking(*loaded[name], pairs)
         nll = {"train": evaluate.response_nll(*loaded[name], lima), "held-out": evaluate.response_nll(*loaded[name], held)}
@@ -137,7 +156,7 @@ def main(argv=None):
                            "NLL held-out"], rows)]
     names = list(loaded)
     attr = evaluate.attribution([loaded[n] for n in names], instructions[:args.attribution_prompts],
-                                max_new_tokens=48)
+                                max_new_tokens=48) if args.attribution_prompts else []
     rows = []
     for n, a in zip(names, attr):
         report["conditions"][n]["attribution"] = a
@@ -145,10 +164,10 @@ def main(argv=None):
         rows.append([n, a["n"], "-" if a["score"] is None else f"{a['score']:.3f}",
                      "-" if a["share_%"] is None else f"{a['share_%']:.1f}",
                      "-" if ci is None else f"{a['diff_vs_first']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"])
-    md += ["\nInstruction attribution (Wu et al. 2024) on each model's own greedy response, first %d prompts\n"
+    md += [] if not rows else ["\nInstruction attribution (Wu et al. 2024) on each model's own greedy response, first %d prompts\n"
            % args.attribution_prompts,
            evaluate.table(["model", "responses", "instruction score", "instruction share %",
-                           "vs base (95% CI)"], rows)]
+                           "vs first row (95% CI)"], rows)]
     report["minutes"] = (time.time() - t0) / 60
     md.append(f"\nRun time: {report['minutes']:.1f} minutes.\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:
