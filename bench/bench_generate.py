@@ -12,6 +12,8 @@ prompts and the same number of new tokens:
   hf-cache     transformers generate with its KV cache, no rules
   floor        only the weight products of one decoding step (every linear layer and lm_head), no attention, no
                Python, no sampling: what a decoder bound by its matrix products cannot beat
+On a shared CPU use --threads 1: the rates are then computed from this process's CPU time, which other work on
+the machine barely changes (with several threads, threads waiting on each other make wall-clock rates erratic).
 The final norm's weight is scaled up so the random model is confident (as a trained one is), and EOS's logit is 0,
 so that it is never reached, even with the EOS ramp: every method decodes exactly --new-tokens tokens per prompt, which the script checks.
 """
@@ -71,7 +73,8 @@ class PaperRules:
 def floor(m, batch, steps):
     """Only the weight products of `steps` decoding steps at `batch` rows; returns the tokens decoded."""
     c = m.config
-    x, xi = torch.randn(batch, c.hidden_size), torch.randn(batch, c.intermediate_size)
+    dev = m.lm_head.weight.device
+    x, xi = torch.randn(batch, c.hidden_size, device=dev), torch.randn(batch, c.intermediate_size, device=dev)
     mats = [(x, lin.weight) for layer in m.model.layers for lin in (
         layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.self_attn.o_proj,
         layer.mlp.gate_proj, layer.mlp.up_proj)] + [(xi, layer.mlp.down_proj.weight) for layer in m.model.layers]
