@@ -137,6 +137,9 @@ def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path, monkeypatch, capsy
         assert msg in err and err.count("\n") == 1, err
     assert run_cli(monkeypatch, "checks", "--eval", bad_eval, missing) == 2
     assert "bad_eval.jsonl:2: unknown criterion key 'containz'" in capsys.readouterr().err
+    assert run_cli(monkeypatch, "winrate", "--eval", ev, "--against", f"{missing},{missing}", "--files",
+                   f"{other},{other},{other}") == 2
+    assert "3 files against 2 references" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()                                # nothing half-written
 
 
@@ -293,6 +296,22 @@ def test_attribution_protocol_base_vs_tuned(tmp_path, tiny_tokenizer):
     assert len(res) == 2 and res[0]["diff_vs_first"] is None
     for r in res:
         assert 0 <= r["n"] <= 3 and (r["n"] == 0 or 0.0 <= r["share_%"] <= 100.0)
+
+
+def test_model_subcommands_run_from_the_command_line(tmp_path, tiny_tokenizer, monkeypatch, capsys):
+    pytest.importorskip("generate")
+    a, b = (make_checkpoint(tmp_path / n, tiny_tokenizer, seed=s) for n, s in (("base", 0), ("tuned", 1)))
+    convs = [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": r}]}
+             for u, r in [("What is red?", "A colour."), ("Name a dog", "Tom"), ("Add 2 and 3", "#### 5")]]
+    data = write(tmp_path / "train.jsonl", convs, jsonl=True)
+    assert run_cli(monkeypatch, "attribution", "--checkpoints", a, b, "--prompts", data, "--max-new-tokens", 6,
+                   "--device", "cpu", "--json", tmp_path / "a.json") == 0
+    assert set(json.loads((tmp_path / "a.json").read_text())) == {a, b}
+    assert run_cli(monkeypatch, "im", "--checkpoint", a, b, "--train", data, "--heldout", data, "--bleu", 2,
+                   "--device", "cpu", "--json", tmp_path / "im.json") == 0
+    im = json.loads((tmp_path / "im.json").read_text())
+    assert im[a]["train_nll"] == im[a]["heldout_nll"] and 0 <= im[b]["train_bleu4"] <= 100
+    assert "| train_nll | heldout_nll | train_bleu4 |" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------ the judge
