@@ -284,6 +284,14 @@ def test_gradient_checkpointing_changes_nothing(tiny_checkpoint, chat_data, tmp_
                                                                       abs=1e-5)
 
 
+def test_bf16_autocast_on_request(tiny_checkpoint, chat_data, tmp_path):
+    train.main(args(tiny_checkpoint, chat_data, tmp_path / "a", "--epochs", "1"))
+    train.main(args(tiny_checkpoint, chat_data, tmp_path / "b", "--epochs", "1", "--precision", "bf16"))
+    la, lb = [r["loss"] for r in log(tmp_path / "a")], [r["loss"] for r in log(tmp_path / "b")]
+    assert la != lb and la == pytest.approx(lb, abs=0.05)                  # bf16 compute, fp32 weights
+    assert all(v.dtype == torch.float32 for v in weights(tmp_path / "b").values())
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 BAD = {
     "malformed": ('{"messages": []}\n{"messages": [\n', r"bad\.jsonl:2: malformed JSON"),
