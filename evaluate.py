@@ -480,7 +480,7 @@ def main():
     p.add_argument("--eval", help="toy eval set: also split the task style by the records' 'near' task")
     p = cmd("attribution", "Wu et al.'s instruction attribution, each model on its own greedy responses.", lm)
     p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base model first")
-    p.add_argument("--prompts", required=True, help="instructions: eval set, AlpacaEval or messages file")
+    p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages file")
     p.add_argument("--max-new-tokens", type=int, default=64, help="response length cap (Wu: 200-300)")
     p.add_argument("--min-tokens", type=int, default=5, help="drop shorter responses (Wu: 5)")
     p.set_defaults(limit=50)                                                    # a backward pass per token

@@ -304,7 +304,7 @@ def test_model_subcommands_run_from_the_command_line(tmp_path, tiny_tokenizer, m
     convs = [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": r}]}
              for u, r in [("What is red?", "A colour."), ("Name a dog", "Tom"), ("Add 2 and 3", "#### 5")]]
     data = write(tmp_path / "train.jsonl", convs, jsonl=True)
-    assert run_cli(monkeypatch, "attribution", "--checkpoints", a, b, "--prompts", data, "--max-new-tokens", 6,
+    assert run_cli(monkeypatch, "attribution", "--checkpoints", a, b, "--eval", data, "--max-new-tokens", 6,
                    "--device", "cpu", "--json", tmp_path / "a.json") == 0
     assert set(json.loads((tmp_path / "a.json").read_text())) == {a, b}
     assert run_cli(monkeypatch, "im", "--checkpoint", a, b, "--train", data, "--heldout", data, "--bleu", 2,
