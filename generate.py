@@ -9,6 +9,7 @@ greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, out
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,9 +50,15 @@ def pick(logp, temperature, top_p, gen):
     return torch.multinomial(probs, 1, generator=gen)[:, 0]
 
 
+def context(model):
+    """Positions the model can attend over (Mistral's sliding window is not implemented, so it caps too)."""
+    return min(model.config.max_position_embeddings, model.config.sliding_window or 1 << 62)
+
+
 @torch.inference_mode()
 def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_p, gen):
-    """Response ids [B, max_new_tokens] (EOS after a row's end) for a batch of prompt id lists."""
+    """Response ids [B, <= max_new_tokens] (EOS after a row's end) for a batch of prompt id lists. A row also
+    ends where it fills the model's context."""
     dev = next(model.parameters()).device
     B, T = len(prompts), max(map(len, prompts))
     V = min(model.config.vocab_size, tok.vocab_size)        # as the code: the smaller of the two vocabularies
@@ -62,12 +69,14 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
         for b, (p, s) in enumerate(zip(prompts, starts)):
             seen[b, [i for i in p[s:] if i < V]] = True
     length = torch.zeros(B, dtype=torch.long, device=dev)   # [B] response tokens so far (L of the EOS rule)
+    room = torch.tensor([min(max_new_tokens, context(model) - len(p)) for p in prompts], device=dev)   # [B]
+    steps = int(room.max())
     done = torch.zeros(B, dtype=torch.bool, device=dev)
-    out = torch.full((B, max_new_tokens), tok.eos_id, dtype=torch.long, device=dev)
+    out = torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)
     rows = torch.arange(B, device=dev)
-    cache = KVCache(model, B, T + max_new_tokens, pad=pad)
+    cache = KVCache(model, B, T + steps, pad=pad)
     logits = model(ids, cache=cache)                        # prefill: [B, T, V']
-    for t in range(max_new_tokens):
+    for t in range(steps):
         logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
         if rules is not None:                                        # product of experts, Eq. 4 (+ a constant)
             logp = logp + rules.scores(seen, length)
@@ -75,8 +84,8 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
         out[:, t] = nxt
         seen[rows, nxt] = True
         length += ~done
-        done |= nxt == tok.eos_id
-        if t + 1 == max_new_tokens or done.all():
+        done |= (nxt == tok.eos_id) | (length >= room)
+        if t + 1 == steps or done.all():
             break
         logits = model(nxt[:, None], cache=cache)                   # [B, 1, V']: one cached step
     return out
@@ -87,6 +96,12 @@ def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch
     """Response token ids (EOS excluded) for each instruction, in order. `rules` is a RuleExpert or None.
     Prompts are batched by length, so a batch holds little padding."""
     prompts = [prompt_ids(tok, ins) for ins in instructions]
+    longest = max((len(p) for p, _ in prompts), default=0)
+    if longest >= context(model):
+        raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of {context(model)}")
+    if longest + max_new_tokens > context(model):
+        print(f"generate: responses to long prompts stop at the model's context of {context(model)} tokens",
+              file=sys.stderr)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -118,22 +133,14 @@ def read_records(path):
         raise UserError(f"{path}: input file not found")
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    if text.lstrip().startswith("["):                       # a JSON list, e.g. the AlpacaEval set
+    is_list = text.lstrip().startswith("[")          # a JSON list (the AlpacaEval set), else JSONL (val.jsonl)
+    items = []
+    for n, chunk in [(1, text)] if is_list else [(n, t) for n, t in enumerate(text.splitlines(), 1) if t.strip()]:
         try:
-            data = json.loads(text)
+            data = json.loads(chunk)
         except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
-        if not isinstance(data, list):
-            raise UserError(f"{path}: expected a JSON list of records or JSONL")
-        items = [(f"{path}: record {i}", r) for i, r in enumerate(data)]
-    else:                                                   # JSONL, e.g. the paper's val.jsonl
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((f"{path}:{n}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{n}: not valid JSON ({e.msg})")
+            raise UserError(f"{path}:{n + e.lineno - 1}: not valid JSON ({e.msg})")
+        items += [(f"{path}: record {i}", r) for i, r in enumerate(data)] if is_list else [(f"{path}:{n}", data)]
     for where, r in items:
         if not isinstance(r, dict) or not isinstance(r.get("instruction"), str):
             raise UserError(f"{where}: record has no 'instruction' string")

@@ -92,11 +92,11 @@ def test_sampling(tiny_model, tiny_tokenizer):
 
 
 # ------------------------------------------------------------------ a model whose outputs are known
-def known_model(tok, scores):
+def known_model(tok, scores, context=1024):
     """Blocks that add nothing and equal embeddings: every step, logits = `scores` (a dict id -> logit, the
     rest -10), whatever the input. So the base model alone repeats its best token forever."""
     c = model.Config(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     vocab_size=tok.vocab_size, max_position_embeddings=1024)
+                     vocab_size=tok.vocab_size, max_position_embeddings=context)
     m = model.Transformer(c).eval()
     with torch.no_grad():
         m.model.embed_tokens.weight.fill_(1.0)                 # norm(x) = ones(16) at every position
@@ -134,6 +134,21 @@ def test_known_model_diversity(tiny_tokenizer):
     assert generate.generate_ids(m, tok, ["hi"], 8, div)[0] == [B, C, D, E, bar, bar, bar, bar]
     resp = rules.RuleExpert(tok, ("diversity",), response_only=True)          # the paper's text
     assert generate.generate_ids(m, tok, ["hi"], 8, resp)[0] == [bar, B, C, D, E, bar, bar, bar]
+
+
+def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
+    tok = tiny_tokenizer
+    A = tok.vocab_size - 1
+    m = known_model(tok, {A: 0.0}, context=40)
+    short, long = "hi", "What is the capital of Tom? I think a cat"
+    n_short, n_long = (len(train.build_prompt(tok, i)) for i in (short, long))
+    assert n_short < n_long < 40
+    assert generate.generate_ids(m, tok, [short, long], 300, batch_size=2) == [[A] * (40 - n_short),
+                                                                                [A] * (40 - n_long)]
+    assert "context of 40" in capsys.readouterr().err
+    assert generate.generate_ids(m, tok, [short], 5) == [[A] * 5]
+    with pytest.raises(model.UserError, match="leaves no room"):
+        generate.generate_ids(m, tok, [long * 3], 5)
 
 
 def test_seen_set_starts_at_instruction(tiny_tokenizer):
@@ -191,6 +206,7 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     ('{"instruction": "a"}\n{"prompt": "b"}\n', [], "in.jsonl:2: record has no 'instruction'"),
     ('[{"instruction": "a"}, {"instruction": 3}]', [], "in.jsonl: record 1: record has no 'instruction'"),
     ('{"instruction": "a"\n', [], "in.jsonl:1: not valid JSON"),
+    ('[{"instruction": "a"},\n {"instruction": }]', [], "in.jsonl:2: not valid JSON"),
     ('{"instruction": "a"}\n', ["--rules", "eos,bogus"], "unknown rule 'bogus'"),
     ('{"instruction": "a"}\n', ["--checkpoint", "nowhere"], "nowhere: no checkpoint here"),
 ])
