@@ -32,7 +32,7 @@ def tiny_model(tiny_checkpoint):
     return model.Transformer.from_pretrained(tiny_checkpoint)
 
 
-def reference(m, tok, instruction, n, rule_names=(), saturate=False):
+def reference(m, tok, instruction, n, rule_names=()):
     """The paper's approach: no cache, the whole sequence through the model at every step, and the rules
     recomputed from the whole id list at every step (open_instruct/combined_model.py)."""
     ids = train.build_prompt(tok, instruction)
@@ -47,8 +47,8 @@ def reference(m, tok, instruction, n, rule_names=(), saturate=False):
                     r[tok.piece_id(piece)] += score
             if "diversity" in rule_names:
                 r[sorted(set(ids[first:]))] -= 1.5
-            if "eos" in rule_names and (0 < L < 250 or saturate and L >= 250):
-                r[tok.eos_id] += 15 * min(L, 250) / 250
+            if "eos" in rule_names and 0 < L < 250:
+                r[tok.eos_id] += 15 * L / 250
             nxt = int((logp + r).argmax())
             if nxt == tok.eos_id:
                 break
