@@ -332,12 +332,13 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     for k, rows in enumerate(per):
         kept = [x for x in rows if x is not None]
         d = torch.tensor([x[0] - y[0] for x, y in zip(rows, per[0]) if x and y], dtype=torch.float64)
-        boot = d[torch.randint(len(d), (2000, len(d)), generator=torch.Generator().manual_seed(0))].mean(1)
+        ci = None
+        if k and len(d) > 1:                    # bootstrap: 2000 resamples of the paired differences
+            boot = d[torch.randint(len(d), (2000, len(d)), generator=torch.Generator().manual_seed(0))].mean(1)
+            ci = boot.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist()
         out.append({"n": len(kept), "score": statistics.mean(x[0] for x in kept) if kept else None,
                     "share_%": 100 * statistics.mean(x[1] for x in kept) if kept else None,
-                    "diff_vs_first": d.mean().item() if k and len(d) else None,
-                    "diff_ci95": boot.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist()
-                    if k and len(d) > 1 else None})
+                    "diff_vs_first": d.mean().item() if k and len(d) else None, "diff_ci95": ci})
     return out
 
 

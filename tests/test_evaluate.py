@@ -292,10 +292,15 @@ def test_attribution_protocol_base_vs_tuned(tmp_path, tiny_tokenizer):
     assert hasattr(generate, "generate_ids")
     models = [(model.Transformer.from_pretrained(make_checkpoint(tmp_path / f"m{s}", tiny_tokenizer, seed=s)),
                tiny_tokenizer) for s in (0, 1)]
-    res = evaluate.attribution(models, ["What is red?", "Name two apples", "Why?"], max_new_tokens=6, min_tokens=5)
+    res = evaluate.attribution(models, ["What is red?", "Name two apples", "Why?"], max_new_tokens=6, min_tokens=1)
     assert len(res) == 2 and res[0]["diff_vs_first"] is None
     for r in res:
         assert 0 <= r["n"] <= 3 and (r["n"] == 0 or 0.0 <= r["share_%"] <= 100.0)
+    if res[0]["n"] == res[1]["n"] == 3:                                      # a paired difference and its interval
+        lo, hi = res[1]["diff_ci95"]
+        assert lo <= res[1]["diff_vs_first"] <= hi
+    none = evaluate.attribution(models, ["What is red?", "Why?"], max_new_tokens=3, min_tokens=5)   # all too short
+    assert [r["n"] for r in none] == [0, 0] and none[1]["score"] is None and none[1]["diff_ci95"] is None
 
 
 def test_model_subcommands_run_from_the_command_line(tmp_path, tiny_tokenizer, monkeypatch, capsys):
