@@ -12,6 +12,7 @@ case-insensitively):
 """
 import argparse
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -390,7 +391,7 @@ class Judge:
                 err = f"HTTP {e.code} {e.reason}"
                 if e.code != 429 and e.code < 500:          # a bad request or key: asking again will not help
                     break
-            except (OSError, ValueError, LookupError, TypeError, AttributeError) as e:   # timeouts, bad replies
+            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError, AttributeError) as e:
                 err = f"{type(e).__name__}: {e}"
         raise JudgeError(f"{self.url}: no usable answer after {attempt + 1} attempts ({err})")
 
@@ -423,8 +424,13 @@ def alpaca_eval_command(model_outputs, reference_outputs):      # the paper's ju
 
 
 # ------------------------------------------------------------------------------------------ command line
+def fmt(x):
+    if isinstance(x, (list, tuple)):
+        return " / ".join(map(fmt, x))
+    return "-" if x is None else (f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}") if isinstance(x, float) else str(x)
+
+
 def table(header, rows):
-    fmt = lambda x: "-" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)     # noqa: E731
     return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] +
                       ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
 
@@ -433,11 +439,9 @@ def results_table(res):
     """Markdown table of {row: {column: value}}; a nested dict becomes 'column.key' columns."""
     flat = lambda d, pre="": {c: x for k, v in d.items() for c, x in (flat(v, f"{pre}{k}.").items()  # noqa: E731
                                                                       if isinstance(v, dict) else [(pre + k, v)])}
-    fmt = lambda x: ("-" if x is None else f"{x:.3g}" if isinstance(x, float) else  # noqa: E731
-                     " / ".join(map(fmt, x)) if isinstance(x, (list, tuple)) else str(x))
     rows = {name: flat(r) for name, r in res.items()}
     cols = list(dict.fromkeys(c for r in rows.values() for c in r))
-    return table([""] + cols, [[name] + [fmt(r.get(c)) for c in cols] for name, r in rows.items()])
+    return table([""] + cols, [[name] + [r.get(c) for c in cols] for name, r in rows.items()])
 
 
 def write_json(path, obj):                                      # atomic: never a half-written result

@@ -97,7 +97,7 @@ def test_tables_and_mean_std():
     assert m == 60.0 and s == pytest.approx(200 ** 0.5) and evaluate.mean_std([5.0]) == (5.0, 0.0)
     assert evaluate.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
     assert evaluate.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
-        "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50 | 1 / 2 | - |"]
+        "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50.0 | 1 / 2 | - |"]
 
 
 def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypatch, capsys):
