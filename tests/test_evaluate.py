@@ -43,7 +43,7 @@ def test_malformed_criterion_is_a_user_error(criterion):
         evaluate.check("text", criterion)
 
 
-# ------------------------------------------------------------------------------------------ helpers
+# --------------------------------------------------------------------------------- shared test code
 import json  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
