@@ -1,7 +1,7 @@
 """Generate responses to instructions, optionally with the rule-based expert multiplied in (Hewitt et al. §6):
 
   python generate.py --rules eos,uniform,diversity     # the toy base model + the paper's three rules
-  python generate.py --checkpoint runs/response      # a response-tuned model (train.py --mode response)
+  python generate.py --checkpoint runs/response        # a response-tuned model (train.py --mode response)
 
 The prompt is the Tulu chat prompt from train.py's builder; decoding is KV-cached and batched with left padding,
 greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
