@@ -186,7 +186,6 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="CPU threads. 1 suits small models: on a busy CPU, "
                     "threads waiting on each other made a 5M-parameter model 30x slower with 2")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, args.threads))
     if args.max_new_tokens < 1 or args.batch_size < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
         raise UserError("need --max-new-tokens >= 1, --batch-size >= 1, --temperature >= 0, 0 < --top-p <= 1")
     names = parse_rules(args.rules)
@@ -214,16 +213,21 @@ def main(argv=None):
     save = lambda: write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", Path(args.input).stem))
                                        for r in records if r["instruction"] in done])
     chunk = args.batch_size * 4                 # written after every chunk, so an interrupted run loses little
-    bar = tqdm(total=len(todo), desc="generate", unit="ins")
-    for k in range(0, len(todo), chunk):
-        part = todo[k:k + chunk]
-        outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
-                        args.top_p, args.seed + k)
-        done.update({ins: {"instruction": ins, "output": o, "generator": generator} for ins, o in zip(part, outs)})
-        save()
-        bar.update(len(part))
-    bar.close()
+    bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
+    torch.set_num_threads(max(1, args.threads))     # restored below: main() may run inside a longer script
+    try:
+        for k in range(0, len(todo), chunk):
+            part = todo[k:k + chunk]
+            outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
+                            args.top_p, args.seed + k)
+            done.update({i: {"instruction": i, "output": o, "generator": generator} for i, o in zip(part, outs)})
+            save()
+            bar.update(len(part))
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
     save()
+
 
 if __name__ == "__main__":
     cli(main)

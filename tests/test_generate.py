@@ -184,7 +184,9 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     out = tmp_path / "o" / "out.json"
     argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "12",
             "--rules", "eos,uniform,diversity"]
-    generate.main(argv + ["--limit", "2"])
+    threads = torch.get_num_threads()
+    generate.main(argv + ["--limit", "2", "--threads", "3"])
+    assert torch.get_num_threads() == threads                  # a script that calls main() keeps its setting
     recs = json.loads(out.read_text())
     assert [r["instruction"] for r in recs] == ["What is a cat", "I think"]
     assert [r["dataset"] for r in recs] == ["val", "mine"]
