@@ -52,7 +52,8 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "tables"), help="where runs, outputs and "
                     "results go (results.md, results.json)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds")
-    ap.add_argument("--lr", type=float, default=1e-3, help="tuning learning rate, the same for every condition")
+    ap.add_argument("--lr", type=float, help="tuning learning rate, the same for every condition (default: "
+                    "train.py's)")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every condition's epochs (tests)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap for every model")
     ap.add_argument("--limit", type=int, help="only the first N evaluation instructions (tests)")
@@ -101,9 +102,10 @@ def main(argv=None):
                 continue
             run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
             if not os.path.exists(os.path.join(run, "model.safetensors")):
+                lr = ["--lr", str(args.lr)] if args.lr else []
                 train.main(["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
-                            "--out", run, "--overwrite", "--seed", str(seed), "--lr", str(args.lr),
-                            "--epochs", str(max(1, round(epochs * args.epochs_scale))), "--save-every", "0"])
+                            "--out", run, "--overwrite", "--seed", str(seed), "--save-every", "0",
+                            "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
             results.setdefault(name, []).append(decode(run, f"{name} seed {seed}"))
 
     # ------------------------------------------------------------------------------------ win rates
