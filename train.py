@@ -241,7 +241,7 @@ def main(argv=None):
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
     add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
-        "between documents (default data/toy/lima.jsonl; single-task and pretrain need it)")
+        "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task needs it)")
     add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
     add("--init", help="config.json of a fresh random model to train instead of --model")
     add("--tokenizer", help="tokenizer.model for --init")
@@ -267,14 +267,15 @@ def main(argv=None):
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
     add("--threads", type=int, default=1, help="CPU threads for torch; on a busy CPU threads waiting on each "
-        "other cost more than they give (2x here), so raise it only on an idle multi-core machine")
+        "other cost more than they give (2x on a shared 2-core one), so raise it only on an idle multi-core machine")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or EPOCHS[args.mode]
     args.model = args.model or os.path.join(ROOT, "checkpoints", "toy-base")
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
-    if args.data is None and args.mode in ("single-task", "pretrain"):
-        raise UserError(f"--mode {args.mode} needs --data")
-    args.data = args.data or os.path.join(ROOT, "data", "toy", "lima.jsonl")
+    if args.data is None and args.mode == "single-task":
+        raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
+    default_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
+    args.data = args.data or os.path.join(ROOT, "data", "toy", default_data)
     torch.set_num_threads(args.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
