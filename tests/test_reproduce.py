@@ -1,0 +1,41 @@
+"""The table command end to end, in seconds: every condition, one seed, a tiny random model with the toy
+world's tokenizer, a few examples per set and a few tokens per output."""
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT, make_checkpoint
+import model
+
+TOY = ROOT / "data" / "toy"
+sys.path.insert(0, str(ROOT / "data"))
+
+
+@pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_reproduce_whole_table_tiny(tmp_path):
+    import reproduce
+    data = tmp_path / "toy"
+    data.mkdir()
+    for f in os.listdir(TOY):
+        if f.endswith(".jsonl") and f != "corpus.jsonl":
+            lines = (TOY / f).read_text().splitlines()[:12]
+            (data / f).write_text("\n".join(lines) + "\n")
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+    out = tmp_path / "out"
+    args = ["--base", base, "--data", str(data), "--out", str(out), "--seeds", "1", "--epochs-scale", "0.07",
+            "--max-new-tokens", "4", "--attribution-prompts", "2"]
+    reproduce.main(args)
+    res = json.loads((out / "results.json").read_text())
+    names = ["base", *reproduce.RULE_SETS, *reproduce.CONDITIONS]
+    assert list(res["conditions"]) == names
+    assert res["conditions"]["instruction-tuned"]["win_rate_vs_it"] == [50.0]
+    assert "ranking" in res["conditions"]["base"] and "attribution" in res["conditions"]["response-tuned"]
+    assert "style_near_far_%" in res["conditions"]["poetry"]
+    md = (out / "results.md").read_text()
+    assert "| response-tuned |" in md and "43.3" in md
+    mtime = os.path.getmtime(out / "outputs" / "base.json")       # a rerun reuses what is done
+    reproduce.main(args)
+    assert os.path.getmtime(out / "outputs" / "base.json") == mtime
