@@ -20,7 +20,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +27,11 @@ from collections import Counter
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from model import Tokenizer, Transformer, UserError, cli
-from train import IGNORE, build_example, segments
+from generate import generate, generate_ids, write_json
+from train import IGNORE, build_example, read_records, segments
 
 CRITERIA = {  # key: (type of its value, test(value, output, output lower-cased, non-empty stripped lines))
     "contains_any": (list, lambda v, o, low, ls: any(s.lower() in low for s in v)),
@@ -70,31 +71,6 @@ def check(output: str, criterion: dict) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- reading files
-def read_records(path):
-    """[(where, record)] from a JSON list or a JSONL file; `where` is "file:line" for error messages."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})")
-    out, dec, ws = [], json.JSONDecoder(), re.compile(r"[\s,]*")
-    try:
-        if text.lstrip().startswith("["):                   # a JSON list: decode item by item to know lines
-            pos = text.index("[") + 1
-            while (start := ws.match(text, pos).end()) < len(text) and text[start] != "]":
-                rec, pos = dec.raw_decode(text, start)
-                out.append((f"{path}:{text.count(chr(10), 0, start) + 1}", rec))
-        else:
-            out = [(f"{path}:{n}", json.loads(row)) for n, row in enumerate(text.splitlines(), 1) if row.strip()]
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
-    if not out:
-        raise UserError(f"{path}: no records (empty file)")
-    for where, rec in (x for x in out if not isinstance(x[1], dict)):
-        raise UserError(f"{where}: expected a JSON object, got {type(rec).__name__}")
-    return out
-
-
 def conversation(where, r, need_response=True):
     """A record as chat messages, from each format the project reads: messages (LIMA, the toy sets), Alpaca
     (instruction, input, output), AlpacaEval outputs (instruction, output), the toy eval set (reference)."""
@@ -323,8 +299,6 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     """Wu's protocol: each (model, tokenizer) is scored on its own greedy responses to the same prompts, those
     under min_tokens dropped. Mean score and share; the paired difference from the first model's score with a
     bootstrap 95% interval."""
-    from generate import generate_ids          # imported here: only this measurement decodes
-    from tqdm import tqdm
     per, out = [], []
     for model, tok in models:
         resps = generate_ids(model, tok, instructions, max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -444,13 +418,6 @@ def results_table(res):
     return table([""] + cols, [[name] + [r.get(c) for c in cols] for name, r in rows.items()])
 
 
-def write_json(path, obj):                                      # atomic: never a half-written result
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -539,7 +506,6 @@ def main():
             res[c] = {k: response_nll(model, tok, x, a.batch_size, a.max_len) for k, x in
                       (("train_nll", train), ("heldout_nll", held))}
             if a.bleu:
-                from generate import generate
                 outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)
                 res[c]["train_bleu4"] = statistics.mean(bleu4(o, t[1]["content"]) for o, t in zip(outs, train))
     print(results_table(res))

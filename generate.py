@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from model import KVCache, Tokenizer, Transformer, UserError, cli
 from rules import PAPER_RULES, RuleExpert, parse_rules
-from train import build_prompt, segments
+from train import build_prompt, read_records, segments
 
 
 def prompt_ids(tok, instruction):
@@ -127,24 +127,13 @@ def generate(model, tok, instructions, max_new_tokens=256, rules=None, batch_siz
 
 
 # --------------------------------------------------------------------------------------------- files
-def read_records(path):
-    """Records with an 'instruction' string from a JSON list or a JSONL file; errors name the file and line."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: input file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    is_list = text.lstrip().startswith("[")          # a JSON list (the AlpacaEval set), else JSONL (val.jsonl)
-    items = []
-    for n, chunk in [(1, text)] if is_list else [(n, t) for n, t in enumerate(text.splitlines(), 1) if t.strip()]:
-        try:
-            data = json.loads(chunk)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{n + e.lineno - 1}: not valid JSON ({e.msg})")
-        items += [(f"{path}: record {i}", r) for i, r in enumerate(data)] if is_list else [(f"{path}:{n}", data)]
-    for where, r in items:
-        if not isinstance(r, dict) or not isinstance(r.get("instruction"), str):
+def read_instructions(path):
+    """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and line."""
+    records = read_records(path)
+    for where, r in records:
+        if not isinstance(r.get("instruction"), str):
             raise UserError(f"{where}: record has no 'instruction' string")
-    return [r for _, r in items]
+    return [r for _, r in records]
 
 
 def write_json(path, obj):
@@ -189,7 +178,7 @@ def main(argv=None):
     if args.max_new_tokens < 1 or args.batch_size < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
         raise UserError("need --max-new-tokens >= 1, --batch-size >= 1, --temperature >= 0, 0 < --top-p <= 1")
     names = parse_rules(args.rules)
-    records = read_records(args.input)[:args.limit]
+    records = read_instructions(args.input)[:args.limit]
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
         raise UserError(f"{args.checkpoint}: no checkpoint here (pass --checkpoint, or build the toy base model "
                         f"first, see README)")

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import tempfile
@@ -32,6 +33,7 @@ from model import Tokenizer, Transformer, UserError, cli, read_config
 IGNORE = -100                                  # label of a token that carries no loss
 MODES = ("instruction", "response", "single-task", "instruction-modelling", "pretrain")
 USER_TAG, ASSISTANT_TAG = "<|user|>", "<|assistant|>"        # Tulu tags, plain text (never added tokens)
+LIST_GAP = re.compile(r"[\s,]*")              # between the items of a JSON list
 
 
 # --------------------------------------------------------------------------------------------- the data
@@ -93,36 +95,45 @@ def read_text(path):
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
+    except FileNotFoundError:
+        raise UserError(f"{path}: input file not found")
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read the data ({e})")
+        raise UserError(f"{path}: cannot read ({e})")
 
 
 def read_records(path):
-    """[(where, record)] from JSONL or a JSON list (Alpaca); `where` names the file and line."""
-    text, items, n = read_text(path), [], 0
+    """[(where, record)]: the JSON objects of a JSON list, or of a JSONL file (blank lines skipped); `where` is
+    "file:line", for error messages."""
+    text, records, n = read_text(path), [], 1
     try:
-        if path.endswith(".json"):
-            recs = json.loads(text)
-            items = [(f"{path}: record {i + 1}", r) for i, r in enumerate(recs if isinstance(recs, list) else [recs])]
+        if text.lstrip().startswith("["):        # a JSON list: checked whole, then decoded item by item for lines
+            json.loads(text)
+            decoder, pos = json.JSONDecoder(), text.index("[") + 1
+            while text[start := LIST_GAP.match(text, pos).end()] != "]":
+                record, pos = decoder.raw_decode(text, start)
+                records.append((f"{path}:{text.count(chr(10), 0, start) + 1}", record))
         else:
             for n, line in enumerate(text.splitlines(), 1):
                 if line.strip():
-                    items.append((f"{path}:{n}", json.loads(line)))
+                    records.append((f"{path}:{n}", json.loads(line)))
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{n or e.lineno}: malformed JSON ({e.msg})")
-    if not items:
-        raise UserError(f"{path}: no examples (empty file)")
-    return items
+        raise UserError(f"{path}:{n + e.lineno - 1}: not valid JSON ({e.msg})")
+    if not records:
+        raise UserError(f"{path}: no records (empty file)")
+    for where, r in records:
+        if not isinstance(r, dict):
+            raise UserError(f"{where}: expected a JSON object, got {type(r).__name__}")
+    return records
 
 
 def load_conversations(path):
     """[(where, messages)] from messages JSONL (LIMA, open-instruct) or Alpaca records (JSON or JSONL)."""
     convs = []
     for where, r in read_records(path):
-        if isinstance(r, dict) and "messages" not in r and {"instruction", "output"} <= r.keys():
+        if "messages" not in r and {"instruction", "output"} <= r.keys():
             ins = r["instruction"] + ("\n\n" + r["input"] if r.get("input") else "")   # open-instruct's join
             r = {"messages": [{"role": "user", "content": ins}, {"role": "assistant", "content": r["output"]}]}
-        msgs = r.get("messages") if isinstance(r, dict) else None
+        msgs = r.get("messages")
         if not isinstance(msgs, list) or not msgs:
             raise UserError(f"{where}: missing 'messages' (a list of {{role, content}} objects)")
         for i, m in enumerate(msgs):                # user, assistant, user, ... each with a content string
@@ -143,7 +154,7 @@ def load_documents(path):
         return docs
     docs = []
     for where, r in read_records(path):
-        if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+        if not isinstance(r.get("text"), str):
             raise UserError(f"{where}: missing 'text' (a string)")
         docs.append(r["text"])
     return docs

@@ -206,7 +206,7 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize("content, flags, message", [
     (None, [], "input file not found"),
     ('{"instruction": "a"}\n{"prompt": "b"}\n', [], "in.jsonl:2: record has no 'instruction'"),
-    ('[{"instruction": "a"}, {"instruction": 3}]', [], "in.jsonl: record 1: record has no 'instruction'"),
+    ('[{"instruction": "a"}, {"instruction": 3}]', [], "in.jsonl:1: record has no 'instruction'"),
     ('{"instruction": "a"\n', [], "in.jsonl:1: not valid JSON"),
     ('[{"instruction": "a"},\n {"instruction": }]', [], "in.jsonl:2: not valid JSON"),
     ('{"instruction": "a"}\n', ["--rules", "eos,bogus"], "unknown rule 'bogus'"),
@@ -240,9 +240,9 @@ def test_argmax_matches_torch():
 
 @needs_shared_data
 def test_reads_alpacaeval_and_the_papers_validation_set_as_they_are():
-    alpaca = generate.read_records(str(SHARED / "data" / "alpaca_eval" / "alpaca_eval_805_example_outputs.json"))
+    alpaca = generate.read_instructions(str(SHARED / "data" / "alpaca_eval" / "alpaca_eval_805_example_outputs.json"))
     assert len(alpaca) == 805 and alpaca[0]["dataset"] == "helpful_base"
-    val = generate.read_records(str(SHARED / "data" / "val_eval" / "val.jsonl"))
+    val = generate.read_instructions(str(SHARED / "data" / "val_eval" / "val.jsonl"))
     assert len(val) == 56 and all(r["instruction"].strip() for r in val)
 
 

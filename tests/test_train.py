@@ -294,12 +294,12 @@ def test_bf16_autocast_on_request(tiny_checkpoint, chat_data, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- bad input
 BAD = {
-    "malformed": ('{"messages": []}\n{"messages": [\n', r"bad\.jsonl:2: malformed JSON"),
+    "malformed": ('{"messages": []}\n{"messages": [\n', r"bad\.jsonl:2: not valid JSON"),
     "no-messages": ('{"messages": [{"role": "user", "content": "a"}]}\n{"text": "x"}\n',
                     r"bad\.jsonl:2: missing 'messages'"),
     "unknown-role": ('\n{"messages": [{"role": "system", "content": "a"}]}\n',
                      r"bad\.jsonl:2: message 1: unknown role"),
-    "empty": ("\n\n", r"bad\.jsonl: no examples"),
+    "empty": ("\n\n", r"bad\.jsonl: no records"),
     "all-too-long": (json.dumps({"messages": [{"role": "user", "content": "the cat sat " * 100},
                                               {"role": "assistant", "content": "red"}]}) + "\n",
                      r"bad\.jsonl: no example keeps a supervised token"),
