@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from model import Tokenizer, Transformer, UserError, cli
 from generate import generate, generate_ids, write_json
-from train import IGNORE, build_example, read_records, segments
+from train import (IGNORE, Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
+                   segments)
 
 CRITERIA = {  # key: (type of its value, test(value, output, output lower-cased, non-empty stripped lines))
     "contains_any": (list, lambda v, o, low, ls: any(s.lower() in low for s in v)),
@@ -46,7 +47,6 @@ CRITERIA = {  # key: (type of its value, test(value, output, output lower-cased,
 
 
 def validate(criterion, where="criterion"):
-    """Raise UserError naming `where` if the criterion has an unknown key or a value of the wrong type."""
     if not isinstance(criterion, dict):
         raise UserError(f"{where}: criterion must be an object, got {type(criterion).__name__}")
     for key, v in criterion.items():
@@ -71,29 +71,16 @@ def check(output: str, criterion: dict) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- reading files
-def conversation(where, r, need_response=True):
-    """A record as chat messages, from each format the project reads: messages (LIMA, the toy sets), Alpaca
-    (instruction, input, output), AlpacaEval outputs (instruction, output), the toy eval set (reference)."""
-    if "messages" in r:
-        m = r["messages"]
-        if not (isinstance(m, list) and len(m) >= 1 + need_response and all(
-                isinstance(x, dict) and x.get("role") == ("user", "assistant")[k % 2]
-                and isinstance(x.get("content"), str) for k, x in enumerate(m))):
-            raise UserError(f"{where}: 'messages' must alternate user/assistant turns with string content")
-        return m
-    ins, out = r.get("instruction"), r.get("output", r.get("reference", "" if not need_response else None))
-    if not isinstance(ins, str) or not isinstance(out, str):
-        raise UserError(f"{where}: expected 'messages', or string 'instruction'" + " and 'output'" * need_response)
-    ins = ins + "\n\n" + r["input"] if isinstance(r.get("input"), str) and r["input"] else ins
-    return [{"role": "user", "content": ins}, {"role": "assistant", "content": out}]
-
-
 def read_pairs(path):                                           # the first turn of each record
-    return [(c[0]["content"], c[1]["content"]) for c in (conversation(w, r) for w, r in read_records(path))]
+    convs = load_conversations(path)
+    for where, c in convs:
+        if len(c) < 2:
+            raise UserError(f"{where}: 'messages' has no assistant turn")
+    return [(c[0]["content"], c[1]["content"]) for _, c in convs]
 
 
 def read_eval(path):
-    """The toy eval set: records with 'instruction' and a valid 'criterion' (checked here, with file:line)."""
+    """The toy eval set's records, each with an 'instruction' and a valid 'criterion'."""
     recs = read_records(path)
     for where, r in recs:
         if not isinstance(r.get("instruction"), str):
@@ -149,16 +136,12 @@ def seed_pairs(files, against):
 @torch.no_grad()
 def response_logprobs(model, examples, batch_size=16, max_len=1024):
     """(sum of log p, count) over the labelled tokens of each (input_ids, labels) example, truncated to max_len,
-    batched, no grad. Rows are right-padded: causal attention never lets a real token see the padding after it."""
+    batched as train.py batches them (right-padded)."""
     out, dev = [None] * len(examples), next(model.parameters()).device
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))       # similar lengths together
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        T = min(max_len, max(len(examples[i][0]) for i in idx))
-        ids, labels = torch.zeros(len(idx), T, dtype=torch.long), torch.full((len(idx), T), IGNORE)
-        for r, i in enumerate(idx):
-            x, y = examples[i][0][:T], examples[i][1][:T]
-            ids[r, :len(x)], labels[r, :len(y)] = torch.tensor(x), torch.tensor(y)
+        ids, labels = collate([(examples[i][0][:max_len], examples[i][1][:max_len]) for i in idx], pad_id=0)
         logits, tgt = model(ids.to(dev))[:, :-1].float(), labels[:, 1:].to(dev)     # the one-token shift
         nll = F.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=IGNORE, reduction="none")   # [B, T-1]
         for r, i in enumerate(idx):
@@ -179,8 +162,7 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
             j = rnd.randrange(n)
             draws[i] += [j] if j != i else []
     # Pairs whose prompt alone fills max_len have no response token to score: skipped, and reported.
-    keep = [i for i in range(n) if len(build_example(tok, [{"role": "user", "content": pairs[i][0]}],
-                                                     "instruction")[0]) < max_len]
+    keep = [i for i in range(n) if len(build_prompt(tok, pairs[i][0])) < max_len]
     if not keep:
         raise UserError(f"no instruction fits in --max-len {max_len} tokens")
     need = sorted({(i, i) for i in keep} | {(i, j) for i in keep for j in draws[i]})
@@ -392,11 +374,6 @@ def judge_file(judge, path, reference):
     return 100 * statistics.mean(verdicts)
 
 
-def alpaca_eval_command(model_outputs, reference_outputs):      # the paper's judge (Hewitt §3, LC win rate)
-    return (f"alpaca_eval --model_outputs {model_outputs} --reference_outputs {reference_outputs} "
-            "--annotators_config weighted_alpaca_eval_gpt4_turbo")
-
-
 # ------------------------------------------------------------------------------------------ command line
 def fmt(x):
     if isinstance(x, (list, tuple)):
@@ -420,22 +397,20 @@ def results_table(res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     sub, out, ev, vs, lm = ap.add_subparsers(dest="cmd", required=True), *(
         argparse.ArgumentParser(add_help=False) for _ in range(4))              # shared groups of flags
     out.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--eval", required=True, help="toy eval set JSONL: 'instruction', 'family', 'near', 'criterion'")
-    vs.add_argument("--against", required=True, help="comma-separated reference outputs (the instruction-tuned "
-                    "model), one per seed")
+    vs.add_argument("--against", required=True, help="comma-separated reference outputs (IT model), one per seed")
     vs.add_argument("--files", action="append", required=True, help="comma-separated outputs of one condition, "
-                    "one per seed (or one set against every seed); repeat the flag for more conditions")
+                    "one per seed or one against every seed; repeat for more conditions")
     lm.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     lm.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: 1024)")
     lm.add_argument("--limit", type=int, help="use only the first N records of each file")
     cmd = lambda name, text, *parents: sub.add_parser(name, help=text, description=text,  # noqa: E731
-                                                      parents=[out, *parents], formatter_class=fmt)
+                                                      parents=[out, *parents], formatter_class=Help)
     p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
     cmd("winrate", "Win rates from the checks, against references of the same seed (ties count half).", ev, vs)
@@ -484,7 +459,9 @@ def main():
             rates = [judge_file(judge, f, ref) if judge else winrate(passed(f), passed(ref))
                      for f, ref in seed_pairs(cond.split(","), against)]
             res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
-        print("\n".join(alpaca_eval_command(*fr) for c in a.files for fr in seed_pairs(c.split(","), against)))
+        for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):   # the paper's judge
+            print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
+                  "weighted_alpaca_eval_gpt4_turbo")
     elif a.cmd == "rank":
         model, tok = load(a.checkpoint)
         res = {a.checkpoint: ranking(model, tok, read_pairs(a.data)[:a.limit], a.distractors, a.seed, a.batch_size,

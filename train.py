@@ -126,23 +126,30 @@ def read_records(path):
     return records
 
 
+def conversation(where, r, need_response=True):
+    """A record as chat messages: messages (LIMA, open-instruct, the toy sets), Alpaca (instruction, input,
+    output), AlpacaEval outputs (instruction, output) or the toy eval set (instruction, reference)."""
+    if "messages" not in r:
+        ins, out = r.get("instruction"), r.get("output", r.get("reference", None if need_response else ""))
+        if not isinstance(ins, str) or not isinstance(out, str):
+            raise UserError(f"{where}: missing 'messages', or string 'instruction'" + " and 'output'" * need_response)
+        if isinstance(r.get("input"), str) and r["input"]:
+            ins += "\n\n" + r["input"]                  # open-instruct's join
+        return [{"role": "user", "content": ins}, {"role": "assistant", "content": out}]
+    msgs = r["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        raise UserError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
+    for i, m in enumerate(msgs):                    # user, assistant, user, ... each with a content string
+        role = m.get("role") if isinstance(m, dict) else None
+        if role != ("user", "assistant")[i % 2] or not isinstance(m.get("content"), str):
+            raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string "
+                            f"(expected {('user', 'assistant')[i % 2]!r}: turns alternate user, assistant)")
+    return msgs
+
+
 def load_conversations(path):
     """[(where, messages)] from messages JSONL (LIMA, open-instruct) or Alpaca records (JSON or JSONL)."""
-    convs = []
-    for where, r in read_records(path):
-        if "messages" not in r and {"instruction", "output"} <= r.keys():
-            ins = r["instruction"] + ("\n\n" + r["input"] if r.get("input") else "")   # open-instruct's join
-            r = {"messages": [{"role": "user", "content": ins}, {"role": "assistant", "content": r["output"]}]}
-        msgs = r.get("messages")
-        if not isinstance(msgs, list) or not msgs:
-            raise UserError(f"{where}: missing 'messages' (a list of {{role, content}} objects)")
-        for i, m in enumerate(msgs):                # user, assistant, user, ... each with a content string
-            role = m.get("role") if isinstance(m, dict) else None
-            if role != ("user", "assistant")[i % 2] or not isinstance(m.get("content"), str):
-                raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string "
-                                f"(expected {('user', 'assistant')[i % 2]!r}: turns alternate user, assistant)")
-        convs.append((where, msgs))
-    return convs
+    return [(where, conversation(where, r)) for where, r in read_records(path)]
 
 
 def load_documents(path):
@@ -246,14 +253,14 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
 def main(argv=None):
     # ---------------------------------------------------------------------------------------- args
-    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
-                                 "one. Defaults suit the toy world (a few-million-parameter model on a CPU); "
-                                 "each flag's help gives the paper's 7B setting.", formatter_class=Help)
+    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain one. "
+                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.",
+                                 formatter_class=Help)
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
     add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
         "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task needs it)")
-    add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
+    add("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
     add("--init", help="config.json of a fresh random model to train instead of --model")
     add("--tokenizer", help="tokenizer.model for --init")
     add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
@@ -263,8 +270,8 @@ def main(argv=None):
         + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
     add("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
     add("--batch-size", type=int, default=16, help="examples per optimizer step (paper: 64)")
-    add("--micro-batch-size", type=int, default=16, help="examples per forward pass and process, the rest "
-        "by gradient accumulation (paper: 1); the loss does not depend on it")
+    add("--micro-batch-size", type=int, default=16, help="examples per forward pass and process; the rest "
+        "accumulate, the loss is the same (paper: 1)")
     add("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
     add("--warmup", type=float, default=0.03, help="fraction of the steps spent in linear warmup")
     add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
@@ -272,21 +279,18 @@ def main(argv=None):
     add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
     add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
     add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
-    add("--no-group-by-length", dest="group_by_length", action="store_false",
-        help="plain shuffled batches instead of length-grouped ones")
+    add("--no-group-by-length", dest="group_by_length", action="store_false", help="plain shuffled batches")
     add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
-    add("--threads", type=int, default=1, help="CPU threads for torch; on a busy CPU threads waiting on each "
-        "other cost more than they give (2x on a shared 2-core one), so raise it only on an idle multi-core machine")
+    add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core CPU")
     args = ap.parse_args(argv)
     args.epochs = args.epochs or EPOCHS[args.mode]
-    args.model = args.model or os.path.join(ROOT, "checkpoints", "toy-base")
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     if args.data is None and args.mode == "single-task":
         raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
-    default_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
-    args.data = args.data or os.path.join(ROOT, "data", "toy", default_data)
+    toy_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
+    args.data = args.data or os.path.join(ROOT, "data", "toy", toy_data)
     torch.set_num_threads(args.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
