@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model import Tokenizer, Transformer, UserError, cli
 from generate import generate, generate_ids, write_json
+from model import Tokenizer, Transformer, UserError, cli
 from train import (IGNORE, Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
                    segments)
 
