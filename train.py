@@ -289,8 +289,8 @@ def main(argv=None):
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     if args.data is None and args.mode == "single-task":
         raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
-    toy_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
-    args.data = args.data or os.path.join(ROOT, "data", "toy", toy_data)
+    default_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
+    args.data = args.data or os.path.join(ROOT, "data", "toy", default_data)
     torch.set_num_threads(args.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
