@@ -110,7 +110,7 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------ win rates
     it = [passed for _, passed in results["instruction-tuned"]]
-    rows, report = [], {"seeds": args.seeds, "eval": eval_path, "n": len(records), "conditions": {}}
+    rows, report = [], {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
     for name, per_seed in results.items():
         passed = [p for _, p in per_seed]
         pairs = list(zip(passed * len(it), it)) if len(passed) == 1 else list(zip(passed, it))
