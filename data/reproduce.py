@@ -1,6 +1,6 @@
 """The paper's tables in the toy world, from the base model to one markdown table and one JSON file:
 
-    python data/reproduce.py                  # 3 seeds; about an hour on a 2-core CPU
+    python data/reproduce.py                  # 3 seeds; about 30 minutes on a 2-core CPU
     python data/reproduce.py --seeds 1        # one seed, a third of the time
 
 For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog with instruction tuning (the
@@ -14,7 +14,6 @@ instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held
 Every step writes its result under --out and is skipped when the result is there, so an interrupted run
 continues where it stopped."""
 import argparse
-import json
 import os
 import sys
 import time
@@ -110,7 +109,8 @@ def main(argv=None):
 
     # ------------------------------------------------------------------------------------ win rates
     it = [passed for _, passed in results["instruction-tuned"]]
-    rows, report = [], {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
+    report = {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
+    rows = []
     for name, per_seed in results.items():
         passed = [p for _, p in per_seed]
         pairs = list(zip(passed * len(it), it)) if len(passed) == 1 else list(zip(passed, it))
@@ -133,8 +133,9 @@ def main(argv=None):
         s = evaluate.output_stats(list(zip(instructions, outs)), near=near)["style_near_vs_far_%"][style]
         report["conditions"][name]["style_near_far_%"] = s
         rows.append([name, style] + ["-" if v is None else f"{v:.0f}" for v in s])
-    md += [] if not rows else ["\nSingle-task style (§5.2), seed %d: share of outputs in the task's style on instructions near the task "
-           "vs all others\n" % args.seeds[0], evaluate.table(["model", "style", "near %", "far %"], rows)]
+    md += [] if not rows else [f"\nSingle-task style (§5.2), seed {args.seeds[0]}: share of outputs in the task's "
+                               "style on instructions near the task vs all others\n",
+                               evaluate.table(["model", "style", "near %", "far %"], rows)]
 
     # --------------------------------------------------- Table 2 ranking, IM losses, attribution (seed 1)
     seed = args.seeds[0]
@@ -143,11 +144,14 @@ def main(argv=None):
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
     lima = [msgs for _, msgs in train.load_conversations(os.path.join(args.data, "lima.jsonl"))]
     rows, loaded = [], {}
-    for name in [n for n in ("base", "instruction-tuned", "response-tuned", "instruction-modelling") if n in results]:
+    for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling"):
+        if name not in results:
+            continue
         path = args.base if name == "base" else ckpt(name)
         loaded[name] = (Transformer.from_pretrained(path), Tokenizer(path))
         rank = evaluate.ranking(*loaded[name], pairs)
-        nll = {"train": evaluate.response_nll(*loaded[name], lima), "held-out": evaluate.response_nll(*loaded[name], held)}
+        nll = {"train": evaluate.response_nll(*loaded[name], lima),
+               "held-out": evaluate.response_nll(*loaded[name], held)}
         report["conditions"][name].update(ranking=rank, response_nll=nll)
         rows.append([name, f"{rank['code_mean_token_%']:.1f}", f"{rank['eq3_raw_logprob_%']:.1f}",
                      f"{nll['train']:.3f}", f"{nll['held-out']:.3f}"])
@@ -166,14 +170,13 @@ def main(argv=None):
         rows.append([n, a["n"], "-" if a["score"] is None else f"{a['score']:.3f}",
                      "-" if a["share_%"] is None else f"{a['share_%']:.1f}",
                      "-" if ci is None else f"{a['diff_vs_first']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"])
-    md += [] if not rows else ["\nInstruction attribution (Wu et al. 2024) on each model's own greedy response, first %d prompts\n"
-           % args.attribution_prompts,
-           evaluate.table(["model", "responses", "instruction score", "instruction share %",
+    md += [] if not rows else [f"\nInstruction attribution (Wu et al. 2024) on each model's own greedy response, "
+                               f"first {args.attribution_prompts} prompts\n",
+                               evaluate.table(["model", "responses", "instruction score", "instruction share %",
                            "vs first row (95% CI)"], rows)]
     report["minutes"] = (time.time() - t0) / 60
     md.append(f"\nRun time: {report['minutes']:.1f} minutes.\n")
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    generate.write_json(os.path.join(args.out, "results.json"), report)      # atomic: never half-written
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write("\n".join(md))
     print("\n".join(md))
