@@ -26,13 +26,12 @@ import urllib.request
 from collections import Counter
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from generate import generate, generate_ids, write_json
 from model import Tokenizer, Transformer, UserError, cli
-from train import (IGNORE, Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
-                   segments)
+from train import (Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
+                   segments, token_nll)
 
 CRITERIA = {  # key: (type of its value, test(value, output, output lower-cased, non-empty stripped lines))
     "contains_any": (list, lambda v, o, low, ls: any(s.lower() in low for s in v)),
@@ -142,10 +141,9 @@ def response_logprobs(model, examples, batch_size=16, max_len=1024):
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
         ids, labels = collate([(examples[i][0][:max_len], examples[i][1][:max_len]) for i in idx], pad_id=0)
-        logits, tgt = model(ids.to(dev))[:, :-1].float(), labels[:, 1:].to(dev)     # the one-token shift
-        nll = F.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=IGNORE, reduction="none")   # [B, T-1]
+        nll, mask = token_nll(model, ids.to(dev), labels.to(dev))                  # [B, T] each
         for r, i in enumerate(idx):
-            out[i] = (-nll[r].double().sum().item(), int((tgt[r] != IGNORE).sum()))   # float64: ties stay ties
+            out[i] = (-nll[r].double().sum().item(), int(mask[r].sum()))            # float64: ties stay ties
     return out
 
 

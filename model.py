@@ -2,7 +2,6 @@
 then loading and saving Hugging Face checkpoints. Module names equal the HF tensor names, so a checkpoint loads
 with load_state_dict(strict=True) and no mapping table."""
 import json
-import math
 import os
 import shutil
 import sys

@@ -209,12 +209,19 @@ def collate(examples, pad_id):
     return x, y
 
 
-def example_losses(model, x, y):
-    """Each example's token-mean NLL [B]. The one-token shift of the whole project happens here."""
+def token_nll(model, x, y):
+    """NLL [B, T] of each labelled token (0 elsewhere) and the mask [B, T] of those tokens. The one-token shift
+    of the whole project happens here."""
     logits = model(x).float()                                       # [B, T, V]
     target = F.pad(y[:, 1:], (0, 1), value=IGNORE)                  # [B, T]: position t predicts token t+1
     nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
-    return nll.view(target.shape).sum(1) / (target != IGNORE).sum(1).clamp(min=1)
+    return nll.view(target.shape), target != IGNORE
+
+
+def example_losses(model, x, y):
+    """Each example's token-mean NLL [B]."""
+    nll, mask = token_nll(model, x, y)
+    return nll.sum(1) / mask.sum(1).clamp(min=1)
 
 
 def lr_at(step, total, peak, warmup):

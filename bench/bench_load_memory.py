@@ -7,7 +7,6 @@ reports (peak RSS after loading - RSS before loading) / checkpoint size. Built o
 assign=True, the load should hold about one copy of the weights (goal: at most about 1.2x)."""
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,6 @@ def main():
     ap.add_argument("--layers", type=int, default=8, help="number of layers")
     ap.add_argument("--vocab", type=int, default=32000, help="vocabulary size")
     args = ap.parse_args()
-    import torch
     import model
     cfg = model.Config(hidden_size=args.hidden, intermediate_size=args.hidden * 8 // 3, num_hidden_layers=args.layers,
                        num_attention_heads=args.hidden // 64, vocab_size=args.vocab)
