@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, fields, asdict
 
 import sentencepiece as spm
@@ -27,6 +26,13 @@ def cli(main):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def require(checks):
+    """Flags checked at parse time, {"--flag >= 1": holds, ...}: the first that fails is a one-line error."""
+    for need, ok in checks.items():
+        if not ok:
+            raise UserError(f"need {need}")
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -62,14 +68,20 @@ IGNORED_KEYS = {"model_type", "transformers_version", "_name_or_path", "use_cach
                 "pad_token_id", "output_attentions", "output_hidden_states", "return_dict", "dtype"}
 FIXED_KEYS = {"hidden_act": "silu", "attention_bias": False, "mlp_bias": False, "rope_scaling": None,
               "pretraining_tp": 1, "attention_dropout": 0.0}
+# Bounds on the sizes, well above any released model's: a typo must not allocate terabytes or build for hours.
+SIZES = {"hidden_size": 2**16, "intermediate_size": 2**18, "num_hidden_layers": 2**10, "head_dim": 2**12,
+         "num_attention_heads": 2**10, "num_key_value_heads": 2**10, "vocab_size": 2**22,
+         "max_position_embeddings": 2**24}
 
 
 def read_config(path):
     try:
         with open(path) as f:
             d = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UserError(f"{path}: cannot read config: {e}")
+    if not isinstance(d, dict):
+        raise UserError(f"{path}: config must be a JSON object, not a {type(d).__name__}")
     if d.get("dtype") and not d.get("torch_dtype"):          # transformers >= 5 writes these two keys
         d["torch_dtype"] = d["dtype"]
     rp = d.pop("rope_parameters", None) or {}
@@ -85,10 +97,15 @@ def read_config(path):
             raise UserError(f"{path}: unsupported {k}={v!r} (only {FIXED_KEYS[k]!r} is supported)")
         if k not in known and k not in IGNORED_KEYS and k not in FIXED_KEYS:
             raise UserError(f"{path}: unsupported config key {k!r}")
+        if k in SIZES and v is not None and (type(v) is not int or not 1 <= v <= SIZES[k]):
+            raise UserError(f"{path}: {k}={v!r:.30} is not an integer from 1 to {SIZES[k]:,}")
     try:
-        return Config(**{k: v for k, v in d.items() if k in known})
+        c = Config(**{k: v for k, v in d.items() if k in known})
     except TypeError as e:
         raise UserError(f"{path}: {e}")
+    if c.num_attention_heads % c.num_key_value_heads or c.head_dim < 2 or c.head_dim % 2:
+        raise UserError(f"{path}: need num_attention_heads a multiple of num_key_value_heads and an even head_dim")
+    return c
 
 
 # -------------------------------------------------------------------------------------------- tokenizer
@@ -100,7 +117,7 @@ class Tokenizer:
         file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
         if not os.path.isfile(file):
             raise UserError(f"{file}: tokenizer not found")
-        self.path = file
+        self.path = os.path.abspath(file)          # copied at every save, wherever the working directory goes
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.Load(file)
@@ -274,6 +291,10 @@ class Transformer(nn.Module):
         Built on the meta device and filled with the loaded tensors (assign=True): no second copy in memory."""
         if not os.path.isdir(path):
             raise UserError(f"{path}: checkpoint directory not found")
+        try:                                                    # before the files get the blame for it
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError) as e:
+            raise UserError(f"device {device!r} is not usable here ({str(e).splitlines()[0]})")
         config = read_config(os.path.join(path, "config.json"))
         dtype = dtype or getattr(torch, config.torch_dtype or "float32")
         index, files = os.path.join(path, "model.safetensors.index.json"), ["model.safetensors"]
@@ -281,7 +302,7 @@ class Transformer(nn.Module):
             try:
                 with open(index) as f:
                     files = sorted(set(json.load(f)["weight_map"].values()))
-            except (OSError, ValueError, KeyError) as e:
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
                 raise UserError(f"{index}: cannot read shard index: {e}")
         elif not os.path.isfile(os.path.join(path, files[0])):
             raise UserError(f"{path}: no model.safetensors or model.safetensors.index.json")
@@ -318,10 +339,11 @@ class Transformer(nn.Module):
             model.lm_head.weight = model.model.embed_tokens.weight
         return model.eval()
 
-    def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30):
+    def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30, extra=None):
         """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
-        model.safetensors (sharded with an index above max_shard_bytes). Written to a temporary directory next
-        to `path`, then swapped in, so an interrupted save never leaves a half-written checkpoint."""
+        model.safetensors (sharded with an index above max_shard_bytes). `extra(folder)` may add files (train.py's
+        state.pt). Written to .tmp-NAME beside `path` and synced, then swapped in by two renames (the old one
+        to .old-NAME first): a crash at any instant leaves a whole checkpoint that recover() finds."""
         c = self.config
         cfg = {k: v for k, v in asdict(c).items() if v is not None}
         cfg.update(architectures=list(c.architectures), model_type=ARCHITECTURES[c.architectures[0]],
@@ -337,9 +359,10 @@ class Transformer(nn.Module):
             shards[-1][k], size = v, size + nbytes
         names = ["model.safetensors"] if len(shards) == 1 else \
             [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-        parent = os.path.dirname(os.path.abspath(path))
+        parent, tmp, old = staging(path)
         os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+        recover(path)
+        os.mkdir(tmp)
         try:
             with open(os.path.join(tmp, "config.json"), "w") as f:
                 json.dump(cfg, f, indent=2)
@@ -352,17 +375,54 @@ class Transformer(nn.Module):
                          "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}
                 with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
                     json.dump(index, f, indent=2)
-            old = tempfile.mkdtemp(prefix=".old-", dir=parent)
+            if extra is not None:
+                extra(tmp)
+            for name in os.listdir(tmp):                        # on disk before the renames
+                default_mode(os.path.join(tmp, name))
+                fsync(os.path.join(tmp, name))
+            fsync(tmp)
             if os.path.exists(path):                            # swap: old aside, new in, old removed
-                os.rename(path, os.path.join(old, "ckpt"))
+                os.rename(path, old)
             os.rename(tmp, path)
-            shutil.rmtree(old)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            fsync(parent)
+        finally:
+            recover(path)                                       # removes the old one, or puts it back
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
+
+
+def staging(path):
+    """The parent of a checkpoint directory, and the names beside it where a save writes (.tmp-NAME) and
+    puts the old checkpoint aside (.old-NAME)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return parent, os.path.join(parent, f".tmp-{name}"), os.path.join(parent, f".old-{name}")
+
+
+def recover(path):
+    """Finish or undo an interrupted save of `path`: the old checkpoint put aside comes back if the new one never
+    came in, and is removed if it did; a half-written new one is removed."""
+    parent, tmp, old = staging(path)
+    if os.path.isdir(old) and not os.path.exists(path):
+        os.rename(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def default_mode(path):
+    """Give a file the mode open() would, under the umask (mkstemp and safetensors make files private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def fsync(path):
+    """Flush a file or directory to disk, so a rename that follows never makes an unwritten file visible."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def main():
@@ -373,6 +433,7 @@ def main():
     ap.add_argument("--text", help="text to continue greedily with the KV cache")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
     args = ap.parse_args()
+    require({"--max-new-tokens >= 1": args.max_new_tokens >= 1})
     model, tok = Transformer.from_pretrained(args.checkpoint), Tokenizer(args.checkpoint)
     print(f"{args.checkpoint}: {model.num_params() / 1e6:.2f}M parameters, {model.config}")
     if args.text is not None:

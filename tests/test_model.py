@@ -177,3 +177,43 @@ def test_bad_checkpoint_is_one_line_exit_2(tmp_path, tiny_checkpoint, what, name
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert names in r.stderr
+
+
+@pytest.mark.parametrize("config, message", [
+    ([1, 2], "config must be a JSON object, not a list"),
+    ({"num_hidden_layers": -1}, "num_hidden_layers=-1 is not an integer from 1"),
+    ({"hidden_size": "64"}, "hidden_size='64' is not an integer"),
+    ({"num_hidden_layers": 400000}, "num_hidden_layers=400000 is not an integer from 1 to 1,024"),
+    ({"vocab_size": 4e9}, "vocab_size=4000000000.0 is not an integer"),
+    ({"vocab_size": 4 * 10**9}, "vocab_size=4000000000 is not an integer from 1 to 4,194,304"),
+    ({"num_attention_heads": 4, "num_key_value_heads": 3}, "a multiple of num_key_value_heads"),
+    ("[" * 100000, "cannot read config"),
+])
+def test_bad_config_is_a_clear_error_not_a_hang(tmp_path, config, message):
+    path = tmp_path / "config.json"
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    with pytest.raises(model.UserError, match=message):
+        model.read_config(str(path))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_without_cuda_is_named_not_the_checkpoint(tiny_checkpoint):
+    with pytest.raises(model.UserError, match="device 'cuda' is not usable here"):
+        model.Transformer.from_pretrained(tiny_checkpoint, device="cuda")
+
+
+def test_saved_files_honour_the_umask(tmp_path, tiny_checkpoint):
+    old = os.umask(0o022)
+    try:
+        model.Transformer.from_pretrained(tiny_checkpoint).save_pretrained(str(tmp_path / "ck"))
+    finally:
+        os.umask(old)
+    assert {f: os.stat(tmp_path / "ck" / f).st_mode & 0o777 for f in os.listdir(tmp_path / "ck")} == {
+        "config.json": 0o644, "model.safetensors": 0o644}
+    assert os.stat(tmp_path / "ck").st_mode & 0o777 == 0o755
+
+
+def test_max_new_tokens_must_be_positive(tiny_checkpoint, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["model.py", tiny_checkpoint, "--text", "a", "--max-new-tokens", "-5"])
+    with pytest.raises(model.UserError, match="need --max-new-tokens >= 1"):
+        model.main()
