@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import signal
-import tempfile
 import time
 
 import torch
@@ -28,7 +27,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 from tqdm import tqdm
 
-from model import Tokenizer, Transformer, UserError, cli, read_config
+from model import Tokenizer, Transformer, UserError, cli, read_config, recover, require
 
 IGNORE = -100                                  # label of a token that carries no loss
 MODES = ("instruction", "response", "single-task", "instruction-modelling", "pretrain")
@@ -104,25 +103,33 @@ def read_text(path):
 def read_records(path):
     """[(where, record)]: the JSON objects of a JSON list, or of a JSONL file (blank lines skipped); `where` is
     "file:line", for error messages."""
-    text, records, n = read_text(path), [], 1
+    text, records, n, where = read_text(path), [], 1, f"{path}:1"
     try:
-        if text.lstrip().startswith("["):        # a JSON list: checked whole, then decoded item by item for lines
-            json.loads(text)
+        if text.lstrip().startswith("["):        # a JSON list: decoded item by item for lines, then checked whole
             decoder, pos = json.JSONDecoder(), text.index("[") + 1
-            while text[start := LIST_GAP.match(text, pos).end()] != "]":
+            while (start := LIST_GAP.match(text, pos).end()) < len(text) and text[start] != "]":
+                where = f"{path}:{text.count(chr(10), 0, start) + 1}"
                 record, pos = decoder.raw_decode(text, start)
-                records.append((f"{path}:{text.count(chr(10), 0, start) + 1}", record))
+                records.append((where, record))
+            json.loads(text)
         else:
             for n, line in enumerate(text.splitlines(), 1):
+                where = f"{path}:{n}"
                 if line.strip():
-                    records.append((f"{path}:{n}", json.loads(line)))
+                    records.append((where, json.loads(line)))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{n + e.lineno - 1}: not valid JSON ({e.msg})")
+    except (ValueError, RecursionError) as e:       # a number of over 4,300 digits, nesting too deep for Python
+        raise UserError(f"{where}: cannot read this JSON ({str(e).split(':')[0]})")
     if not records:
         raise UserError(f"{path}: no records (empty file)")
     for where, r in records:
         if not isinstance(r, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(r).__name__}")
+        try:                                        # "\ud800" decodes to a string that is not text
+            json.dumps(r, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise UserError(f"{where}: a lone surrogate escape (\\ud800-\\udfff), not text")
     return records
 
 
@@ -231,25 +238,92 @@ def lr_at(step, total, peak, warmup):
 
 
 def save(model, tok, out, state):
-    """The run directory, swapped in whole: HF checkpoint + state.pt + log.jsonl, never half-written."""
-    stage = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(out)))
-    new, old = os.path.join(stage, "new"), os.path.join(stage, "old")
-    model.save_pretrained(new, tokenizer=tok)
-    torch.save(state, os.path.join(new, "state.pt"))
-    os.chmod(new, 0o755)                            # mkdtemp makes it private
-    if os.path.isfile(os.path.join(out, "log.jsonl")):
-        shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(new, "log.jsonl"))
-    if os.path.exists(out):
-        os.rename(out, old)
-    os.rename(new, out)
-    shutil.rmtree(stage)
+    """The run directory, swapped in whole by save_pretrained: HF checkpoint + state.pt + log.jsonl."""
+    def add(folder):
+        torch.save(state, os.path.join(folder, "state.pt"))
+        if os.path.isfile(os.path.join(out, "log.jsonl")):
+            shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(folder, "log.jsonl"))
+    model.save_pretrained(out, tokenizer=tok, extra=add)
+
+
+def holds(folder, path):
+    """Whether `path` is `folder` or lies inside it."""
+    folder, path = os.path.realpath(folder), os.path.realpath(path)
+    return os.path.commonpath([folder, path]) == folder
+
+
+def check_out(args):
+    """Every save replaces --out whole, so it must be new, empty or a run of train.py with nothing else in it;
+    it may not hold an input or the working directory, nor lie inside an input."""
+    inputs = [p for p in (args.model, args.data, args.init, args.tokenizer) if p]
+    clash = [p for p in inputs + [os.getcwd()] if holds(args.out, p)] + [p for p in inputs if holds(p, args.out)]
+    if clash:
+        raise UserError(f"--out {args.out} would replace {clash[0]}: a save replaces the whole run directory")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"{args.out}: exists and is not a directory")
+    names = os.listdir(args.out) if os.path.isdir(args.out) else []
+    foreign = [n for n in names if not (RUN_FILE.fullmatch(n) and os.path.isfile(os.path.join(args.out, n)))]
+    if args.resume and "state.pt" not in names:
+        raise UserError(f"{args.out}: no run to resume (no state.pt)")
+    if names and not (args.resume or args.overwrite):
+        raise UserError(f"{args.out}: exists; pass --resume to continue it or --overwrite to replace it")
+    if foreign or names and not {"state.pt", "log.jsonl"} & set(names):
+        raise UserError(f"{args.out}: not a run of train.py (it holds {(foreign or names)[0]}); not replacing it")
+
+
+def read_state(args):
+    """The state.pt of the run to resume; a corrupt or tampered one is a clear error, not a traceback later."""
+    path = os.path.join(args.out, "state.pt")
+    try:
+        state = torch.load(path, weights_only=True)
+        changed = [k for k in SAME_RUN if state["args"].get(k, getattr(args, k)) != getattr(args, k)]
+        ok = type(state["step"]) is int and state["step"] >= 0 and torch.is_tensor(state["rng"])
+    except Exception as e:                          # not a zip, a pickle of foreign objects, keys missing, ...
+        raise UserError(f"{path}: cannot resume from it ({type(e).__name__})")
+    if not ok:
+        raise UserError(f"{path}: cannot resume from it (not a state.pt of train.py)")
+    if changed:
+        raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
+    return state
+
+
+def take_lock(out):
+    """A lock file beside --out holding our pid, created only if absent (O_EXCL): a second run into the same
+    --out is an error while the first lives; the lock of a run that died is taken over."""
+    parent, name = os.path.split(os.path.abspath(out))
+    lock = os.path.join(parent, f".lock-{name}")
+    os.makedirs(parent, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        pid = read_text(lock).strip()
+        if pid.isdigit() and not alive(int(pid)):
+            os.unlink(lock)
+            return take_lock(out)
+        raise UserError(f"{out}: another run (pid {pid}) is writing to it; if none is, remove {lock}")
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return lock
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)                             # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:                         # it does, another user's
+        return True
+    return True
 
 
 # The paper's epochs for Llama-2-7B (PAPERS §3): IT 15, RT 5; single-task GSM 7, MBPP 15, poetry 15,
 # recipes 20, chess 15. IM varies only the mask, so it takes IT's. Pretraining: one pass over the corpus.
 EPOCHS = {"instruction": 15, "response": 5, "single-task": 15, "instruction-modelling": 15, "pretrain": 1}
-SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "seed",
+SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip", "seed",
             "group_by_length")                     # what --resume must not change
+# The files a run directory holds; --overwrite replaces no directory holding anything else.
+RUN_FILE = re.compile(r"config\.json|tokenizer\.model|state\.pt|log\.jsonl|"
+                      r"model(-\d+-of-\d+)?\.safetensors(\.index\.json)?")
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -292,7 +366,14 @@ def main(argv=None):
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
     add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core CPU")
     args = ap.parse_args(argv)
-    args.epochs = args.epochs or EPOCHS[args.mode]
+    args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
+    require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
+             "--micro-batch-size >= 1": args.micro_batch_size >= 1, "--threads >= 1": args.threads >= 1,
+             "a finite --lr > 0": 0 < args.lr < math.inf, "--max-seq-len >= 2": args.max_seq_len >= 2,
+             "0 <= --warmup < 1": 0 <= args.warmup < 1, "--save-every >= 0": args.save_every >= 0,
+             "a finite --weight-decay >= 0": 0 <= args.weight_decay < math.inf,
+             "a finite --clip >= 0": 0 <= args.clip < math.inf,
+             "--stop-at >= 1": args.stop_at is None or args.stop_at >= 1})
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     if args.data is None and args.mode == "single-task":
         raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
@@ -302,19 +383,23 @@ def main(argv=None):
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    lock = take_lock(args.out) if rank == 0 else None
+    try:
+        run(args, world, rank, device, bf16)
+    finally:
+        if lock:
+            os.unlink(lock)
 
+
+def run(args, world, rank, device, bf16):
+    """The run itself, once the flags are read and --out is locked."""
     # ---------------------------------------------------------------------------------------- model
-    state = None
+    if rank == 0:
+        recover(args.out)                           # a save cut short: the old run put aside comes back
+    check_out(args)
+    state = read_state(args) if args.resume else None
     if args.resume:
-        if not os.path.isfile(os.path.join(args.out, "state.pt")):
-            raise UserError(f"{args.out}: no run to resume (no state.pt)")
-        state = torch.load(os.path.join(args.out, "state.pt"), weights_only=True)
-        changed = [k for k in SAME_RUN if state["args"][k] != getattr(args, k)]
-        if changed:
-            raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
         model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
-    elif os.path.isdir(args.out) and set(os.listdir(args.out)) - {"log.jsonl"} and not args.overwrite:
-        raise UserError(f"{args.out}: exists; pass --resume to continue it or --overwrite to replace it")
     elif args.init:
         if not args.tokenizer:
             raise UserError("--init needs --tokenizer")
@@ -363,13 +448,20 @@ def main(argv=None):
         fully_shard(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start = state["step"] if state else 0
-    if state:
-        set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=world > 1))
-        torch.set_rng_state(state["rng"])
+    try:                                            # a tampered state.pt can still fail here
+        if state:
+            options = StateDictOptions(full_state_dict=world > 1)
+            set_optimizer_state_dict(model, opt, state["optimizer"], options=options)
+            torch.set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
     log_file = os.path.join(args.out, "log.jsonl")
-    if rank == 0:                                   # forget what was logged after the checkpoint
-        keep = [l for l in read_text(log_file).splitlines(True) if json.loads(l)["step"] <= start] \
-            if state and os.path.isfile(log_file) else []
+    if rank == 0:                   # forget what was logged after the checkpoint, and a line cut by a crash
+        keep = []
+        for line in read_text(log_file).splitlines(True) if state and os.path.isfile(log_file) else []:
+            if not line.endswith("\n") or json.loads(line)["step"] > start:
+                break
+            keep.append(line)
         os.makedirs(args.out, exist_ok=True)
         with open(log_file, "w") as f:
             f.writelines(keep)
@@ -380,7 +472,18 @@ def main(argv=None):
         signal.signal(sig, signal.SIG_DFL)          # a second one stops at once
     handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
+    def stopped(why):                               # a loss or weights not finite: stop, keep the last save
+        kept = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "none was saved"
+        return UserError(f"{why}; stopped: {kept}")
+
     def checkpoint(step):                           # collective under FSDP: gathers the full tensors
+        # The loss was finite, yet an update can overflow the weights (too high an --lr): never save those.
+        finite = torch.stack([(p.to_local() if world > 1 else p).isfinite().all() for p in model.parameters()])
+        finite = finite.all().int()
+        if world > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if not finite.item():
+            raise stopped(f"step {step}: the weights are no longer finite (is --lr {args.lr:g} too high?)")
         full = StateDictOptions(full_state_dict=True, cpu_offload=True)
         sd = get_model_state_dict(model, options=full)
         optim = get_optimizer_state_dict(model, opt, options=full) if step < total else {}   # done: not needed
@@ -423,8 +526,7 @@ def main(argv=None):
                 norm = norm.full_tensor()
             loss, norm = loss.item(), norm.item()
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                kept = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "none was saved"
-                raise UserError(f"step {step + 1}: loss {loss}, gradient norm {norm}; stopped: {kept}")
+                raise stopped(f"step {step + 1}: loss {loss}, gradient norm {norm}")
             opt.step()
             opt.zero_grad(set_to_none=True)
             ntok = sum(lengths[i] for i in idx)
@@ -447,6 +549,7 @@ def main(argv=None):
         if stop:
             raise SystemExit(130)                   # interrupted: not a finished run
     finally:
+        bar.close()                                 # an error line below the bar, not on it
         for sig, h in handlers.items():
             signal.signal(sig, h)
         if world > 1:

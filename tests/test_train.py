@@ -1,6 +1,7 @@
 """train.py: the loss masks, data loading and its errors, and the loop (overfitting, determinism, resume,
 NaN stop, FSDP). Tiny random models and a tokenizer trained by the fixtures; seconds each."""
 import json
+import math
 import os
 import random
 import signal
@@ -342,3 +343,134 @@ def test_fsdp_two_processes_match_one_and_resume(tiny_checkpoint, chat_data, tmp
     assert [x["loss"] for x in one] == pytest.approx([x["loss"] for x in two], abs=1e-4)
     w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert all(torch.allclose(w1[k], w2[k], atol=1e-5) for k in w1)
+
+
+# ------------------------------------------------------------------------------------ the run directory
+def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "log.jsonl").write_text('{"someone": "else"}\n')          # not ours: no --overwrite, no replacing it
+    with pytest.raises(model.UserError, match="exists; pass --resume .* or --overwrite"):
+        train.main(args(tiny_checkpoint, chat_data, out))
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(model.UserError, match=r"not a run of train.py \(it holds notes.txt\)"):
+        train.main(args(tiny_checkpoint, chat_data, out, "--overwrite"))
+    assert (out / "notes.txt").read_text() == "mine"
+    for folder in (tmp_path, os.path.dirname(tiny_checkpoint), tiny_checkpoint):   # holds or is an input
+        with pytest.raises(model.UserError, match="would replace"):
+            train.main(args(tiny_checkpoint, chat_data, folder, "--overwrite"))
+    monkeypatch.chdir(out)
+    with pytest.raises(model.UserError, match="would replace"):                    # --out . : where we are
+        train.main(args(tiny_checkpoint, chat_data, ".", "--overwrite"))
+    monkeypatch.chdir(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "run"] and os.path.isfile(chat_data)
+    os.remove(out / "notes.txt")
+    for _ in range(2):                                  # a log alone (a run cut short), then a whole run
+        train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1", "--overwrite"))
+    assert len(log(out)) == 3
+
+
+def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpoint, chat_data, tmp_path):
+    out = tmp_path / "run"
+    other = subprocess.Popen(["sleep", "60"])                       # a live process holding the lock
+    (tmp_path / ".lock-run").write_text(str(other.pid))
+    try:
+        with pytest.raises(model.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
+            train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
+    finally:
+        other.kill()
+        other.wait()
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))        # its process died: taken over
+    assert len(log(out)) == 3 and not (tmp_path / ".lock-run").exists()
+
+
+def test_a_crash_between_the_renames_of_a_save_keeps_a_run_to_resume(tiny_checkpoint, chat_data, tmp_path,
+                                                                      monkeypatch):
+    a = args(tiny_checkpoint, chat_data, tmp_path / "cut", "--save-every", "1")
+    train.main(a + ["--stop-at", "2"])
+    real, calls = os.rename, []
+
+    def rename_fails_once(src, dst):                                 # the old run is aside, the new one not in
+        if str(dst) == str(tmp_path / "cut") and not calls:
+            calls.append(dst)
+            raise OSError("power cut")
+        real(src, dst)
+    monkeypatch.setattr(os, "rename", rename_fails_once)
+    with pytest.raises(OSError, match="power cut"):
+        train.main(a + ["--resume", "--stop-at", "3"])
+    monkeypatch.setattr(os, "rename", real)
+    assert torch.load(tmp_path / "cut" / "state.pt", weights_only=True)["step"] == 2
+    # A real crash there: the process dies, nothing cleans up; the next start finds the old run and resumes it.
+    code = (f"import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nimport train\nreal = os.rename\n"
+            f"def rename(src, dst):\n    if str(dst) == {str(tmp_path / 'cut')!r}:\n        os._exit(9)\n"
+            f"    real(src, dst)\nos.rename = rename\ntrain.main({a + ['--resume', '--stop-at', '3']!r})\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 9 and not (tmp_path / "cut").exists(), r.stderr
+    train.main(a + ["--resume"])
+    train.main(args(tiny_checkpoint, chat_data, tmp_path / "full", "--save-every", "1"))
+    assert same(weights(tmp_path / "full"), weights(tmp_path / "cut"))
+    assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "cut", "full"]        # no .tmp-*, .old-*, lock left
+
+
+def test_resume_drops_a_torn_last_log_line(tiny_checkpoint, chat_data, tmp_path):
+    a = args(tiny_checkpoint, chat_data, tmp_path / "run", "--save-every", "2")
+    train.main(a + ["--stop-at", "3"])
+    with open(tmp_path / "run" / "log.jsonl", "a") as f:
+        f.write('{"step": 4, "epoch": 1.33, "lo')                   # the power went mid-append
+    train.main(a + ["--resume"])
+    assert [r["step"] for r in log(tmp_path / "run")] == list(range(1, 13))
+
+
+def test_weights_are_checked_finite_before_a_save(tiny_checkpoint, chat_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "lr_at", lambda *a: math.inf)         # what --lr inf did before it was refused
+    out = tmp_path / "run"
+    with pytest.raises(model.UserError, match=r"step 1: the weights are no longer finite.*none was saved"):
+        train.main(args(tiny_checkpoint, chat_data, out, "--save-every", "1"))
+    assert not (out / "state.pt").exists()
+
+
+def test_an_error_starts_its_own_line_below_the_bar(tiny_checkpoint, chat_data, tmp_path):
+    argv = ["train.py"] + args(tiny_checkpoint, chat_data, tmp_path / "run")
+    code = (f"import math, sys, torch\nsys.path.insert(0, {str(ROOT)!r})\nimport model, train\n"
+            "def nan(m, x, y):\n    return torch.full((len(x),), math.nan, requires_grad=True)\n"
+            f"train.example_losses = nan\nsys.argv = {argv!r}\nmodel.cli(train.main)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("error: step 1: loss nan"), r.stderr
+
+
+@pytest.mark.parametrize("flags", [["--batch-size", "0"], ["--micro-batch-size", "-1"], ["--epochs", "0"],
+                                   ["--epochs", "-1"], ["--threads", "0"], ["--lr", "-1"], ["--lr", "nan"],
+                                   ["--lr", "inf"], ["--max-seq-len", "-5"], ["--warmup", "2"],
+                                   ["--stop-at", "0"]])
+def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, chat_data, tmp_path, flags):
+    with pytest.raises(model.UserError, match="need .*" + flags[0]):
+        train.main(args(tiny_checkpoint, chat_data, tmp_path / "run", *flags))
+    assert sorted(os.listdir(tmp_path)) == ["chat.jsonl"]
+
+
+def test_resume_refuses_another_clip_and_a_bad_state(tiny_checkpoint, chat_data, tmp_path):
+    out = tmp_path / "run"
+    a = args(tiny_checkpoint, chat_data, out, "--save-every", "1")
+    train.main(a + ["--stop-at", "1"])
+    with pytest.raises(model.UserError, match="different clip"):
+        train.main(a + ["--resume", "--clip", "0.5"])
+    state = torch.load(out / "state.pt", weights_only=True)
+    for bad in [b"garbage", {**state, "step": "1"}, {**state, "args": []}, {**state, "rng": torch.zeros(3)}]:
+        if isinstance(bad, dict):
+            torch.save(bad, out / "state.pt")
+        else:
+            (out / "state.pt").write_bytes(bad)
+        with pytest.raises(model.UserError, match="state.pt"):
+            train.main(a + ["--resume"])
+
+
+def test_json_that_python_cannot_read_names_file_and_line(tmp_path):
+    big, deep = "1" * 4400, "[" * 100000
+    cases = {"big.jsonl": '{"a": 1}\n{"a": ' + big + "}\n", "big.json": '[{"a": 1},\n {"a": ' + big + "}]",
+             "deep.jsonl": '{"a": 1}\n' + deep + "\n", "surrogate.jsonl": '{"a": 1}\n{"a": "x\\ud800"}\n'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(model.UserError, match=f"{name}:2: "):
+            train.read_records(str(tmp_path / name))
+    (tmp_path / "pair.jsonl").write_text('{"a": "\\ud83d\\ude00"}\n')          # a surrogate pair is text
+    assert train.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
