@@ -448,13 +448,13 @@ def run(args, world, rank, device, bf16):
         fully_shard(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start = state["step"] if state else 0
-    try:                                            # a tampered state.pt can still fail here
-        if state:
+    if state:
+        try:                                        # a tampered state.pt can still fail here
             options = StateDictOptions(full_state_dict=world > 1)
             set_optimizer_state_dict(model, opt, state["optimizer"], options=options)
             torch.set_rng_state(state["rng"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
     log_file = os.path.join(args.out, "log.jsonl")
     if rank == 0:                   # forget what was logged after the checkpoint, and a line cut by a crash
         keep = []
