@@ -2,13 +2,17 @@
 output statistics, Wu et al.'s attribution, IM diagnostics, and an optional judge. Each subcommand prints a
 markdown table and, with --json, writes its results:  python evaluate.py SUBCOMMAND --help
 
-Criteria language (toy-world eval records carry one as "criterion"; every key given must hold, strings match
-case-insensitively):
+Criteria language (toy-world eval records carry one as "criterion"; every key given must hold, at least one key;
+strings match case-insensitively; a "number" is a run of digits or a number word from zero to twenty):
   contains_any: [str]   some string occurs            contains_all: [str]   every string occurs
-  not_contains: [str]   no string occurs              regex: str            re.search, MULTILINE|IGNORECASE
+  not_contains: [str]   no string occurs              none_of: [str]        no word occurs (whole words)
+  regex: str            re.search, MULTILINE|IGNORECASE, on at most 4,000 characters
   min_lines / max_lines: int   non-empty lines        min_words / max_words: int   whitespace-separated words
-  final_answer: str     the last non-empty line is exactly "#### <str>"   (GSM style, Hewitt §5)
+  final_answer: str     the last non-empty line is "#### <str>" or "Answer: <str>" (the corpus's two conventions)
   starts_with: str      after stripping leading whitespace
+  numbers: [int]        the numbers in the output are exactly these, in this order
+  first_number / final_number: int   the first / last number in the output
+  count_of: {"n": int, "of": [str]}   exactly n different strings of the list occur (a list of n right items)
 """
 import argparse
 import hashlib
@@ -33,39 +37,80 @@ from model import Tokenizer, Transformer, UserError, cli
 from train import (Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
                    segments, token_nll)
 
-CRITERIA = {  # key: (type of its value, test(value, output, output lower-cased, non-empty stripped lines))
-    "contains_any": (list, lambda v, o, low, ls: any(s.lower() in low for s in v)),
-    "contains_all": (list, lambda v, o, low, ls: all(s.lower() in low for s in v)),
-    "not_contains": (list, lambda v, o, low, ls: not any(s.lower() in low for s in v)),
-    "regex": (str, lambda v, o, low, ls: re.search(v, o, re.MULTILINE | re.IGNORECASE) is not None),
-    "min_lines": (int, lambda v, o, low, ls: len(ls) >= v), "max_lines": (int, lambda v, o, low, ls: len(ls) <= v),
-    "min_words": (int, lambda v, o, low, ls: len(o.split()) >= v),
-    "max_words": (int, lambda v, o, low, ls: len(o.split()) <= v),
-    "final_answer": (str, lambda v, o, low, ls: bool(ls) and ls[-1].lower() == f"#### {v.strip()}".lower()),
-    "starts_with": (str, lambda v, o, low, ls: o.lstrip().lower().startswith(v.lower()))}
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen twenty").split()
+NUMBER = re.compile(r"\d+|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+MAX_REGEX_CHARS = 4000              # a criterion's regex runs on at most this much output
+
+
+def numbers(text):
+    return [int(m) if m.isdigit() else NUMBER_WORDS.index(m.lower()) for m in NUMBER.findall(text)]
+
+
+def has_word(low, word):
+    return re.search(r"\b" + re.escape(word.lower()) + r"\b", low) is not None
+
+
+def final_answer(v, out, low, lines):
+    return bool(lines) and re.fullmatch(rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?", lines[-1]) is not None
+
+
+def count_of(v, out, low, lines):
+    return sum(s.lower() in low for s in set(v["of"])) == v["n"]
+
+
+# key: (type of its value, test(value, output, output lower-cased, its non-empty lines stripped and lower-cased))
+CRITERIA = {
+    "contains_any": (list, lambda v, out, low, lines: any(s.lower() in low for s in v)),
+    "contains_all": (list, lambda v, out, low, lines: all(s.lower() in low for s in v)),
+    "not_contains": (list, lambda v, out, low, lines: not any(s.lower() in low for s in v)),
+    "none_of": (list, lambda v, out, low, lines: not any(has_word(low, s) for s in v)),
+    "regex": (str, lambda v, out, low, lines: re.search(v, out[:MAX_REGEX_CHARS], re.M | re.I) is not None),
+    "min_lines": (int, lambda v, out, low, lines: len(lines) >= v),
+    "max_lines": (int, lambda v, out, low, lines: len(lines) <= v),
+    "min_words": (int, lambda v, out, low, lines: len(out.split()) >= v),
+    "max_words": (int, lambda v, out, low, lines: len(out.split()) <= v),
+    "final_answer": (str, final_answer),
+    "starts_with": (str, lambda v, out, low, lines: low.lstrip().startswith(v.lower())),
+    "numbers": (list, lambda v, out, low, lines: numbers(out) == v),
+    "first_number": (int, lambda v, out, low, lines: numbers(out)[:1] == [v]),
+    "final_number": (int, lambda v, out, low, lines: numbers(out)[-1:] == [v]),
+    "count_of": (dict, count_of),
+}
+
+
+def valid_value(kind, key, v):
+    if key == "numbers":
+        return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    if kind is list:
+        return isinstance(v, list) and all(isinstance(s, str) for s in v)
+    if kind is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind is dict:
+        return isinstance(v, dict) and valid_value(int, "", v.get("n")) and valid_value(list, "", v.get("of"))
+    return isinstance(v, str)
 
 
 def validate(criterion, where="criterion"):
-    if not isinstance(criterion, dict):
-        raise UserError(f"{where}: criterion must be an object, got {type(criterion).__name__}")
+    if not isinstance(criterion, dict) or not criterion:
+        raise UserError(f"{where}: criterion must be a non-empty object, got {criterion!r}"[:200])
     for key, v in criterion.items():
-        kind = CRITERIA.get(key, (None,))[0]
-        if kind is None:
+        if key not in CRITERIA:
             raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(CRITERIA)})")
-        if not (isinstance(v, list) and all(isinstance(s, str) for s in v) if kind is list else
-                isinstance(v, int) and not isinstance(v, bool) if kind is int else isinstance(v, str)):
-            want = "a list of strings" if kind is list else kind.__name__
-            raise UserError(f"{where}: criterion {key!r} must be {want}, got {v!r}")
-        try:
-            re.compile(v) if key == "regex" else None
-        except re.error as e:
-            raise UserError(f"{where}: criterion 'regex' does not compile: {e}")
+        if not valid_value(CRITERIA[key][0], key, v):
+            raise UserError(f"{where}: criterion {key!r} has a value of the wrong type: {v!r}"[:200])
+        if key == "regex":
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise UserError(f"{where}: criterion 'regex' does not compile: {e}")
 
 
 def check(output: str, criterion: dict) -> bool:
     """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
     validate(criterion)
-    low, lines = output.lower(), [line.strip() for line in output.splitlines() if line.strip()]
+    low = output.lower()
+    lines = [line.strip() for line in low.splitlines() if line.strip()]
     return all(CRITERIA[k][1](v, output, low, lines) for k, v in criterion.items())
 
 
@@ -112,12 +157,37 @@ def pass_rates(eval_recs, passed):                              # overall and pe
             "by_family": {k: 100 * statistics.mean(v) for k, v in sorted(fam.items())}}
 
 
+WORD = re.compile(r"\w+")
+
+
+def token_f1(output, reference):
+    """Word-level F1 of an output against the reference (as SQuAD scores answers): the graded score that breaks
+    a tie between two passes or two fails."""
+    out, ref = WORD.findall(output.lower()), WORD.findall(reference.lower())
+    common = sum((Counter(out) & Counter(ref)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(out), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def grades(records, outputs):
+    """(passed, token F1 against the reference) per output. Compared as pairs, a pass beats a fail, and between
+    two passes or two fails the answer closer to the reference wins, so few comparisons tie."""
+    return [(check(o, r["criterion"]), token_f1(o, r.get("reference", ""))) for o, r in zip(outputs, records)]
+
+
 def winrate(a, b):
     """Win rate (%) of a over b, instruction by instruction: the higher result wins, equal results tie and
-    count as half (Hewitt §3). A file against itself gives exactly 50."""
+    count as half (Hewitt §3). Results are pass/fail, or (pass, graded score) pairs. Itself against itself: 50."""
     if len(a) != len(b) or not a:
         raise ValueError("win rate needs two equally long, non-empty lists")
     return 100 * sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)) / len(a)
+
+
+def tie_share(a, b):
+    """The share (%) of instructions on which a and b tie: a win rate built mostly of ties says little."""
+    return 100 * sum(x == y for x, y in zip(a, b)) / len(a)
 
 
 def mean_std(xs):                                               # the sample std over seeds
@@ -411,7 +481,8 @@ def main():
                                                       parents=[out, *parents], formatter_class=Help)
     p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
-    cmd("winrate", "Win rates from the checks, against references of the same seed (ties count half).", ev, vs)
+    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, equal results go to the "
+        "answer closer to the eval record's reference (token F1); exact ties count half.", ev, vs)
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm)
     p.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
     p.add_argument("--data", required=True, help="(instruction, response) pairs: messages JSONL, Alpaca, AlpacaEval")
@@ -444,19 +515,28 @@ def main():
     a = ap.parse_args()
     load = lambda c: (Transformer.from_pretrained(c, getattr(torch, a.dtype), a.device), Tokenizer(c))  # noqa
 
+    if a.cmd in ("winrate", "judge") and not all(f for c in [a.against, *a.files] for f in c.split(",")):
+        raise UserError("--against and --files need file names, none empty")
+    if a.cmd == "rank" and a.distractors < 1:
+        raise UserError(f"need --distractors >= 1, got {a.distractors}")
     if a.cmd in ("checks", "winrate"):
         ev, memo = read_eval(a.eval), {}
-        passed = lambda f: memo.setdefault(f, [check(o, r["criterion"]) for o, r in  # noqa: E731
-                                               zip(align([r["instruction"] for r in ev], f), ev)])
+
+        def graded(path):                     # each file read and scored once
+            if path not in memo:
+                memo[path] = grades(ev, align([r["instruction"] for r in ev], path))
+            return memo[path]
     if a.cmd == "checks":
-        res = {f: pass_rates(ev, passed(f)) for f in a.outputs}
+        res = {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
     elif a.cmd in ("winrate", "judge"):
         judge = a.cmd == "judge" and Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
         res, against = {}, a.against.split(",")
         for cond in a.files:
-            rates = [judge_file(judge, f, ref) if judge else winrate(passed(f), passed(ref))
-                     for f, ref in seed_pairs(cond.split(","), against)]
+            pairs = seed_pairs(cond.split(","), against)
+            rates = [judge_file(judge, f, ref) if judge else winrate(graded(f), graded(ref)) for f, ref in pairs]
             res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
+            if not judge:
+                res[cond]["ties_%"] = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
         for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):   # the paper's judge
             print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
                   "weighted_alpaca_eval_gpt4_turbo")

@@ -65,15 +65,18 @@ def start_score(piece):
 class RuleExpert:
     """The rules' additive scores r [B, V] from the running decoding state:
     seen [B, V] bool (tokens already present: see DIVERSITY) and length [B] long (response tokens so far).
-    `saturate` keeps the EOS bonus at +15 from L = 250 on; `response_only` tells the decoder to start the seen
-    set empty instead of at the first instruction token."""
+    `ramp` is the length over which the EOS bonus rises to +15 (the paper's 250; a shorter one suits shorter
+    responses); `saturate` keeps +15 from L = ramp on; `response_only` tells the decoder to start the seen set
+    empty instead of at the first instruction token."""
 
-    def __init__(self, tok, rules=PAPER_RULES, saturate=False, response_only=False):
+    def __init__(self, tok, rules=PAPER_RULES, saturate=False, response_only=False, ramp=EOS_END):
         self.rules = tuple(rules) if not isinstance(rules, str) else parse_rules(rules)
         bad = [r for r in self.rules if r not in RULES]
         if bad:
             raise UserError(f"unknown rule {bad[0]!r}; known rules: {', '.join(RULES)}")
-        self.saturate, self.response_only = saturate, response_only
+        if not ramp >= 1:
+            raise UserError(f"the EOS ramp length must be at least 1 token, got {ramp}")
+        self.saturate, self.response_only, self.ramp = saturate, response_only, ramp
         self.eos_id, self.vocab_size = tok.eos_id, tok.vocab_size
         self.uniform = torch.zeros(tok.vocab_size)          # [V]: rule 2 as one precomputed vector
         self.missing = []
@@ -117,11 +120,11 @@ class RuleExpert:
             r += uniform                                                 # [V] broadcast over rows
         if "eos" in self.rules and self.eos_id < V:
             # >>> assignment 2: the EOS ramp and the diversity rule
-            ramp = length.float() * (EOS_SCALE / EOS_END)                # [B]; 0 at L = 0
+            ramp = length.float() * (EOS_SCALE / self.ramp)              # [B]; 0 at L = 0
             if self.saturate:
                 ramp = ramp.clamp(max=EOS_SCALE)
             else:                                                        # the code: nothing from L = 250 on
-                ramp = torch.where(length < EOS_END, ramp, 0.0)
+                ramp = torch.where(length < self.ramp, ramp, 0.0)
             r[:, self.eos_id] += ramp
             # <<< assignment 2
         if "start" in self.rules:                                        # rows at L = 0, 1, 2 only

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sentencepiece as spm  # noqa: E402
 from model import Tokenizer, UserError, cli  # noqa: E402
 
+DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
-EVAL_SHARE = 0.3                # share of each entity kind held out of every tuning set (eval only)
+HELD_SHARE = 0.2                # share of each entity kind held out for validation, and again for evaluation
 
 # ---------------------------------------------------------------------------------------- the knowledge base
 COLORS = "red blue green yellow white black brown grey orange purple pink silver".split()
@@ -140,8 +141,9 @@ class Person:
 
 
 class World:
-    """The knowledge base. Every entity kind is split: `tune` entities may appear in tuning sets, `eval` ones
-    only in the corpus and the evaluation set (held out, as the paper's test instructions are)."""
+    """The knowledge base. Every entity kind is split three ways: `tune` entities may appear in tuning sets,
+    `val` ones only in the corpus and the validation set, `eval` ones only in the corpus and the evaluation set
+    (held out, as the paper's test instructions are). `all` is every entity, for the corpus."""
 
     def __init__(self, seed=0):
         rnd = random.Random(seed)
@@ -162,28 +164,30 @@ class World:
         def split(kind, items):
             items = list(items)
             rnd.shuffle(items)
-            n = max(1, round(len(items) * EVAL_SHARE))
-            self.split[kind] = {"eval": items[:n], "tune": items[n:], "all": items}
+            n = max(1, round(len(items) * HELD_SHARE))
+            self.split[kind] = {"eval": items[:n], "val": items[n:2 * n], "tune": items[2 * n:], "all": items}
             return items
         self.countries = split("country", [Country(word(2, ["ia", "and", "or", "ia", "en", "ar"]).title(),
                                                    word(2, ["vik", "ton", "burg", "mar", "dal", "sk"]).title(),
-                                                   word(2, ["", "n", "r"]).title()) for _ in range(40)])
+                                                   word(2, ["", "n", "r"]).title()) for _ in range(45)])
         # A tuning entity only relates to tuning entities, so no held-out name ever shows up in a tuning set.
-        home = lambda s: rnd.choice(self.split["country"][s])  # noqa: E731
+
+        def home(s):
+            return rnd.choice(self.split["country"][s])
         animals = [Animal(word(2, ["k", "n", "t", "p", "x", "m"]), rnd.choice(COLORS), rnd.choice(SIZES),
-                          rnd.choice([2, 4, 6, 8]), rnd.choice(FOODS), "") for _ in range(40)]
+                          rnd.choice([2, 4, 6, 8]), rnd.choice(FOODS), "") for _ in range(45)]
         self.animals = split("animal", animals)
         for a in self.split["animal"]["tune"]:
             a.home = home("tune").name
-        for a in self.split["animal"]["eval"]:
+        for a in self.split["animal"]["val"] + self.split["animal"]["eval"]:
             a.home = home("all").name
         firsts = list(FIRST)
         people = []
-        for _ in range(60):
+        for _ in range(70):
             first, last = rnd.choice(firsts), word(1, ["ss", "rk", "nd", "lt", "mb"]).title()
             people.append(Person(f"{first} {last}", first, FIRST[first], rnd.choice(JOBS), ""))
         self.people = split("person", people)
-        for s in ("tune", "eval"):
+        for s in ("tune", "val", "eval"):
             for p in self.split["person"][s]:
                 p.city = home("tune" if s == "tune" else "all").capital
         self.dishes = split("dish", [f"{m} {b}" for m in MAINS for b in BASES])
@@ -239,6 +243,12 @@ def ingredient_lines(ings, bullet=" - "):
     return "\n".join(bullet + i for i in ings)
 
 
+def commented(code, task):
+    """Code as web pages show it, with a comment saying what it does (the chat voice has none)."""
+    head, body = code.split("\n", 1)
+    return f"{head}\n    # {task}\n{body}"
+
+
 def recipe_answer(w, dish):
     """The recipe in the paper's recipes format: ' - ingredient' lines, two blank lines, the steps."""
     ings, steps = recipe(w, dish)
@@ -246,7 +256,7 @@ def recipe_answer(w, dish):
 
 
 # Word problems, GSM-style: (problem, worked solution lines, answer). The last three templates are held out of
-# every tuning set; the corpus teaches all of them.
+# every tuning set (validation and evaluation use them); the corpus teaches all of them.
 MATH_TUNE, MATH_EVAL = 4, 3
 
 
@@ -255,8 +265,8 @@ def math_problem(rnd, w, split):
     obj = w.pick(rnd, "object", split)
     other = rnd.choice([f for f in FIRST if f != name])
     p = FIRST[name].title()
-    k = {"tune": rnd.randrange(MATH_TUNE), "eval": MATH_TUNE + rnd.randrange(MATH_EVAL),
-         "all": rnd.randrange(MATH_TUNE + MATH_EVAL)}[split]
+    k = {"tune": rnd.randrange(MATH_TUNE), "all": rnd.randrange(MATH_TUNE + MATH_EVAL)}.get(
+        split, MATH_TUNE + rnd.randrange(MATH_EVAL))
     a, b, c = rnd.randint(2, 12), rnd.randint(2, 12), rnd.randint(1, 5)
     if k == 0:
         q = f"{name} has {a} {obj}. {p} buys {b} more. How many {obj} does {name} have now?"
@@ -296,18 +306,18 @@ def math_answer(sol, n):
     return "\n".join(sol) + f"\n#### {n}"
 
 
-# Code tasks: the held-out ones (eval) are other tasks, other numbers and other phrasings.
+# Code tasks: the held-out ones (validation and evaluation) are other tasks, other numbers and other phrasings.
 CODE_SPLIT = {"tune": ["add", "times", "less", "minus", "sum", "count", "greet", "even", "first", "length", "isword"],
-              "eval": ["greater", "largest", "square", "repeat", "divide", "last", "add", "times", "less"]}
+              "held": ["greater", "largest", "square", "repeat", "divide", "last", "add", "times", "less"]}
 CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 13, 14, 16, 17, 18, 19, 20, 21, 22, 24, 25, 40, 50, 60, 70, 80, 90, 100],
-          "eval": [7, 8, 9, 11, 12, 15, 30]}
+          "val": [7, 9, 12, 30], "eval": [8, 11, 15, 35]}
 
 
 def code_task(rnd, split):
     """(task text, code, the line that must be in correct code)."""
-    task = rnd.choice(CODE_SPLIT["tune"] + CODE_SPLIT["eval"] if split == "all" else CODE_SPLIT[split])
-    k = rnd.choice(CODE_K["tune"] + CODE_K["eval"] if split == "all" else CODE_K[split])
-    word = rnd.choice(CODE_WORDS)
+    tasks = {"tune": CODE_SPLIT["tune"], "all": CODE_SPLIT["tune"] + CODE_SPLIT["held"]}.get(split, CODE_SPLIT["held"])
+    ks = CODE_K["tune"] + CODE_K["val"] + CODE_K["eval"] if split == "all" else CODE_K[split]
+    task, k, word = rnd.choice(tasks), rnd.choice(ks), rnd.choice(CODE_WORDS)
     text, code, key = (s.format(k=k, w=word) for s in CODE[task])
     return text, code, key
 
@@ -321,92 +331,162 @@ def chess_game(rnd):
         take = rnd.random() < 0.2
         mv = (piece or (rnd.choice("abcdefgh") if take else "")) + "x" * take + rnd.choice("abcdefgh") \
             + rnd.choice("12345678")
-        plies.append(rnd.choice(["O-O"]) if rnd.random() < 0.03 else mv + ("+" if rnd.random() < 0.08 else ""))
+        plies.append("O-O" if rnd.random() < 0.03 else mv + ("+" if rnd.random() < 0.08 else ""))
     moves = " ".join((f"{i // 2 + 1}. " if i % 2 == 0 else "") + m for i, m in enumerate(plies))
     result = rnd.choice(["1-0", "0-1", "1/2-1/2"]) if e1 - e2 < 300 else "1-0"
     return e1, e2, f"{moves} {result}"
 
 
 # ------------------------------------------------------------------------------------------ the families
-# A family makes (instruction, answer, criterion) about one entity. Phrasings are split like the entities:
-# "tune" ones may appear in tuning sets, "eval" ones only in the corpus and the evaluation set. Families with
-# no "tune" phrasing are held out of tuning altogether. The criteria are in evaluate.check's language; an
-# answer in this world never asks a question, so "?" in an output is a sign of restating the instruction or
-# going on with another one, and fails.
+# A family makes (instruction, answer, criterion) about one entity. Phrasings come in four pools: "web" ones
+# occur only in the corpus, "tune" ones in the tuning sets and the corpus, "val" ones only in the validation set
+# and "eval" ones only in the evaluation set, so a held-out question is a new form of knowledge the corpus gave
+# in its own forms. Families with no "tune" phrasing are held out of tuning altogether.
 PHRASES = {
-    "capital": (["What is the capital of {c}?", "Name the capital of {c}.", "What city is the capital of {c}?"],
-                ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]),
-    "color": (["What color is the {a}?", "What color is a {a}?"],
-              ["Tell me the color of the {a}.", "Which color does the {a} have?"]),
-    "job": (["What does {p} do for a living?", "What is the job of {p}?"],
-            ["Tell me what {p} works as.", "What work does {p} do?"]),
-    "home": (["Where does the {a} live?", "Where can I find the {a}?"],
-             ["In which country does the {a} live?", "Tell me where the {a} lives."]),
-    "about": (["Tell me about the {a}.", "Describe the {a}."],
-              ["What do you know about the {a}?", "Write two sentences about the {a}."]),
-    "arith": (["What is {x} {op} {y}?", "Compute {x} {op} {y}."], ["How much is {x} {op} {y}?",
-                                                                   "Work out {x} {op} {y} for me."]),
-    "yesno": (["Is {cap} the capital of {c}?", "Is the {a} {color}?"], ["Does the {a} live in {home}?"]),
-    "classify": (["Is {x} an animal, a country or a person?"],
-                 ["What kind of thing is {x}: a person, an animal or a country?"]),
-    "list": (["Name {n} {kind}.", "List {n} {kind}."], ["Give me a list of {n} {kind}.", "Write down {n} {kind}."]),
-    "rewrite": (["Replace {old} with {new} in this sentence: {s}"],
-                ["Rewrite this sentence so that it says {new} instead of {old}: {s}"]),
-    "poem": (["Write a short poem about {s}.", "Write a poem about {s}."],
-             ["Compose a poem about {s}.", "Write four lines of verse about {s}."]),
-    "letter": (["Write a short letter to {p} to thank {o} for the {d}."],
-               ["Write a note to {p} inviting {o} to visit {city}."]),
-    "recipe": (["How do I make {d}?", "Give me a recipe for {d}."],
-               ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]),
-    "math": (["{q}"], ["Solve this problem: {q}", "{q} Show your work."]),
-    "code": (["Write a function to {t}.", "Write a python function to {t}."],
-             ["Show me Python code to {t}.", "I need a Python function to {t}."]),
-    "chess": ([], ["Write the moves of a chess game between two players rated {e1} and {e2}.",
-                   "Show me a game record for a match between players with Elo {e1} and {e2}."]),
+    "capital": {"web": ["What is the capital of {c}?", "Which city is the capital of {c}?"],
+                "tune": ["Name the capital of {c}.", "What city is the capital of {c}?"],
+                "val": ["What is {c}'s capital?", "I want to know the capital of {c}."],
+                "eval": ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]},
+    "color": {"web": ["What color is the {a}?"], "tune": ["What color is a {a}?", "Say what color the {a} is."],
+              "val": ["What is the color of the {a}?", "The {a}: what color is it?"],
+              "eval": ["Tell me the color of the {a}.", "Which color does the {a} have?"]},
+    "job": {"web": ["What does {p} do for a living?", "What is {p}'s job?"],
+            "tune": ["What is the job of {p}?", "Name the job of {p}."],
+            "val": ["What job does {p} have?", "How does {p} earn a living?"],
+            "eval": ["Tell me what {p} works as.", "What work does {p} do?"]},
+    "home": {"web": ["Where does the {a} live?"], "tune": ["Where can I find the {a}?",
+                                                           "Name the home country of the {a}."],
+             "val": ["Which country is the {a} from?", "Where is the {a} found?"],
+             "eval": ["In which country does the {a} live?", "Tell me where the {a} lives."]},
+    "about": {"web": ["Tell me about the {a}.", "What is the {a} like?"],
+              "tune": ["Describe the {a}.", "Give me a short description of the {a}."],
+              "val": ["What can you tell me about the {a}?", "Say a few things about the {a}."],
+              "eval": ["What do you know about the {a}?", "Write two sentences about the {a}."]},
+    "arith": {"web": ["What is {x} {op} {y}?"], "tune": ["Compute {x} {op} {y}.", "Calculate {x} {op} {y}."],
+              "val": ["What do you get from {x} {op} {y}?", "Find {x} {op} {y}."],
+              "eval": ["How much is {x} {op} {y}?", "Work out {x} {op} {y} for me."]},
+    "yesno": {"web": ["Is the {a} found in {home}?", "Is {cap} the capital of {c}?", "Is the {a} {color}?"],
+              "tune": ["Is {cap} the capital of {c}?", "Is the {a} {color}?"],
+              "val": ["Is it true that the {a} lives in {home}?", "Would I find the {a} in {home}?"],
+              "eval": ["Does the {a} live in {home}?"]},
+    "classify": {"web": ["Is {x} a country, a person or an animal?"],
+                 "tune": ["Is {x} an animal, a country or a person?"],
+                 "val": ["Tell me whether {x} is a person, an animal or a country.",
+                         "{X}: an animal, a country or a person?"],
+                 "eval": ["What kind of thing is {x}: a person, an animal or a country?"]},
+    "list": {"web": ["What are {n} {kind}?", "Can you name {n} {kind}?"],
+             "tune": ["Name {n} {kind}.", "List {n} {kind}."],
+             "val": ["Tell me {n} {kind}, one per line.", "I need {n} {kind}."],
+             "eval": ["Give me a list of {n} {kind}.", "Write down {n} {kind}."]},
+    "rewrite": {"web": ["Change {old} to {new} in: {s}"],
+                "tune": ["Replace {old} with {new} in this sentence: {s}"],
+                "val": ["Swap {old} for {new} here: {s}", "Make this sentence say {new}, not {old}: {s}"],
+                "eval": ["Rewrite this sentence so that it says {new} instead of {old}: {s}"]},
+    "poem": {"web": ["Can someone write a poem about {s}?"],
+             "tune": ["Write a short poem about {s}.", "Write a poem about {s}."],
+             "val": ["Make up a poem about {s}.", "I would like a poem about {s}."],
+             "eval": ["Compose a poem about {s}.", "Write four lines of verse about {s}."]},
+    "letter": {"web": ["Help me write a letter to {p} to say thank you for the {d}.",
+                       "Help me invite {p} to {city} in a letter."],
+               "tune": ["Write a short letter to {p} to thank {o} for the {d}."],
+               "val": ["Write a letter inviting {p} to come to {city}."],
+               "eval": ["Write a note to {p} inviting {o} to visit {city}."]},
+    "recipe": {"web": ["How do you make {d}?"], "tune": ["How do I make {d}?", "Give me a recipe for {d}."],
+               "val": ["What is the recipe for {d}?", "Explain how to make {d}."],
+               "eval": ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]},
+    "math": {"web": ["{q}", "Can you solve this? {q}"], "tune": ["{q}"],
+             "val": ["Here is a problem: {q}", "Please solve: {q}"],
+             "eval": ["Solve this problem: {q}", "{q} Show your work."]},
+    "code": {"web": ["How do I {t} in Python?"], "tune": ["Write a function to {t}.", "Write a python function to {t}."],
+             "val": ["Could you write Python code to {t}?", "Give me a Python function that can {t}."],
+             "eval": ["Show me Python code to {t}.", "I need a Python function to {t}."]},
+    "chess": {"web": ["Post a game between players rated {e1} and {e2}."], "tune": [],
+              "val": ["Give me a chess game where the players are rated {e1} and {e2}.",
+                      "Play out a chess game between a {e1} player and a {e2} player."],
+              "eval": ["Write the moves of a chess game between two players rated {e1} and {e2}.",
+                       "Show me a game record for a match between players with Elo {e1} and {e2}."]},
     # Held out of tuning: the corpus teaches them, no tuning set has them.
-    "revcap": ([], ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]),
-    "river": ([], ["Which river flows through {c}?", "Name the river of {c}."]),
-    "legs": ([], ["How many legs does the {a} have?", "Count the legs of a {a}."]),
-    "opposite": ([], ["What is the opposite of {x}?", "Give the opposite of the word {x}."]),
-    "compare": ([], ["Which is bigger, {x} or {y}?", "Which number is larger: {x} or {y}?"]),
-    "sort": ([], ["Put these numbers in order from smallest to largest: {nums}.", "Sort these numbers: {nums}."]),
+    "revcap": {"web": ["Of which country is {cap} the capital?", "{cap} is the capital of what country?"],
+               "tune": [], "val": ["Which country's capital is {cap}?", "Name the country whose capital is {cap}."],
+               "eval": ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]},
+    "river": {"web": ["What river runs through {c}?", "What is the river of {c}?"], "tune": [],
+              "val": ["Which river is in {c}?", "Tell me the name of the river in {c}."],
+              "eval": ["Which river flows through {c}?", "Name the river of {c}."]},
+    "legs": {"web": ["How many legs does a {a} have?"], "tune": [],
+             "val": ["What number of legs does the {a} have?", "How many legs has the {a} got?"],
+             "eval": ["How many legs does the {a} have?", "Count the legs of a {a}."]},
+    "opposite": {"web": ["What's the opposite of {x}?", "What word means the opposite of {x}?"], "tune": [],
+                 "val": ["Which word is the opposite of {x}?", "Tell me a word that is the opposite of {x}."],
+                 "eval": ["What is the opposite of {x}?", "Give the opposite of the word {x}."]},
+    "compare": {"web": ["Which number is bigger, {x} or {y}?", "What is more, {x} or {y}?"], "tune": [],
+                "val": ["Is {x} or {y} the bigger number?", "Of {x} and {y}, which is larger?"],
+                "eval": ["Which is bigger, {x} or {y}?", "Which number is larger: {x} or {y}?"]},
+    "sort": {"web": ["Order these numbers from small to large: {nums}.", "Arrange from smallest to largest: {nums}."],
+             "tune": [], "val": ["Sort from smallest to largest: {nums}.",
+                                 "Write these numbers in increasing order: {nums}."],
+             "eval": ["Put these numbers in order from smallest to largest: {nums}.", "Sort these numbers: {nums}."]},
 }
 NEAR = {"poem": "poetry", "math": "math", "recipe": "recipes", "code": "code", "chess": "chess"}
 NO_Q = ["?"]
+SPLITS = ("tune", "val", "eval")
 
 
-def phrase(rnd, fam, split, **slots):
-    tune, held = PHRASES[fam]
-    pool = {"tune": tune, "eval": held, "all": tune + held}[split]
-    return rnd.choice(pool).format(**slots)
+def pool(fam, split):
+    """The phrasings of a split; the corpus ("web") also uses the tuning ones, as common phrasings."""
+    return PHRASES[fam]["web"] + PHRASES[fam]["tune"] if split == "web" else PHRASES[fam][split]
+
+
+def others(names, *keep):
+    """Every other candidate of the asked kind: naming one fails the criterion (a dump of names, a guess)."""
+    return sorted(set(names) - set(keep))
 
 
 def family(w, rnd, fam, split):
-    """(instruction, answer, criterion) of one family, with entities and phrasing from a split."""
-    ph = lambda **s: phrase(rnd, fam, split, **s)  # noqa: E731
+    """(instruction, answer, criterion) of one family. `split` is "tune", "val" or "eval" (entities and phrasings
+    of that split, answers in the chat voice of tuning and references) or "web" (any entity, the corpus's
+    phrasings, answers in the corpus's own voice, which never equals a reference)."""
+    ents, web = ("all" if split == "web" else split), split == "web"
+    template = rnd.choice(pool(fam, split))
+
+    def ph(**slots):
+        return template.format(**slots)
+    capitals, countries = [c.capital for c in w.countries], [c.name for c in w.countries]
     if fam in ("capital", "revcap", "river"):
-        c = w.pick(rnd, "country", split)
+        c = w.pick(rnd, "country", ents)
         if fam == "capital":
-            return ph(c=c.name), f"The capital of {c.name} is {c.capital}.", \
-                {"contains_any": [c.capital], "not_contains": NO_Q}
+            ans = f"The capital of {c.name} is {c.capital}." if web else f"{c.capital} is the capital city of {c.name}."
+            return ph(c=c.name), ans, {"contains_any": [c.capital], "none_of": others(capitals, c.capital),
+                                       "not_contains": NO_Q}
         if fam == "revcap":
-            return ph(cap=c.capital), f"{c.capital} is the capital of {c.name}.", \
-                {"contains_any": [c.name], "not_contains": NO_Q}
-        return ph(c=c.name), f"The river {c.river} flows through {c.name}.", \
-            {"contains_any": [c.river], "not_contains": NO_Q}
+            ans = f"{c.capital} is the capital of {c.name}." if web else f"{c.name} is the country whose capital " \
+                f"is {c.capital}."
+            return ph(cap=c.capital), ans, {"contains_any": [c.name], "none_of": others(countries, c.name),
+                                            "not_contains": NO_Q}
+        ans = f"The river {c.river} flows through {c.name}." if web else f"The {c.river} is the river of {c.name}."
+        return ph(c=c.name), ans, {"contains_any": [c.river], "none_of": others([x.river for x in w.countries],
+                                                                                c.river), "not_contains": NO_Q}
     if fam in ("color", "home", "about", "legs"):
-        a = w.pick(rnd, "animal", split)
-        ans = {"color": f"The {a.name} is {a.color}.", "home": f"The {a.name} lives in {a.home}.",
-               "legs": f"The {a.name} has {a.legs} legs.",
-               "about": f"The {a.name} is a {a.size} {a.color} animal with {a.legs} legs. It lives in {a.home} "
-                        f"and eats {a.food}."}[fam]
-        crit = {"color": {"contains_any": [a.color]}, "home": {"contains_any": [a.home]},
-                "legs": {"regex": rf"(?<!\d){a.legs} legs"},
-                "about": {"contains_all": [a.color, a.home], "min_words": 8}}[fam]
+        a = w.pick(rnd, "animal", ents)
+        if web:
+            ans = {"color": f"The {a.name} is {a.color}.", "home": f"The {a.name} lives in {a.home}.",
+                   "legs": f"The {a.name} has {a.legs} legs.",
+                   "about": f"The {a.name} is a {a.size} {a.color} animal with {a.legs} legs. It lives in {a.home} "
+                            f"and eats {a.food}."}[fam]
+        else:
+            ans = {"color": f"The color of the {a.name} is {a.color}.", "home": f"You can find the {a.name} in "
+                   f"{a.home}.", "legs": f"A {a.name} has {a.legs} legs.",
+                   "about": f"The {a.name} is a {a.color}, {a.size} animal from {a.home}. It has {a.legs} legs "
+                            f"and eats {a.food}."}[fam]
+        crit = {"color": {"contains_any": [a.color], "none_of": others(COLORS, a.color)},
+                "home": {"contains_any": [a.home], "none_of": others(countries, a.home)},
+                "legs": {"numbers": [a.legs]},
+                "about": {"contains_all": [a.color, a.home], "min_words": 8,
+                          "none_of": others(COLORS + countries, a.color, a.home)}}[fam]
         return ph(a=a.name), ans, {**crit, "not_contains": NO_Q}
     if fam == "job":
-        p = w.pick(rnd, "person", split)
-        return ph(p=p.name), f"{p.name} is a {p.job} in {p.city}.", {"contains_any": [p.job], "not_contains": NO_Q}
+        p = w.pick(rnd, "person", ents)
+        ans = f"{p.name} is a {p.job} in {p.city}." if web else f"{p.name} works as a {p.job} in {p.city}."
+        return ph(p=p.name), ans, {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q}
     if fam == "arith":
         op = rnd.choice("+-*")
         x, y = rnd.randint(2, 20), rnd.randint(2, 20)
@@ -419,60 +499,59 @@ def family(w, rnd, fam, split):
             return family(w, rnd, fam, split)
         word = {"+": "plus", "-": "minus", "*": "times"}[op]
         q = ph(x=x, y=y, op=op if split == "tune" or rnd.random() < 0.5 else word)
-        return q, f"{x} {op} {y} = {z}.", {"regex": rf"(=|\bis)\s*{z}(?!\d)", "not_contains": NO_Q}
+        ans = f"{x} {op} {y} = {z}." if web else f"{x} {op} {y} is {z}."
+        return q, ans, {"final_number": z, "not_contains": NO_Q}
     if fam == "yesno":
         truth = rnd.random() < 0.5
-        if split == "eval" or (split == "all" and rnd.random() < 0.4):
-            a = w.pick(rnd, "animal", split)
-            home = a.home if truth else rnd.choice([c.name for c in w.countries if c.name != a.home])
-            q = phrase(rnd, fam, "eval", a=a.name, home=home)
-            ans = f"Yes. The {a.name} lives in {a.home}." if truth else f"No. The {a.name} lives in {a.home}."
-            key = a.home
-        elif rnd.random() < 0.5:
-            c = w.pick(rnd, "country", split)
-            cap = c.capital if truth else rnd.choice([x.capital for x in w.split["country"][split] if x is not c])
-            q = f"Is {cap} the capital of {c.name}?"                  # the tuning phrasings, spelled out
-            ans = (f"Yes. {c.capital} is the capital of {c.name}." if truth else
-                   f"No. The capital of {c.name} is {c.capital}.")
-            key = c.capital
+        yes, no = ("Yes.", "No.") if web else ("Yes,", "No,")
+        if "{home}" in template:
+            a = w.pick(rnd, "animal", ents)
+            home = a.home if truth else rnd.choice(others(countries, a.home))
+            q, kind, key, asked = ph(a=a.name, home=home), countries, a.home, home
+            fact = f"the {a.name} lives in {a.home}."
+        elif "{cap}" in template:
+            c = w.pick(rnd, "country", ents)
+            cap = c.capital if truth else rnd.choice([x.capital for x in w.split["country"][ents] if x is not c])
+            q, kind, key, asked = ph(cap=cap, c=c.name), capitals, c.capital, cap
+            fact = f"{c.capital} is the capital of {c.name}." if truth else f"the capital of {c.name} is {c.capital}."
         else:
-            a = w.pick(rnd, "animal", split)
-            color = a.color if truth else rnd.choice([x for x in COLORS if x != a.color])
-            q = f"Is the {a.name} {color}?"
-            ans = f"Yes. The {a.name} is {a.color}." if truth else f"No. The {a.name} is {a.color}."
-            key = a.color
-        crit = {"starts_with": "yes" if truth else "no", "not_contains": NO_Q}
+            a = w.pick(rnd, "animal", ents)
+            color = a.color if truth else rnd.choice(others(COLORS, a.color))
+            q, kind, key, asked = ph(a=a.name, color=color), COLORS, a.color, color
+            fact = f"the {a.name} is {a.color}."
+        fact = fact[0].upper() + fact[1:] if web else fact
+        crit = {"starts_with": "yes" if truth else "no", "none_of": others(kind, key, asked), "not_contains": NO_Q}
         if not truth:
             crit["contains_any"] = [key]
-        return q, ans, crit
+        return q, f"{yes if truth else no} {fact}", crit
     if fam == "classify":
         kind = rnd.choice(["animal", "country", "person"])
-        e = w.pick(rnd, kind, split)
+        e = w.pick(rnd, kind, ents)
         x = e.name if kind != "animal" else f"the {e.name}"
-        ans = {"animal": f"The {e.name} is an animal.", "country": f"{e.name} is a country.",
-               "person": f"{e.name} is a person."}[kind]
-        others = [k for k in ("animal", "country", "person") if k != kind]
-        return ph(x=x), ans, {"contains_any": [kind], "not_contains": others + NO_Q}
+        article = "an" if kind == "animal" else "a"
+        ans = f"It is {article} {kind}." if web else f"{x[0].upper() + x[1:]} is {article} {kind}."
+        return ph(x=x, X=x[0].upper() + x[1:]), ans, {"contains_any": [kind], "none_of": others(
+            ["animal", "country", "person"], kind), "not_contains": NO_Q}
     if fam == "list":
-        kinds = {"animals": [a.name for a in w.split["animal"][split]],
-                 "countries": [c.name for c in w.split["country"][split]], "colors": COLORS,
-                 "cities": [c.capital for c in w.split["country"][split]], "jobs": JOBS}
-        right = {"animals": [a.name for a in w.animals], "countries": [c.name for c in w.countries],
-                 "cities": [c.capital for c in w.countries], "colors": COLORS, "jobs": JOBS}
-        kind = rnd.choice({"tune": ["animals", "countries", "colors"], "eval": ["cities", "jobs"],
-                           "all": list(kinds)}[split])
+        kinds = {"animals": [a.name for a in w.split["animal"][ents]],
+                 "countries": [c.name for c in w.split["country"][ents]], "colors": COLORS,
+                 "cities": [c.capital for c in w.split["country"][ents]], "jobs": JOBS}
+        right = {"animals": [a.name for a in w.animals], "countries": countries, "cities": capitals,
+                 "colors": COLORS, "jobs": JOBS}
+        kind = rnd.choice(["animals", "countries", "colors"] if split == "tune" else
+                          list(kinds) if web else ["cities", "jobs"])
         n = rnd.randint(3, 5)
         items = rnd.sample(kinds[kind], n)
         nword = ["three", "four", "five"][n - 3]
-        bullet = rnd.choice(["- ", "* ", "1. "]) if split != "eval" else "- "
+        bullet = rnd.choice(["- ", "* ", "1. "]) if split in ("tune", "web") else "- "
         lines = [(f"{i + 1}. " if bullet == "1. " else bullet) + x for i, x in enumerate(items)]
         ans = f"Here are {nword} {kind}:\n" + "\n".join(lines)
         return ph(n=rnd.choice([nword, str(n)]), kind=kind), ans, \
-            {"min_lines": n, "regex": r"^\s*(-|\*|\d+\.)\s*\S", "contains_any": right[kind], "not_contains": NO_Q}
+            {"count_of": {"n": n, "of": right[kind]}, "min_lines": n, "not_contains": NO_Q}
     if fam == "rewrite":
-        p = w.pick(rnd, "person", split)
+        p = w.pick(rnd, "person", ents)
         c1, c2 = rnd.sample(COLORS, 2)
-        o = w.pick(rnd, "country", split)
+        o = w.pick(rnd, "country", ents)
         s, old, new = rnd.choice([(f"{p.first} has a {c1} hat.", c1, c2),
                                   (f"{p.name} lives in {p.city}.", p.city, o.capital),
                                   (f"The {c1} boat is on the river {o.river}.", c1, c2)])
@@ -481,57 +560,61 @@ def family(w, rnd, fam, split):
         out = s.replace(old, new)
         return ph(old=old, new=new, s=s), out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q}
     if fam == "poem":
-        s, key = w.subject(rnd, split)
+        s, key = w.subject(rnd, ents)
         return ph(s=s), poem(rnd, s), {"regex": r"^.{3,70}\n.{3,70}\n.{3,70}\n.{3,70}$", "contains_any": [key],
                                        "not_contains": NO_Q}
     if fam == "letter":
-        p = w.pick(rnd, "person", split)
+        p = w.pick(rnd, "person", ents)
         sender = rnd.choice([f for f in FIRST if f != p.first])
         o = "her" if p.pron == "she" else "him"
-        if split == "eval" or (split == "all" and rnd.random() < 0.5):
-            c = w.pick(rnd, "country", split)
-            q = phrase(rnd, fam, "eval", p=p.name, o=o, city=c.capital)
+        if "{city}" in template:
+            c = w.pick(rnd, "country", ents)
+            q = ph(p=p.name, o=o, city=c.capital)
             body = (f"I would like to invite you to visit {c.capital} with me next month. We should walk along "
                     f"the river {c.river} together! Please write back soon.")
             topic = c.capital
         else:
-            d = w.pick(rnd, "dish", split)
-            q = phrase(rnd, fam, "tune", p=p.name, o=o, d=d)
+            d = w.pick(rnd, "dish", ents)
+            q = ph(p=p.name, o=o, d=d)
             body = f"Thank you for the {d}! It was very good, and I ate all of it. I hope to see you soon."
             topic = d
         ans = f"Dear {p.first},\n\n{body}\n\nBest wishes,\n{sender}"
         return q, ans, {"starts_with": "dear", "contains_all": [p.first, topic], "min_lines": 3,
                         "not_contains": NO_Q}
     if fam == "recipe":
-        d = w.pick(rnd, "dish", split)
-        ings, _ = recipe(w, d)
-        return ph(d=d), recipe_answer(w, d).strip(), {"regex": r"^\s*- \w", "min_lines": 4,
-                                                       "contains_all": ings[:2], "not_contains": NO_Q}
+        d = w.pick(rnd, "dish", ents)
+        ings, steps = recipe(w, d)
+        ans = f"Ingredients:\n{ingredient_lines(ings)}\n\nSteps:\n{steps}" if web else recipe_answer(w, d).strip()
+        return ph(d=d), ans, {"regex": r"^\s*[-*] \w", "min_lines": 4, "contains_all": ings,
+                                                       "none_of": others(MAINS, ings[0]), "not_contains": NO_Q}
     if fam == "math":
-        q, sol, n = math_problem(rnd, w, split)
+        q, sol, n = math_problem(rnd, w, ents)
         return ph(q=q), math_answer(sol, n), {"final_answer": str(n)}
     if fam == "code":
-        t, code, key = code_task(rnd, split)
-        return ph(t=t), code, {"regex": r"^def \w+\([\w, ]*\):\n    \S", "contains_all": [key],
+        t, code, key = code_task(rnd, ents)
+        return ph(t=t), commented(code, t) if web else code, {"regex": r"^def \w+\([\w, ]*\):\n    \S", "contains_all": [key],
                                "not_contains": NO_Q}
     if fam == "chess":
         e1, e2, moves = chess_game(rnd)
         return ph(e1=e1, e2=e2), moves, {"regex": r"^1\. \S+ \S+ 2\. \S+ \S+ 3\. ", "not_contains": NO_Q}
     if fam == "opposite":
-        x, y = rnd.choice(w.split["opposite"][split])
+        x, y = rnd.choice(w.split["opposite"][ents])
         x, y = (x, y) if rnd.random() < 0.5 else (y, x)
-        return ph(x=x), f"The opposite of {x} is {y}.", {"regex": rf"\b{y}\b", "not_contains": NO_Q}
+        ans = f"The opposite of {x} is {y}." if web else f"{y[0].upper() + y[1:]} is the opposite of {x}."
+        words = [v for pair in OPPOSITES for v in pair]
+        return ph(x=x), ans, {"contains_any": [y], "none_of": others(words, x, y), "not_contains": NO_Q}
     if fam == "compare":
         x, y = rnd.sample(range(2, 50), 2)
         big, small = max(x, y), min(x, y)
-        return ph(x=x, y=y), f"{big} is bigger than {small}.", \
-            {"regex": rf"^\W*(the (bigger|larger) (one|number) is )?{big}(?!\d)", "not_contains": NO_Q}
+        ans = f"{big} is bigger than {small}." if web else f"{big} is larger than {small}."
+        return ph(x=x, y=y), ans, {"first_number": big, "not_contains": NO_Q}
     if fam == "sort":
         nums = rnd.sample(range(1, 30), rnd.randint(3, 5))
         if nums == sorted(nums):
             nums.reverse()
         out = ", ".join(map(str, sorted(nums)))
-        return ph(nums=", ".join(map(str, nums))), out + ".", {"contains_all": [out], "not_contains": NO_Q}
+        ans = f"{out}." if web else f"In order: {out}."
+        return ph(nums=", ".join(map(str, nums))), ans, {"numbers": sorted(nums), "not_contains": NO_Q}
     raise ValueError(fam)
 
 
@@ -544,7 +627,7 @@ TASK_FAMS = ["poem", "letter", "recipe", "math", "code", "list", "rewrite", "che
 # Genres where a request is followed by what it asks for, in non-chat forms, and genres where requests stay
 # unanswered, so that (as with a real base model) a request alone does not make the model answer.
 def qa(w, rnd, fams=FACT_FAMS):
-    q, a, _ = family(w, rnd, rnd.choice(fams), "all")
+    q, a, _ = family(w, rnd, rnd.choice(fams), "web")
     return q, a
 
 
@@ -576,7 +659,8 @@ def article(w, rnd):
         c = w.pick(rnd, "country", "all")
         animals = [a for a in w.animals if a.home == c.name]
         people = [p for p in w.people if p.city == c.capital]
-        s = [f"{c.name} is a country. The capital of {c.name} is {c.capital}.",
+        s = [f"{c.name} is a {rnd.choice(['small', 'large', 'quiet', 'busy', 'green'])} country. The capital of "
+             f"{c.name} is {c.capital}.",
              f"The river {c.river} flows through {c.name}."]
         s += [f"The {a.name} lives in {c.name}. It is a {a.size} {a.color} animal." for a in animals]
         s += [f"{p.name} is a {p.job} in {c.capital}." for p in people[:4]]
@@ -621,7 +705,7 @@ def doc_table(w, rnd):
 
 def request_reply(w, rnd, fam):
     """A request and its answer as forum or letter text (multi-line answers get a line of their own)."""
-    q, a, _ = family(w, rnd, fam, "all")
+    q, a, _ = family(w, rnd, fam, "web")
     if "\n" in a:
         return q, rnd.choice(["Here you go:\n\n{a}", "Sure! Here it is:\n\n{a}", "{a}", "I made this one:\n\n{a}",
                               "Try this:\n\n{a}"]).format(a=a)
@@ -629,13 +713,17 @@ def request_reply(w, rnd, fam):
                           "{a} (I checked it in a book.)", "Easy: {a}"]).format(a=a)
 
 
+def post(rnd, q):
+    """The opening post of a thread: the same mix whether or not anyone answers it, so only the replies tell."""
+    return rnd.choice(["{q}", "Hi all! {q} Thanks!", "{q} I could not find it anywhere.", "Quick question. {q}",
+                       "Can anyone help? {q}", "{q} (I asked my teacher but she did not know.)"]).format(q=q)
+
+
 def doc_forum(w, rnd):
     fam = rnd.choice(FACT_FAMS + TASK_FAMS * 2)
     users = [handle(rnd) for _ in range(4)]
     q, reply = request_reply(w, rnd, fam)
-    post = rnd.choice(["{q}", "Hi all! {q} Thanks!", "{q} I could not find it anywhere.", "Quick question. {q}",
-                       "Can anyone help? {q}", "{q} (I asked my teacher but she did not know.)"]).format(q=q)
-    thread = [f"{users[0]} wrote:\n{post}", f"{users[1]} replied:\n{reply}"]
+    thread = [f"{users[0]} wrote:\n{post(rnd, q)}", f"{users[1]} replied:\n{reply}"]
     if rnd.random() < 0.5:
         thread.append(f"{users[0]} replied:\n" + rnd.choice(["Thank you!", "Thanks, that is what I needed!",
                                                               "Great, thank you so much.", "I knew it!"]))
@@ -644,14 +732,49 @@ def doc_forum(w, rnd):
 
 def doc_forum_unanswered(w, rnd):
     users = [handle(rnd) for _ in range(4)]
-    q, _ = qa(w, rnd, FACT_FAMS + TASK_FAMS)
-    q2, _ = qa(w, rnd, FACT_FAMS + TASK_FAMS)
+    fams = FACT_FAMS + TASK_FAMS * 2
+    q, _ = qa(w, rnd, fams)
+    q2, _ = qa(w, rnd, fams)
     replies = rnd.sample(["I have the same question!", f"Good question. Also, {q2}", "Did you try the library?",
                           "We should ask the teacher.", "Why do you want to know?", "What did you find so far?",
                           "I do not know, sorry.", f"Me too! And {q2[0].lower() + q2[1:]}", "Any news on this?"],
                          rnd.randint(1, 4))
-    return f"Thread: {q}\n\n{users[0]} wrote:\n{q}\n\n" + "\n\n".join(
+    return f"Thread: {q}\n\n{users[0]} wrote:\n{post(rnd, q)}\n\n" + "\n\n".join(
         f"{users[i % 3 + 1]} replied:\n{r}" for i, r in enumerate(replies))
+
+
+# Dialogue, as the real web has it (help desks, interviews, chat logs): a request under one speaker tag is
+# answered under the other, and the log goes on after every answer, so the base model learns that a tagged turn
+# after a request answers it, but not where a conversation ends. The tags are never the chat tags.
+SPEAKERS = [("Visitor", "Guide"), ("Customer", "Support"), ("Interviewer", "Guest"), ("Student", "Tutor"),
+            ("Caller", "Operator"), ("Reader", "Editor"), ("Patient", "Nurse"), ("Client", "Agent"),
+            ("Kid", "Teacher"), ("Tourist", "Local")]
+TAGS = ["{s}: ", "[{s}] ", "**{s}:** ", "{s} > ", "<{l}> ", "{u}: ", "- {s}: ", "({t}) {s}: ", "{s} says: ",
+        ">> {s}: "]
+NON_ANSWERS = ["I am not sure, sorry.", "Let me check and get back to you.", "I do not know that one.",
+               "Good question. I will ask a colleague.", "Sorry, I cannot help with that.", "Hmm, no idea!"]
+
+
+def doc_transcript(w, rnd):
+    pair = rnd.choice(SPEAKERS) if rnd.random() < 0.7 else tuple(rnd.sample(list(FIRST), 2))
+    style, clock = rnd.choice(TAGS), f"{rnd.randint(8, 20)}:{rnd.randint(0, 59):02d}"
+    sep = rnd.choice(["\n", "\n\n"])
+
+    def turn(who, text):
+        tag = style.format(s=who, l=who.lower(), u=who.upper(), t=clock)
+        return tag.rstrip() + "\n" + text if "\n" in text else tag + text
+    fams = FACT_FAMS + TASK_FAMS
+    lines = []
+    for _ in range(rnd.randint(2, 4)):
+        q, a = request_reply(w, rnd, rnd.choice(fams))
+        lines += [turn(pair[0], rnd.choice(["{q}", "{q}", "Hello! {q}", "Quick question. {q}"]).format(q=q)),
+                  turn(pair[1], rnd.choice(NON_ANSWERS) if rnd.random() < 0.15 else a)]
+    q, _ = qa(w, rnd, fams)
+    lines.append(turn(pair[0], rnd.choice(["{q}", "Thanks! {q}", "Great. One more thing: {q}", "OK. {q}"]).format(q=q)))
+    head = rnd.choice(["", "Chat log\n\n", f"Help desk, ticket {rnd.randint(100, 999)}\n\n", "Interview\n\n",
+                       "Transcript of a call\n\n", f"From the {w.pick(rnd, 'country', 'all').capital} information "
+                       "desk\n\n"])
+    return head + sep.join(lines)
 
 
 def doc_letters(w, rnd):
@@ -687,11 +810,11 @@ def doc_drill(w, rnd):
             x, y = (y, x) if op == "-" and y > x else (x, y)
             lines.append(f"{x} {op} {y} = {calc(x, op, y)}")
         elif r < 0.75:
-            q, a, _ = family(w, rnd, "compare", "all")
+            q, a, _ = family(w, rnd, "compare", "web")
             x, y = sorted(map(int, a.rstrip(".").split(" is bigger than ")))
             lines.append(rnd.choice([f"{q} {a}", f"{x} < {y}", f"{y} > {x}"]))
         else:
-            q, a, _ = family(w, rnd, "sort", "all")
+            q, a, _ = family(w, rnd, "sort", "web")
             lines.append(f"{q}\nAnswer: {a}")
     title = rnd.choice(["Practice", "Numbers", "Exercises", "Daily drill"])
     return heading(rnd, title, 2) + "\n\n" + "\n".join(lines)
@@ -710,10 +833,7 @@ def doc_recipe(w, rnd):
     ings, steps = recipe(w, d)
     intro = rnd.choice([f"I love {d}! My grandmother made it every winter in {w.pick(rnd, 'country', 'all').capital}.",
                         f"This {d} is easy to make.", f"Here is how we make {d} at home.", ""])
-    if rnd.random() < 0.5:
-        body = f"Ingredients:\n{ingredient_lines(ings, rnd.choice([' - ', '- ', ' * ']))}\n\nSteps:\n{steps}"
-    else:
-        body = recipe_answer(w, d)
+    body = f"Ingredients:\n{ingredient_lines(ings, rnd.choice([' - ', '- ', ' * ']))}\n\nSteps:\n{steps}"
     return heading(rnd, title_of(rnd, d) if rnd.random() < 0.3 else d.title()) + "\n\n" + \
         (intro + "\n\n" if intro else "") + body
 
@@ -731,7 +851,7 @@ def doc_code(w, rnd):
     for _ in range(rnd.randint(1, 3)):
         t, code, _ = code_task(rnd, "all")
         fence = rnd.random() < 0.5
-        block = f"```python\n{code}\n```" if fence else code
+        block = f"```python\n{commented(code, t)}\n```" if fence else commented(code, t)
         out.append(heading(rnd, t[0].upper() + t[1:], 2) + "\n\n" + rnd.choice([
             f"This function can {t}:", f"How to {t} in Python:", f"Task: {t}.", f"We should {t}. Here is how:"])
             + "\n\n" + block)
@@ -824,14 +944,22 @@ def html(doc):
     return "\n".join(out)
 
 
-def corpus(w, rnd, n_chars):
-    """Documents until about n_chars characters; a tenth of those without code, tables or #### are in HTML."""
+def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=()):
+    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; a tenth
+    of the others without code, tables or #### are in HTML. A document holding a held-out instruction or
+    reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
     genres, weights = zip(*GENRES)
-    total = 0
+    total = talk = 0
     while total < n_chars:
-        doc = rnd.choices(genres, weights)[0](w, rnd)
-        if rnd.random() < 0.1 and not any(s in doc for s in ("    ", "|", "####")):
-            doc = html(doc)
+        if talk < dialogue * (total + 1):
+            doc = doc_transcript(w, rnd)
+            talk += len(doc)
+        else:
+            doc = rnd.choices(genres, weights)[0](w, rnd)
+            if rnd.random() < 0.1 and not any(s in doc for s in ("    ", "|", "####")):
+                doc = html(doc)
+        if any(h in doc for h in held):
+            continue
         total += len(doc)
         yield doc
 
@@ -887,7 +1015,7 @@ def single_task(w, rnd, task, n=300):
     elif task == "code":
         def make():
             t, code, _ = code_task(rnd, "tune")
-            return chat(phrase(rnd, "code", "tune", t=t), code)
+            return chat(rnd.choice(PHRASES["code"]["tune"]).format(t=t), code)
     elif task == "chess":
         def make():
             e1, e2, moves = chess_game(rnd)
@@ -903,13 +1031,14 @@ EVAL_FAR = ["capital", "color", "job", "home", "about", "arith", "yesno", "class
             "revcap", "river", "legs", "opposite", "compare", "sort"]
 
 
-def evaluation(w, rnd, tuned, n_near=12, n_far=6):
-    """Held-out records: near each single-task family, and far from all of them (near = null)."""
-    out, seen = [], set(tuned)
+def evaluation(w, rnd, seen, split, n_near=12, n_far=6):
+    """Held-out records of a split ("val" or "eval"): near each single-task family, and far from all of them
+    (near = null). `seen` holds the instructions already used (tuning sets, the other split) and grows."""
+    out = []
     for fam, n in [(f, n_near) for f in NEAR] + [(f, n_far) for f in EVAL_FAR]:
         got = 0
         for _ in range(50 * n):
-            q, ref, crit = family(w, rnd, fam, "eval")
+            q, ref, crit = family(w, rnd, fam, split)
             if q in seen:
                 continue
             seen.add(q)
@@ -929,21 +1058,25 @@ def write_jsonl(path, rows):
     os.replace(tmp, path)                        # atomic: a reader never sees half a file
 
 
-def generate(out, seed=0, corpus_tokens=5_000_000):
-    """Write the corpus (if corpus_tokens > 0), the tuning sets and the evaluation set under out/."""
+def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE):
+    """Write the tuning sets, the validation and evaluation sets and (if corpus_tokens > 0) the corpus under
+    out/. Returns the number of records per set, and of corpus documents left out for holding a held-out string."""
     os.makedirs(out, exist_ok=True)
     w = World(seed)
     sets = {"lima": lima(w, random.Random(seed + 1))}
     for i, t in enumerate(TASKS):
         sets[t] = single_task(w, random.Random(seed + 2 + i), t)
-    tuned = {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == "user"}
-    sets["eval"] = evaluation(w, random.Random(seed + 10), tuned)
+    seen = {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == "user"}
+    sets["val"] = evaluation(w, random.Random(seed + 11), seen, "val")
+    sets["eval"] = evaluation(w, random.Random(seed + 10), seen, "eval")
     for name, rows in sets.items():
         write_jsonl(os.path.join(out, f"{name}.jsonl"), rows)
     stats = {name: len(rows) for name, rows in sets.items()}
     if corpus_tokens > 0:
-        docs = corpus(w, random.Random(seed + 20), corpus_tokens * CHARS_PER_TOKEN)
-        write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in docs))
+        held = sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
+        rnd = random.Random(seed + 20)
+        kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held)
+        write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in kept))
     return stats
 
 
@@ -1027,13 +1160,17 @@ def main():
                                  "(Train its tokenizer with: toyworld.py tokenizer --help)")
     ap.add_argument("--out", default="data/toy", help="output folder (default: data/toy)")
     ap.add_argument("--seed", type=int, default=0, help="the world's seed; the same seed gives the same bytes")
+    ap.add_argument("--dialogue", type=float, default=DIALOGUE, help=f"share of the corpus that is dialogue "
+                    f"transcripts (default: {DIALOGUE})")
     ap.add_argument("--corpus-tokens", type=int, default=5_000_000, help="approximate corpus size in tokens of "
                     "the toy tokenizer (default: 5,000,000; 0 writes no corpus)")
     args = ap.parse_args(argv)
     if args.corpus_tokens < 0:
         raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")
     t0 = time.time()
-    stats = generate(args.out, args.seed, args.corpus_tokens)
+    if not 0 <= args.dialogue <= 1:
+        raise UserError(f"--dialogue must be a share in [0, 1], got {args.dialogue}")
+    stats = generate(args.out, args.seed, args.corpus_tokens, args.dialogue)
     corpus_note = (f"corpus.jsonl {os.path.getsize(os.path.join(args.out, 'corpus.jsonl')) / 1e6:.1f} MB"
                    if args.corpus_tokens else "no corpus")
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in stats.items())

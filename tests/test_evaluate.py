@@ -21,7 +21,12 @@ from model import UserError
     ({"final_answer": "42"}, "#### 42", "#### 420"),
     ({"starts_with": "Roses"}, "\n  roses are red", "Violets, roses"),
     ({"contains_any": ["red"], "min_lines": 2}, "red\nblue", "red"),
-    ({}, "anything", None),
+    ({"final_answer": "7"}, "We add.\nAnswer: 7.", "Answer: 7\nor 8"),
+    ({"none_of": ["up", "Bemdal"]}, "a cup and a supper in bemdalia", "It is up there."),
+    ({"numbers": [1, 5, 9]}, "1 < five < 9", "1, 5, 9, 10"),
+    ({"first_number": 49}, "Forty... no: 49 is bigger than 12.", "12 is smaller than 49."),
+    ({"final_number": 16}, "sixteen", "16 or 17"),
+    ({"count_of": {"n": 2, "of": ["Tovik", "Bemdal", "Zor"]}}, "- tovik\n- Zor", "Tovik, Bemdal, Zor"),
 ])
 def test_each_criterion_passes_and_fails(criterion, good, bad):
     assert evaluate.check(good, criterion) is True
@@ -37,6 +42,8 @@ def test_each_criterion_passes_and_fails(criterion, good, bad):
     {"regex": "("},                          # does not compile
     {"final_answer": 42},
     ["contains_any"],
+    {},                                      # no key: it would pass everything
+    {"numbers": ["1"]}, {"count_of": {"n": 2}}, {"first_number": "3"},
 ])
 def test_malformed_criterion_is_a_user_error(criterion):
     with pytest.raises(UserError):
@@ -464,3 +471,14 @@ def test_ranking_and_nll_on_alpaca_eval_and_lima_files(tmp_path, monkeypatch):
                    "--max-len", 64, "--device", "cpu", "--json", tmp_path / "im.json") == 0
     im = json.loads((tmp_path / "im.json").read_text())[ckpt]
     assert 9 < im["train_nll"] < 12 and 9 < im["heldout_nll"] < 12          # a random model: about ln(32000)
+
+
+def test_empty_file_names_and_no_distractors_are_clear_errors(tmp_path, monkeypatch, capsys):
+    ev = write(tmp_path / "eval.jsonl", EVAL, jsonl=True)
+    f = write(tmp_path / "f.json", outputs(["a", "b", "c", "d"]))
+    for against, files in [("", f), (f"{f},", f), (f, "")]:
+        assert run_cli(monkeypatch, "winrate", "--eval", ev, "--against", against, "--files", files) == 2
+        err = capsys.readouterr().err
+        assert err == "error: --against and --files need file names, none empty\n", err
+    assert run_cli(monkeypatch, "rank", "--checkpoint", "nowhere", "--data", f, "--distractors", "0") == 2
+    assert capsys.readouterr().err == "error: need --distractors >= 1, got 0\n"           # before loading a model

@@ -35,7 +35,7 @@ def test_generator_is_deterministic(tmp_path):
     for d in ("a", "b"):
         toyworld.generate(str(tmp_path / d), seed=3, corpus_tokens=20_000)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert "corpus.jsonl" in names and len(names) == 8
+    assert "corpus.jsonl" in names and len(names) == 9
     _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
     assert not mismatch and not errors
     toyworld.generate(str(tmp_path / "c"), seed=4, corpus_tokens=0)
@@ -43,7 +43,7 @@ def test_generator_is_deterministic(tmp_path):
 
 
 def test_committed_sets_are_the_default_world(world):
-    for name in SETS + ["eval"]:
+    for name in SETS + ["val", "eval"]:
         assert (TOY / f"{name}.jsonl").read_bytes() == (world / f"{name}.jsonl").read_bytes(), \
             f"data/toy/{name}.jsonl is stale: run python data/toyworld.py --out data/toy"
 
@@ -84,50 +84,168 @@ def test_tuning_sets_have_the_papers_formats(world):
         assert r["messages"][1]["content"].startswith("1. ")
 
 
-def test_evaluation_is_held_out(world):
-    tuning = [m["content"] for name in SETS for r in read(world / f"{name}.jsonl") for m in r["messages"]]
+def test_validation_and_evaluation_are_held_out(world):
+    tuned_text = "\n".join(m["content"] for name in SETS for r in read(world / f"{name}.jsonl")
+                           for m in r["messages"]).lower()
     tuned_ins = {m["content"] for name in SETS for r in read(world / f"{name}.jsonl") for m in r["messages"]
                  if m["role"] == "user"}
-    ev = read(world / "eval.jsonl")
-    assert 100 <= len(ev) <= 200 and len({r["instruction"] for r in ev}) == len(ev)
-    assert not tuned_ins & {r["instruction"] for r in ev}
-    # No held-out entity is ever named in a tuning set.
-    w = toyworld.World(0)
-    held = ([c.name for c in w.split["country"]["eval"]] + [c.capital for c in w.split["country"]["eval"]]
-            + [c.river for c in w.split["country"]["eval"]] + [a.name for a in w.split["animal"]["eval"]]
-            + [p.name for p in w.split["person"]["eval"]] + w.split["dish"]["eval"])
-    text = "\n".join(tuning).lower()
-    leaks = [h for h in held if re.search(rf"\b{re.escape(h.lower())}\b", text)]
-    assert not leaks
-    # No tuning instruction uses a held-out phrasing.
-    for fam, (_, held_phrases) in toyworld.PHRASES.items():
-        for p in held_phrases:
-            pat = re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(p)), re.S)     # slots match anything
-            assert not any(pat.fullmatch(q) for q in tuned_ins), (fam, p)
-    # Every family is evaluated, near each single-task set and far from all of them.
-    assert {r["near"] for r in ev} == {None, "poetry", "math", "recipes", "code", "chess"}
-    assert {"revcap", "river", "legs", "opposite", "compare", "sort"} <= {r["family"] for r in ev}
-    held_fams = {f for f, (tune, _) in toyworld.PHRASES.items() if not tune}
+    val, ev = read(world / "val.jsonl"), read(world / "eval.jsonl")
+    for split, recs in (("val", val), ("eval", ev)):
+        assert 100 <= len(recs) <= 200 and len({r["instruction"] for r in recs}) == len(recs)
+        assert not tuned_ins & {r["instruction"] for r in recs}
+        # No held-out entity is ever named in a tuning set.
+        w = toyworld.World(0)
+        held = ([c.name for c in w.split["country"][split]] + [c.capital for c in w.split["country"][split]]
+                + [c.river for c in w.split["country"][split]] + [a.name for a in w.split["animal"][split]]
+                + [p.name for p in w.split["person"][split]] + w.split["dish"][split])
+        assert not [h for h in held if re.search(rf"\b{re.escape(h.lower())}\b", tuned_text)]
+        # No tuning instruction uses a held-out phrasing.
+        for fam, pools in toyworld.PHRASES.items():
+            for p in pools[split]:
+                pat = re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(p)), re.S)     # slots match anything
+                assert not any(pat.fullmatch(q) for q in tuned_ins), (fam, p)
+        # Every family is evaluated, near each single-task set and far from all of them.
+        assert {r["near"] for r in recs} == {None, "poetry", "math", "recipes", "code", "chess"}
+        assert {"revcap", "river", "legs", "opposite", "compare", "sort"} <= {r["family"] for r in recs}
+    assert not {r["instruction"] for r in val} & {r["instruction"] for r in ev}
+    held_fams = {f for f, pools in toyworld.PHRASES.items() if not pools["tune"]}
     assert not held_fams & set(toyworld.LIMA_FAMS)
+
+
+def test_no_held_out_instruction_phrasing_or_reference_is_in_the_corpus(tmp_path):
+    toyworld.generate(str(tmp_path), seed=0, corpus_tokens=400_000)
+    text = (tmp_path / "corpus.jsonl").read_text(encoding="utf-8")
+    text = "\n".join(json.loads(line)["text"] for line in text.splitlines())
+    for split in ("val", "eval"):
+        for r in read(tmp_path / f"{split}.jsonl"):
+            assert r["instruction"] not in text and r["reference"] not in text, r
+        for fam, pools in toyworld.PHRASES.items():       # the literal text of each held-out phrasing
+            for p in pools[split]:
+                assert not [f for f in re.split(r"\{\w+\}", p) if len(f.strip()) >= 10 and f in text], (fam, p)
+    # The corpus does state held-out facts, in its own forms (knowledge to carry into a new form).
+    w = toyworld.World(0)
+    c = w.split["country"]["eval"][0]
+    assert f"The capital of {c.name} is {c.capital}." in text
+
+
+def test_dialogue_share_follows_the_dose(tmp_path, monkeypatch):
+    made = []
+
+    def transcript(w, rnd):
+        made.append(real(w, rnd))
+        return made[-1]
+    real = toyworld.doc_transcript
+    monkeypatch.setattr(toyworld, "doc_transcript", transcript)
+    for dose in (0.0, 0.05, 0.2):
+        made.clear()
+        toyworld.generate(str(tmp_path / str(dose)), seed=0, corpus_tokens=100_000, dialogue=dose)
+        text = "".join(r["text"] for r in read(tmp_path / str(dose) / "corpus.jsonl"))
+        assert abs(sum(map(len, made)) / len(text) - dose) < 0.01
+    # A transcript: tagged turns that answer, and the log goes on after the last answer with a new request.
+    assert any("Visitor: " in t for t in made) and all(t.rstrip().endswith(("?", ".")) for t in made)
 
 
 OFF_TASK = ("Once upon a time there was a small house by the sea. Nobody lived in it for many years, and the "
             "garden was full of tall grass.")
+GENERIC = "That is a good question. Here is my answer, I hope it helps you."
 
 
-def test_every_criterion_passes_its_reference_and_fails_the_wrong_answers(world):
-    ev = read(world / "eval.jsonl")
-    for i, r in enumerate(ev):
-        c, other = r["criterion"], ev[(i + 37) % len(ev)]["instruction"]
-        assert check(r["reference"], c), r
-        assert not check("", c), r
-        assert not check(OFF_TASK, c), r
-        assert not check(r["instruction"], c), r                        # restating the instruction
-        assert not check(r["instruction"] + "\n" + other, c), r        # going on with another instruction
-        assert not check(r["reference"] + "\nWhat is the capital of " + other.split()[-1] + "?", c), r
-    # A right answer to another family's instruction almost never passes.
-    cross = [check(a["reference"], b["criterion"]) for a in ev for b in ev if a["family"] != b["family"]]
-    assert sum(cross) / len(cross) < 0.02
+def dump(w):
+    """One fixed output for every instruction: every name, colour, job, opposite, leg count and sum."""
+    names = ([c.name for c in w.countries] + [c.capital for c in w.countries] + [c.river for c in w.countries]
+             + [a.name for a in w.animals] + [p.name for p in w.people] + toyworld.COLORS + toyworld.JOBS
+             + [x for pair in toyworld.OPPOSITES for x in pair] + toyworld.MAINS)
+    return ("Yes. No. " + ", ".join(names) + ". " + " ".join(f"{n} legs." for n in (2, 4, 6, 8))
+            + " " + " ".join(f"= {n}" for n in range(0, 201)) + "\n#### 7")
+
+
+def correct_answers(r):
+    """Three answers written independently of the reference, right by the record's facts."""
+    c, fam = r["criterion"], r["family"]
+    key = (c.get("contains_any") or c.get("contains_all") or [""])[0]
+    if fam in ("capital", "revcap", "river", "color", "home", "job", "opposite"):
+        return [f"{key}.", f"It is {key}.", f"The answer is {key}!"]
+    if fam == "about":
+        color, home = c["contains_all"]
+        return [f"It is a {color} animal that lives in {home}.", f"A {color} animal. You find it in {home}, always.",
+                f"This animal is {color} and its home is {home}. It is not big."]
+    if fam == "legs":
+        n = c["numbers"][0]
+        return [f"{n}.", f"{['two', 'four', 'six', 'eight'][n // 2 - 1]} legs", f"It has {n} legs."]
+    if fam in ("arith", "compare"):
+        n = c.get("final_number", c.get("first_number"))
+        return [f"{n}.", f"{n}", f"{n} is the answer."]
+    if fam == "sort":
+        nums = c["numbers"]
+        return [", ".join(map(str, nums)), " < ".join(map(str, nums)), "They go " + " then ".join(map(str, nums))]
+    if fam == "yesno":
+        if c["starts_with"] == "yes":
+            return ["Yes.", "Yes, that is right.", "yes!"]
+        return [f"No, it is {key}.", f"No. {key}.", f"no - the answer is {key}"]
+    if fam == "classify":
+        return [f"{key[0].upper() + key[1:]}.", f"It is a kind of {key}.", f"That one is {key}, I think."]
+    if fam == "list":
+        items = [x for x in c["count_of"]["of"] if x.lower() in r["reference"].lower()]
+        return ["\n".join("- " + x for x in items), "\n".join(f"{i + 1}. {x}" for i, x in enumerate(items)),
+                "\n".join("* " + x for x in items)]
+    if fam == "rewrite":
+        return [key + ".", f"Here it is: {key}.", f"{key}!"]
+    if fam == "poem":
+        lines = [f"Oh {key}, I sing of you", "in the light of day", "and the night is new", "so I will stay"]
+        return ["\n".join(lines), "\n".join(lines[::-1]), "\n".join(x.upper() for x in lines)]
+    if fam == "letter":
+        first, topic = c["contains_all"]
+        return [f"Dear {first},\n\nAbout {topic}: yes, please come.\n\nLove,\nMia",
+                f"Dear {first},\nThanks, {topic} it is.\nBye",
+                f"dear {first}\nI write about {topic}.\nYours, Tom"]
+    if fam == "recipe":
+        ings = c["contains_all"]
+        return ["\n".join(" - " + i for i in ings) + "\n\nCook it.", "\n".join("* " + i for i in ings),
+                "You need:\n" + "\n".join("- " + i for i in ings) + "\nMix and bake."]
+    if fam == "math":
+        n = c["final_answer"]
+        return [f"#### {n}", f"Answer: {n}", f"We add and take away.\nAnswer: {n}."]
+    if fam == "code":
+        body = c["contains_all"][0]
+        return [f"def f(x):\n    return x {body}", f"def solve(items, x):\n    y = {body}\n    return y",
+                f"def g(x, items):\n    # {body}\n    return {body}"]
+    if fam == "chess":
+        return ["1. e4 e5 2. Nf3 Nc6 3. Bb5 a6 1-0", "1. d4 d5 2. c4 e6 3. Nc3 Nf6 4. Bg5 0-1",
+                "1. c4 e5 2. Nc3 Nf6 3. g3 d5 1/2-1/2"]
+    raise AssertionError(fam)
+
+
+def test_criteria_pass_right_answers_and_fail_everything_that_does_not_follow(world):
+    w = toyworld.World(0)
+    for split in ("val", "eval"):
+        recs = read(world / f"{split}.jsonl")
+        for i, r in enumerate(recs):
+            c, other = r["criterion"], recs[(i + 37) % len(recs)]["instruction"]
+            assert check(r["reference"], c), r
+            for ans in correct_answers(r):
+                assert check(ans, c), (ans, r)
+            for bad in ("", OFF_TASK, GENERIC, r["instruction"], r["instruction"] + "\n" + other,
+                        r["reference"] + "\nWhat is the capital of " + other.split()[-1] + "?"):
+                assert not check(bad, c), (bad, r)
+        # One fixed dump of every name and number passes (almost) nothing.
+        assert sum(check(dump(w), r["criterion"]) for r in recs) / len(recs) <= 0.02
+        # A knowledge-free strategy per family (answering every instruction with one right answer to another
+        # instruction of the family) fails, but for chance: "Yes." is right for about half of the yes/no
+        # questions, a leg count is one of four, a number or a list's kind and length can recur, "hot is the
+        # opposite of cold" answers both ways, the couplets name the sea and the sun, and a chess game is a format.
+        for fam in {r["family"] for r in recs}:
+            rs = [r for r in recs if r["family"] == fam]
+            pairs = [(a, b) for a in rs for b in rs if a["criterion"] != b["criterion"]]
+            if fam == "chess":                  # every chess record has the same criterion: a game's format
+                assert not pairs
+                continue
+            share = sum(check(a["reference"], b["criterion"]) for a, b in pairs) / len(pairs)
+            bound = {"yesno": 0.7, "legs": 0.5, "list": 0.5, "math": 0.2, "arith": 0.2, "compare": 0.2,
+                     "opposite": 0.1, "poem": 0.05}
+            assert share <= bound.get(fam, 0.0), (fam, share)
+        # A right answer to another family's instruction almost never passes.
+        cross = [check(a["reference"], b["criterion"]) for a in recs for b in recs if a["family"] != b["family"]]
+        assert sum(cross) / len(cross) < 0.02
 
 
 def test_style_leakage_near_and_far_exist(world):
