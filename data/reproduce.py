@@ -11,12 +11,14 @@ against the instruction-tuned model of the same seed (ties count half), mean and
 response ranking capability of base and instruction-tuned models (Table 2), single-task style on near vs far
 instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held-out loss.
 
-Every step writes its result under --out and is skipped when the result is there, so an interrupted run
-continues where it stopped."""
+Every step writes its result under --out. A rerun skips what finished, resumes a training run or a decoding
+that was interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
 import os
 import sys
 import time
+
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -25,18 +27,24 @@ import generate  # noqa: E402
 import train  # noqa: E402
 from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
 
-# condition: (train.py mode, data set, epochs). Epochs are the paper's for Llama-2-7B (PAPERS.md §3).
+# condition: (train.py mode, data set, epochs). Epochs are those the paper used for Llama-2-7B.
 CONDITIONS = {"instruction-tuned": ("instruction", "lima", 15), "response-tuned": ("response", "lima", 5),
               "instruction-modelling": ("instruction-modelling", "lima", 15),
               "poetry": ("single-task", "poetry", 15), "math (GSM)": ("single-task", "math", 7),
               "code (MBPP)": ("single-task", "code", 15), "recipes": ("single-task", "recipes", 20),
               "chess": ("single-task", "chess", 15)}
-RULE_SETS = {"all rules": "eos,uniform,diversity", "- EOS rule": "uniform,diversity",
-             "- diversity rule": "eos,uniform", "- uniform changes": "eos,diversity"}
+# Rule rows: the paper's constants (Table 4), and the EOS ramp scaled to the toy world's response lengths by the
+# rule in data/TOYWORLD.md (8 tokens, kept at +15 after it). "- EOS rule" has no ramp, so it has one row.
+SCALED = ["--eos-ramp", "8", "--saturate"]
+RULE_SETS = {"all rules": ("eos,uniform,diversity", []), "- EOS rule": ("uniform,diversity", []),
+             "- diversity rule": ("eos,uniform", []), "- uniform changes": ("eos,diversity", []),
+             "all rules, ramp 8": ("eos,uniform,diversity", SCALED), "- diversity rule, ramp 8": ("eos,uniform", SCALED),
+             "- uniform changes, ramp 8": ("eos,diversity", SCALED)}
 PAPER = {"base": "2.4 ± 0.1", "response-tuned": "43.3 ± 1.1", "instruction-modelling": "-",
          "poetry": "22.9 ± 1.0", "math (GSM)": "23.7 ± 0.7", "code (MBPP)": "16.9 ± 0.7",
          "recipes": "14.6 ± 0.8", "chess": "2.1 ± 0.4", "all rules": "24.4 ± 0.4", "- EOS rule": "10.4 ± 0.3",
          "- diversity rule": "14.3 ± 0.6", "- uniform changes": "16.3 ± 0.3"}   # Llama-2-7B, Tables 1, 3, 4
+UNSEEN_FAMILIES = ("revcap", "river", "legs", "opposite", "compare", "sort")
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 
 
@@ -48,6 +56,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="base model checkpoint")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "toy"), help="folder of the toy world's sets")
+    ap.add_argument("--split", choices=("val", "eval"), default="eval", help="score the validation set (every "
+                    "choice about the world is made there) or the evaluation set (the final tables)")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "tables"), help="where runs, outputs and "
                     "results go (results.md, results.json)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds")
@@ -68,7 +78,7 @@ def main(argv=None):
         name, sep, rules = spec.partition("=")
         if not sep or not name.strip():
             raise UserError(f"--rule-set {spec!r}: expected NAME=RULES, e.g. 'mine=eos,diversity'")
-        rule_sets[name.strip()] = rules
+        rule_sets[name.strip()] = (rules, [])
     known = ["base", *rule_sets, *CONDITIONS]
     bad = [c for c in args.conditions or [] if c not in known]
     if bad:
@@ -76,55 +86,69 @@ def main(argv=None):
     wanted = {"instruction-tuned", *(args.conditions or known)}
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
-    eval_path = os.path.join(args.data, "eval.jsonl")
+    eval_path = os.path.join(args.data, f"{args.split}.jsonl")
     records = evaluate.read_eval(eval_path)[:args.limit]
     instructions = [r["instruction"] for r in records]
     near = [r.get("near") for r in records]
 
-    def decode(checkpoint, name, rules="none"):
+    def decode(checkpoint, name, rules="none", extra=()):
+        """Outputs and grades of one model; --resume decodes only what an interrupted run left undone."""
         out = os.path.join(args.out, "outputs", slug(name) + ".json")
-        if not os.path.exists(out):
-            generate.main(["--checkpoint", checkpoint, "--input", eval_path, "--output", out, "--rules", rules,
-                           "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "32",
-                           "--generator", name] + (["--limit", str(args.limit)] if args.limit else []))
+        generate.main(["--checkpoint", checkpoint, "--input", eval_path, "--output", out, "--rules", rules,
+                       "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "32", "--resume",
+                       "--generator", name, *extra] + (["--limit", str(args.limit)] if args.limit else []))
         outs = evaluate.align(instructions, out)
-        return outs, [evaluate.check(o, r["criterion"]) for o, r in zip(outs, records)]
+        return outs, evaluate.grades(records, outs)
+
+    def tune(run, mode, data, epochs, seed):
+        """Train one condition; a run interrupted part-way is resumed, never taken for a finished one."""
+        state = os.path.join(run, "state.pt")
+        # train.py keeps the optimizer state in state.pt only until the run reaches its last step
+        if os.path.exists(state) and not torch.load(state, weights_only=True)["optimizer"]:
+            return
+        lr = ["--lr", str(args.lr)] if args.lr else []
+        train.main(["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
+                    "--out", run, "--resume" if os.path.exists(state) else "--overwrite", "--seed", str(seed),
+                    "--save-every", "50", "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
 
     # ----------------------------------------------------------------------------- train and decode
-    results = {}                                    # name -> list over seeds of (outputs, passed); base: one
-    for name, rules in [("base", "none")] + list(rule_sets.items()):
+    results = {}                                    # name -> list over seeds of (outputs, grades); base: one
+    for name, (rules, extra) in [("base", ("none", []))] + list(rule_sets.items()):
         if name in wanted:
-            results[name] = [decode(args.base, name, rules)]
+            results[name] = [decode(args.base, name, rules, extra)]
     for seed in args.seeds:
         for name, (mode, data, epochs) in CONDITIONS.items():
             if name not in wanted:
                 continue
             run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
-            if not os.path.exists(os.path.join(run, "model.safetensors")):
-                lr = ["--lr", str(args.lr)] if args.lr else []
-                train.main(["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
-                            "--out", run, "--overwrite", "--seed", str(seed), "--save-every", "0",
-                            "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
+            tune(run, mode, data, epochs, seed)
             results.setdefault(name, []).append(decode(run, f"{name} seed {seed}"))
 
     # ------------------------------------------------------------------------------------ win rates
-    it = [passed for _, passed in results["instruction-tuned"]]
+    it = [graded for _, graded in results["instruction-tuned"]]
     report = {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
+    # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
+    unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows = []
     for name, per_seed in results.items():
-        passed = [p for _, p in per_seed]
-        pairs = list(zip(passed * len(it), it)) if len(passed) == 1 else list(zip(passed, it))
+        graded = [g for _, g in per_seed]
+        pairs = list(zip(graded * len(it), it)) if len(graded) == 1 else list(zip(graded, it))
         wins = [evaluate.winrate(a, b) for a, b in pairs]
-        rates = [100 * sum(p) / len(p) for p in passed]
-        (w, ws), (r, rs) = evaluate.mean_std(wins), evaluate.mean_std(rates)
-        report["conditions"][name] = {"win_rate_vs_it": wins, "pass_rate": rates}
-        rows.append([name, f"{r:.1f} ± {rs:.1f}", "-" if name == "instruction-tuned" else f"{w:.1f} ± {ws:.1f}",
-                     PAPER.get(name, "-")])
-    md = [f"Toy world, {len(records)} held-out instructions, seeds {args.seeds}, greedy, at most "
-          f"{args.max_new_tokens} new tokens. Win rate against the instruction-tuned model of the same seed "
-          "(ties half); mean ± std over seeds.\n",
-          evaluate.table(["model", "checks passed %", "win rate vs IT %", "paper (Llama-2-7B, AlpacaEval LC)"],
-                         rows)]
+        ties = [evaluate.tie_share(a, b) for a, b in pairs]
+        rates = [100 * sum(p for p, _ in g) / len(g) for g in graded]
+        far = [100 * sum(p for (p, _), u in zip(g, unseen) if u) / max(1, sum(unseen)) for g in graded]
+        (w, ws), (r, rs), (f, fs) = evaluate.mean_std(wins), evaluate.mean_std(rates), evaluate.mean_std(far)
+        report["conditions"][name] = {"win_rate_vs_it": wins, "ties_%": ties, "pass_rate": rates,
+                                      "pass_rate_unseen_families": far}
+        is_it = name == "instruction-tuned"
+        rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}", "-" if is_it else f"{w:.1f} ± {ws:.1f}",
+                     "-" if is_it else f"{sum(ties) / len(ties):.0f}", PAPER.get(name, "-")])
+    md = [f"Toy world, {len(records)} held-out instructions ({args.split}.jsonl), seeds {args.seeds}, greedy, at "
+          f"most {args.max_new_tokens} new tokens. Win rate against the instruction-tuned model of the same seed: "
+          "a pass beats a fail, equal results go to the answer closer to the reference (token F1), exact ties "
+          "count half; mean ± std over seeds. 'Unseen families': the instructions of families no tuning set has.\n",
+          evaluate.table(["model", "checks passed %", "unseen families %", "win rate vs IT %", "ties %",
+                          "paper (Llama-2-7B, AlpacaEval LC)"], rows)]
 
     # ------------------------------------------------------------------ §5.2 single-task style near vs far
     rows = []
@@ -174,12 +198,11 @@ def main(argv=None):
                                f"first {args.attribution_prompts} prompts\n",
                                evaluate.table(["model", "responses", "instruction score", "instruction share %",
                            "vs first row (95% CI)"], rows)]
-    report["minutes"] = (time.time() - t0) / 60
-    md.append(f"\nRun time: {report['minutes']:.1f} minutes.\n")
     generate.write_json(os.path.join(args.out, "results.json"), report)      # atomic: never half-written
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    print("\n".join(md))
+    with open(os.path.join(args.out, ".tmp-results.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md) + "\n")
+    os.replace(os.path.join(args.out, ".tmp-results.md"), os.path.join(args.out, "results.md"))
+    print("\n".join(md) + f"\nRun time: {(time.time() - t0) / 60:.1f} minutes.")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,35 @@ def test_reproduce_whole_table_tiny(tmp_path):
     assert "ranking" in res["conditions"]["base"] and "attribution" in res["conditions"]["response-tuned"]
     assert "style_near_far_%" in res["conditions"]["poetry"]
     md = (out / "results.md").read_text()
-    assert "| response-tuned |" in md and "43.3" in md
-    mtime = os.path.getmtime(out / "outputs" / "base.json")       # a rerun reuses what is done
-    reproduce.main(args)
-    assert os.path.getmtime(out / "outputs" / "base.json") == mtime
+    assert "| response-tuned |" in md and "43.3" in md and "| all rules, ramp 8 |" in md
+
+
+@pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tmp_path, monkeypatch):
+    import reproduce
+    import train
+    data = tmp_path / "toy"
+    data.mkdir()
+    for f in ("lima", "eval"):
+        (data / f"{f}.jsonl").write_text("\n".join((TOY / f"{f}.jsonl").read_text().splitlines()[:10]) + "\n")
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+
+    def run(out):
+        reproduce.main(["--base", base, "--data", str(data), "--out", str(out), "--seeds", "1", "--epochs-scale",
+                        "0.2", "--max-new-tokens", "4", "--attribution-prompts", "0", "--conditions", "base"])
+    run(tmp_path / "a")                                                      # uninterrupted
+
+    def interrupted(argv):                     # Ctrl-C after the first training step was saved
+        real(argv + ["--stop-at", "1"])
+        raise KeyboardInterrupt
+    real = train.main
+    monkeypatch.setattr(train, "main", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b")
+    monkeypatch.setattr(train, "main", real)
+    outputs = tmp_path / "b" / "outputs" / "base.json"                    # and a decoding cut short
+    outputs.write_text(json.dumps(json.loads(outputs.read_text())[:3]))
+    run(tmp_path / "b")
+    assert (tmp_path / "b" / "results.md").read_bytes() == (tmp_path / "a" / "results.md").read_bytes()
+    assert len(json.loads(outputs.read_text())) == 10
