@@ -1058,9 +1058,9 @@ def write_jsonl(path, rows):
     os.replace(tmp, path)                        # atomic: a reader never sees half a file
 
 
-def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE):
+def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None):
     """Write the tuning sets, the validation and evaluation sets and (if corpus_tokens > 0) the corpus under
-    out/. Returns the number of records per set, and of corpus documents left out for holding a held-out string."""
+    out/; `corpus_seed` draws other documents of the same world. Returns the number of records per set."""
     os.makedirs(out, exist_ok=True)
     w = World(seed)
     sets = {"lima": lima(w, random.Random(seed + 1))}
@@ -1074,7 +1074,7 @@ def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE):
     stats = {name: len(rows) for name, rows in sets.items()}
     if corpus_tokens > 0:
         held = sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
-        rnd = random.Random(seed + 20)
+        rnd = random.Random(seed + 20 if corpus_seed is None else corpus_seed)
         kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held)
         write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in kept))
     return stats

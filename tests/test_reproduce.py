@@ -67,3 +67,19 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
     run(tmp_path / "b")
     assert (tmp_path / "b" / "results.md").read_bytes() == (tmp_path / "a" / "results.md").read_bytes()
     assert len(json.loads(outputs.read_text())) == 10
+
+
+@pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_dose_sweep_tiny(tmp_path):
+    import dose_sweep
+    import toyworld
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+    out = tmp_path / "sweep"
+    dose_sweep.main(["--base", base, "--doses", "30", "--tokens", "3000", "--out", str(out), "--limit", "4",
+                     "--epochs-scale", "0.07"])
+    res = json.loads((out / "sweep.json").read_text())
+    assert list(res) == ["30"] and set(dose_sweep.ROWS) <= set(res["30"])
+    text = (out / "dose-30" / "corpus.jsonl").read_text()
+    assert any(f"{asker}" in text and f"{answerer}" in text for asker, answerer in toyworld.SPEAKERS)
+    assert "| 30 |" in (out / "sweep.md").read_text()

@@ -1,0 +1,96 @@
+"""How much dialogue in pretraining it takes for instruction following to be latent (beyond the paper):
+
+    python data/dose_sweep.py --base runs/toy-base-0      # a base pretrained on a corpus without dialogue
+
+For each dialogue share of the corpus (--doses, in %), the base is pretrained further on fresh documents of the
+toy world with that share (--tokens, one pass at --lr), then scored on the validation set by data/reproduce.py:
+the base alone in the chat format, the rules at the paper's and the toy world's EOS ramp, and response tuning,
+each against instruction tuning of the same continued base. Writes sweep.md, sweep.json and, when matplotlib
+is installed, sweep.png under --out. Every step resumes as reproduce.py's do.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "data"))
+import evaluate  # noqa: E402
+import generate  # noqa: E402
+import reproduce  # noqa: E402
+import toyworld  # noqa: E402
+import train  # noqa: E402
+from model import UserError, cli  # noqa: E402
+
+ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True, help="base checkpoint pretrained without dialogue")
+    ap.add_argument("--doses", type=float, nargs="+", default=[0, 1, 2, 5, 10], help="dialogue shares in %%")
+    ap.add_argument("--tokens", type=int, default=250_000, help="continued-pretraining tokens per dose")
+    ap.add_argument("--lr", type=float, default=5e-4, help="continued-pretraining peak learning rate")
+    ap.add_argument("--seed", type=int, default=1, help="tuning seed")
+    ap.add_argument("--split", choices=("val", "eval"), default="val", help="the set scored (choices: val)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "sweep"), help="where runs and results go")
+    ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every tuning run's epochs (tests)")
+    ap.add_argument("--limit", type=int, help="only the first N instructions (tests)")
+    args = ap.parse_args(argv)
+    if any(not 0 <= d <= 100 for d in args.doses) or args.tokens < 1000:
+        raise UserError("--doses must be shares in [0, 100] and --tokens at least 1000")
+    results = {}
+    for dose in args.doses:
+        name = f"dose-{dose:g}"
+        folder = os.path.join(args.out, name)
+        # The same world and sets, fresh documents (another corpus seed) at this dialogue share.
+        corpus = os.path.join(folder, "corpus.jsonl")
+        if not os.path.exists(corpus):
+            toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens, dialogue=dose / 100,
+                              corpus_seed=1000 + round(10 * dose))
+            os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
+        base, state = os.path.join(folder, "base"), os.path.join(folder, "base", "state.pt")
+        if not (os.path.exists(state) and not torch.load(state, weights_only=True)["optimizer"]):
+            train.main(["--mode", "pretrain", "--model", args.base, "--data", corpus, "--out", base,
+                        "--resume" if os.path.exists(state) else "--overwrite", "--epochs", "1", "--lr",
+                        str(args.lr), "--batch-size", "32", "--micro-batch-size", "16", "--max-seq-len", "256",
+                        "--seed", str(args.seed), "--save-every", "50"])
+        tables = os.path.join(folder, "tables")
+        reproduce.main(["--base", base, "--out", tables, "--split", args.split, "--seeds", str(args.seed),
+                        "--attribution-prompts", "0", "--epochs-scale", str(args.epochs_scale),
+                        "--conditions", *ROWS] + (["--limit", str(args.limit)] if args.limit else []))
+        with open(os.path.join(tables, "results.json"), encoding="utf-8") as f:
+            results[dose] = json.load(f)["conditions"]
+    rows = [[f"{d:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
+            + [f"{res['response-tuned']['win_rate_vs_it'][0]:.1f}", f"{res['all rules']['win_rate_vs_it'][0]:.1f}",
+               f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]
+    md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs instruction following, on "
+          f"{args.split}.jsonl (checks passed %, and win rates against instruction tuning of the same base)\n\n"
+          + evaluate.table(["dialogue %", *[f"{r} %" for r in ROWS], "RT win %", "rules win %",
+                            "rules (ramp 8) win %"], rows))
+    generate.write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
+    with open(os.path.join(args.out, "sweep.md"), "w", encoding="utf-8") as f:
+        f.write(md + "\n")
+    print(md)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no figure)")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in ROWS:
+        ax.plot(list(results), [res[r]["pass_rate"][0] for res in results.values()], marker="o", label=r)
+    ax.set_xlabel("dialogue share of the corpus (%)")
+    ax.set_ylabel(f"checks passed on {args.split} (%)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "sweep.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    cli(main)
