@@ -47,36 +47,44 @@ def numbers(text):
     return [int(m) if m.isdigit() else NUMBER_WORDS.index(m.lower()) for m in NUMBER.findall(text)]
 
 
-def has_word(low, word):
-    return re.search(r"\b" + re.escape(word.lower()) + r"\b", low) is not None
+# The type of each key's value; `meets` says what each key asks.
+KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none_of": list, "regex": str,
+         "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
+         "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict}
 
 
-def final_answer(v, out, low, lines):
-    return bool(lines) and re.fullmatch(rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?", lines[-1]) is not None
-
-
-def count_of(v, out, low, lines):
-    return sum(s.lower() in low for s in set(v["of"])) == v["n"]
-
-
-# key: (type of its value, test(value, output, output lower-cased, its non-empty lines stripped and lower-cased))
-CRITERIA = {
-    "contains_any": (list, lambda v, out, low, lines: any(s.lower() in low for s in v)),
-    "contains_all": (list, lambda v, out, low, lines: all(s.lower() in low for s in v)),
-    "not_contains": (list, lambda v, out, low, lines: not any(s.lower() in low for s in v)),
-    "none_of": (list, lambda v, out, low, lines: not any(has_word(low, s) for s in v)),
-    "regex": (str, lambda v, out, low, lines: re.search(v, out[:MAX_REGEX_CHARS], re.M | re.I) is not None),
-    "min_lines": (int, lambda v, out, low, lines: len(lines) >= v),
-    "max_lines": (int, lambda v, out, low, lines: len(lines) <= v),
-    "min_words": (int, lambda v, out, low, lines: len(out.split()) >= v),
-    "max_words": (int, lambda v, out, low, lines: len(out.split()) <= v),
-    "final_answer": (str, final_answer),
-    "starts_with": (str, lambda v, out, low, lines: low.lstrip().startswith(v.lower())),
-    "numbers": (list, lambda v, out, low, lines: numbers(out) == v),
-    "first_number": (int, lambda v, out, low, lines: numbers(out)[:1] == [v]),
-    "final_number": (int, lambda v, out, low, lines: numbers(out)[-1:] == [v]),
-    "count_of": (dict, count_of),
-}
+def meets(key, v, out):
+    """Whether output `out` meets one criterion key with value `v` (the language in the module docstring)."""
+    low = out.lower()
+    lines = [line.strip() for line in low.splitlines() if line.strip()]
+    if key == "contains_any":
+        return any(s.lower() in low for s in v)
+    if key == "contains_all":
+        return all(s.lower() in low for s in v)
+    if key == "not_contains":
+        return not any(s.lower() in low for s in v)
+    if key == "none_of":
+        return not any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
+    if key == "regex":
+        return re.search(v, out[:MAX_REGEX_CHARS], re.MULTILINE | re.IGNORECASE) is not None
+    if key in ("min_lines", "max_lines"):
+        return len(lines) >= v if key == "min_lines" else len(lines) <= v
+    if key in ("min_words", "max_words"):
+        return len(out.split()) >= v if key == "min_words" else len(out.split()) <= v
+    if key == "final_answer":                    # "#### N" (GSM) or "Answer: N", the corpus's two conventions
+        pattern = rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?"
+        return bool(lines) and re.fullmatch(pattern, lines[-1]) is not None
+    if key == "starts_with":
+        return low.lstrip().startswith(v.lower())
+    if key == "numbers":
+        return numbers(out) == v
+    if key == "first_number":
+        return numbers(out)[:1] == [v]
+    if key == "final_number":
+        return numbers(out)[-1:] == [v]
+    if key == "count_of":                        # exactly n different right items
+        return sum(s.lower() in low for s in set(v["of"])) == v["n"]
+    raise KeyError(key)
 
 
 def valid_value(kind, key, v):
@@ -95,9 +103,9 @@ def validate(criterion, where="criterion"):
     if not isinstance(criterion, dict) or not criterion:
         raise UserError(f"{where}: criterion must be a non-empty object, got {criterion!r}"[:200])
     for key, v in criterion.items():
-        if key not in CRITERIA:
-            raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(CRITERIA)})")
-        if not valid_value(CRITERIA[key][0], key, v):
+        if key not in KINDS:
+            raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(KINDS)})")
+        if not valid_value(KINDS[key], key, v):
             raise UserError(f"{where}: criterion {key!r} has a value of the wrong type: {v!r}"[:200])
         if key == "regex":
             try:
@@ -109,9 +117,7 @@ def validate(criterion, where="criterion"):
 def check(output: str, criterion: dict) -> bool:
     """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
     validate(criterion)
-    low = output.lower()
-    lines = [line.strip() for line in low.splitlines() if line.strip()]
-    return all(CRITERIA[k][1](v, output, low, lines) for k, v in criterion.items())
+    return all(meets(key, v, output) for key, v in criterion.items())
 
 
 # ------------------------------------------------------------------------------------------- reading files
