@@ -5,7 +5,8 @@ as the authors' data/processed/*/make_*.py scripts did, in the messages JSONL th
 
 RAW_DIR holds gsm8k/train.jsonl, mbpp/mbpp.jsonl, poetry/poems.csv, recipes/*.csv and chess/*.pgn (the files
 behind the HF datasets openai/gsm8k, google-research-datasets/mbpp, merve/poetry, Hieu-Pham/kaggle_food_recipes
-and patrickfrank1/chess-pgn-games). Each set keeps at most the first 1,000 raw rows, in order (PAPERS.md §2.3).
+and patrickfrank1/chess-pgn-games). Each set keeps at most the first 1,000 raw rows, in order, as the paper's
+scripts do.
 """
 import argparse
 import ast

@@ -998,7 +998,7 @@ def lima(w, rnd, n=300, multi=20):
 
 
 def single_task(w, rnd, task, n=300):
-    """The five single-task sets of Hewitt et al. §5, in the paper's formats (PAPERS.md §2.3)."""
+    """The five single-task sets of Hewitt et al. §5, in the paper's formats."""
     if task == "poetry":
         def make():
             s, _ = w.subject(rnd, "tune")

@@ -91,7 +91,7 @@ def test_bad_raw_file_names_file_and_line_and_writes_nothing(tmp_path):
 def test_the_paper_sets_from_the_real_raw_files(tmp_path):
     mst.main([str(SHARED / "data"), "--out", str(tmp_path)])
     sets = {t: [json.loads(l) for l in open(tmp_path / f"{t}.jsonl")] for t in mst.TASKS}
-    # PAPERS.md §2.3: GSM 1000, MBPP 374, poetry 571. The shared recipes file is a 2,000-row sample (not the
+    # The paper's set sizes: GSM 1000, MBPP 374, poetry 571. The shared recipes file is a 2,000-row sample (not the
     # paper's rows; one of its first 1,000 has no title) and the shared PGN has 984 games, 4 abandoned.
     assert {t: len(r) for t, r in sets.items()} == {"gsm": 1000, "mbpp": 374, "poetry": 571, "recipes": 999,
                                                     "chess": 980}

@@ -295,7 +295,7 @@ def test_committed_tokenizer_has_the_rule_pieces():
 
 @pytest.mark.skipif(not TOKENIZER.exists(), reason="the committed toy tokenizer is absent")
 def test_chat_ids_equal_whole_text_ids_with_the_toy_tokenizer(world):
-    """DESIGN.md: segment-by-segment ids equal the whole text's, with this tokenizer as with Llama's."""
+    """Segment-by-segment ids equal the whole text's, with this tokenizer as with Llama's (see model.Tokenizer)."""
     from train import build_example
     tok = Tokenizer(str(TOKENIZER))
     for name in SETS:
