@@ -193,7 +193,7 @@ def packed_examples(tok, docs, max_len):
 
 
 # --------------------------------------------------------------------------------------------- batching
-def epoch_batches(lengths, batch, seed, epoch, group=True):
+def epoch_batches(lengths, batch, seed, epoch, group=False):
     """One epoch's optimizer steps (lists of example indices), a pure function of (seed, epoch) so a resumed
     run sees the same order. Grouped: each window of 32 steps sorted by length, so little goes to padding."""
     rnd = random.Random(seed * 100003 + epoch)
@@ -360,7 +360,8 @@ def main(argv=None):
     add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
     add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
     add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
-    add("--no-group-by-length", dest="group_by_length", action="store_false", help="plain shuffled batches")
+    add("--group-by-length", action="store_true", help="batches of similar lengths (a speed option: less "
+        "padding); by default batches are shuffled, as in the paper's code")
     add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")

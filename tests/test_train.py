@@ -128,11 +128,12 @@ def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
 def test_length_grouped_batches_cover_each_example_once_and_waste_less(tiny_tokenizer):
     rnd = random.Random(0)
     lengths = [rnd.randint(5, 300) for _ in range(1000)]
-    steps = train.epoch_batches(lengths, 8, seed=1, epoch=0)
+    steps = train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
     assert sorted(i for s in steps for i in s) == list(range(1000))
-    assert steps == train.epoch_batches(lengths, 8, seed=1, epoch=0)
-    assert steps != train.epoch_batches(lengths, 8, seed=1, epoch=1)
-    plain = train.epoch_batches(lengths, 8, seed=1, epoch=0, group=False)
+    assert steps == train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
+    assert steps != train.epoch_batches(lengths, 8, seed=1, epoch=1, group=True)
+    plain = train.epoch_batches(lengths, 8, seed=1, epoch=0)                 # the default: the paper's shuffle
+    assert sorted(i for s in plain for i in s) == list(range(1000))
 
     def padding(steps):
         return sum(max(lengths[i] for i in s) * len(s) - sum(lengths[i] for i in s) for s in steps)
