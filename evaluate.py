@@ -225,8 +225,9 @@ def response_logprobs(model, examples, batch_size=16, max_len=1024):
 
 def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=1024):
     """Response ranking capability (Hewitt §4.2): how often p(y_i | x_i) > p(y_j | x_i) for distractors y_j
-    drawn uniformly with replacement, j != i (the paper's code could draw i and count it a loss). On the same
-    draws, 'code' compares exp(mean token log p) as Table 2's code does, 'eq3' the raw sequence log p of Eq. 3."""
+    drawn uniformly with replacement, j != i (a draw of i is drawn again; the paper's code drops it, leaving
+    that pair fewer distractors). On the same draws, 'code' compares exp(mean token log p) as Table 2's code
+    does, 'eq3' the raw sequence log p of Eq. 3."""
     n, rnd, draws = len(pairs), random.Random(seed), []
     if n < 2:
         raise UserError("ranking needs at least two (instruction, response) pairs")
