@@ -295,17 +295,14 @@ def test_attribution_puts_the_mass_on_the_copied_instruction_token(tiny_tokenize
 
 
 def test_attribution_protocol_base_vs_tuned(tmp_path, tiny_tokenizer):
-    generate = pytest.importorskip("generate")
-    assert hasattr(generate, "generate_ids")
     models = [(model.Transformer.from_pretrained(make_checkpoint(tmp_path / f"m{s}", tiny_tokenizer, seed=s)),
                tiny_tokenizer) for s in (0, 1)]
     res = evaluate.attribution(models, ["What is red?", "Name two apples", "Why?"], max_new_tokens=6, min_tokens=1)
-    assert len(res) == 2 and res[0]["diff_vs_first"] is None
-    for r in res:
-        assert 0 <= r["n"] <= 3 and (r["n"] == 0 or 0.0 <= r["share_%"] <= 100.0)
-    if res[0]["n"] == res[1]["n"] == 3:                                      # a paired difference and its interval
-        lo, hi = res[1]["diff_ci95"]
-        assert lo <= res[1]["diff_vs_first"] <= hi
+    assert len(res) == 2 and res[0]["diff_vs_first"] is None and [r["n"] for r in res] == [3, 3]
+    # The paired difference of the two models' scores on the same prompts, inside its bootstrap interval.
+    assert res[1]["diff_vs_first"] == pytest.approx(res[1]["score"] - res[0]["score"])
+    lo, hi = res[1]["diff_ci95"]
+    assert lo <= res[1]["diff_vs_first"] <= hi and lo < hi
     none = evaluate.attribution(models, ["What is red?", "Why?"], max_new_tokens=3, min_tokens=5)   # all too short
     assert [r["n"] for r in none] == [0, 0] and none[1]["score"] is None and none[1]["diff_ci95"] is None
 
@@ -322,7 +319,7 @@ def test_model_subcommands_run_from_the_command_line(tmp_path, tiny_tokenizer, m
     assert run_cli(monkeypatch, "im", "--checkpoint", a, b, "--train", data, "--heldout", data, "--bleu", 2,
                    "--device", "cpu", "--json", tmp_path / "im.json") == 0
     im = json.loads((tmp_path / "im.json").read_text())
-    assert im[a]["train_nll"] == im[a]["heldout_nll"] and 0 <= im[b]["train_bleu4"] <= 100
+    assert im[a]["train_nll"] == im[a]["heldout_nll"] and im[a]["train_bleu4"] < 100
     assert "| train_nll | heldout_nll | train_bleu4 |" in capsys.readouterr().out
 
 
@@ -466,7 +463,8 @@ def test_ranking_and_nll_on_alpaca_eval_and_lima_files(tmp_path, monkeypatch):
                        "--batch-size", 4, "--device", "cpu", "--json", out) == 0
         res = json.loads(out.read_text())[ckpt]
         assert res["pairs"] + res["skipped"] == 6 and res["comparisons"] == 5 * res["pairs"] > 0
-        assert 0 <= res["code_mean_token_%"] <= 100 and 0 <= res["eq3_raw_logprob_%"] <= 100
+        # A random model ranks the true response by chance: neither always nor never.
+        assert 0 < res["code_mean_token_%"] < 100 and 0 < res["eq3_raw_logprob_%"] < 100
     assert run_cli(monkeypatch, "im", "--checkpoint", ckpt, "--train", LIMA, "--heldout", ALPACA, "--limit", 4,
                    "--max-len", 64, "--device", "cpu", "--json", tmp_path / "im.json") == 0
     im = json.loads((tmp_path / "im.json").read_text())[ckpt]
