@@ -203,6 +203,27 @@ def main(argv=None):
         f.write("\n".join(md) + "\n")
     os.replace(os.path.join(args.out, ".tmp-results.md"), os.path.join(args.out, "results.md"))
     print("\n".join(md) + f"\nRun time: {(time.time() - t0) / 60:.1f} minutes.")
+    figure(report["conditions"], os.path.join(args.out, "results.png"))
+
+
+def figure(conditions, path):
+    """Win rate against IT and checks passed per row, as bars (only when matplotlib is installed)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    names = [n for n in conditions if n != "instruction-tuned"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for k, (key, label) in enumerate([("win_rate_vs_it", "win rate vs IT %"), ("pass_rate", "checks passed %")]):
+        means = [sum(conditions[n][key]) / len(conditions[n][key]) for n in names]
+        ax.bar([i + 0.4 * k for i in range(len(names))], means, width=0.4, label=label)
+    ax.set_xticks([i + 0.2 for i in range(len(names))], names, rotation=60, ha="right", fontsize=8)
+    ax.axhline(50, color="grey", linewidth=0.5)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
