@@ -461,12 +461,24 @@ def table(header, rows):
                       ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
 
 
+def flatten(d, prefix=""):
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def results_table(res):
-    """Markdown table of {row: {column: value}}; a nested dict becomes 'column.key' columns."""
-    flat = lambda d, pre="": {c: x for k, v in d.items() for c, x in (flat(v, f"{pre}{k}.").items()  # noqa: E731
-                                                                      if isinstance(v, dict) else [(pre + k, v)])}
-    rows = {name: flat(r) for name, r in res.items()}
+    """Markdown table of {file: {measure: value}}, nested measures as 'measure.key'. With many measures (a pass
+    rate per family) they are the rows and the files the columns, so the table fits a terminal."""
+    rows = {name: flatten(r) for name, r in res.items()}
     cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    if len(cols) > 8:
+        return table([""] + list(rows), [[c] + [r.get(c) for r in rows.values()] for c in cols])
     return table([""] + cols, [[name] + [r.get(c) for c in cols] for name, r in rows.items()])
 
 
