@@ -8,6 +8,7 @@ greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, out
 """
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from model import KVCache, Tokenizer, Transformer, UserError, cli
+from model import KVCache, Tokenizer, Transformer, UserError, cli, default_mode, require
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from train import build_prompt, read_records, segments
 
@@ -100,8 +101,8 @@ def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch
     if longest >= context(model):
         raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of {context(model)}")
     if longest + max_new_tokens > context(model):
-        print(f"generate: responses to long prompts stop at the model's context of {context(model)} tokens",
-              file=sys.stderr)
+        tqdm.write(f"generate: responses to long prompts stop at the model's context of {context(model)} tokens",
+                   file=sys.stderr)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -144,6 +145,7 @@ def write_json(path, obj):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2, ensure_ascii=False)
+        default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -157,8 +159,10 @@ def main(argv=None):
     ap.add_argument("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
     ap.add_argument("--rules", default="none", help=f"rules multiplied in, e.g. {','.join(PAPER_RULES)} (the "
                     "paper's model), any subset, 'start' (in the code, not the paper), or 'none'")
-    ap.add_argument("--saturate", action="store_true", help="keep the EOS bonus at +15 from 250 tokens on "
+    ap.add_argument("--saturate", action="store_true", help="keep the EOS bonus at +15 from the ramp's end on "
                     "(the paper's code gives it nothing there)")
+    ap.add_argument("--eos-ramp", type=int, default=250, help="tokens over which the EOS rule's bonus rises to "
+                    "+15 (the paper: 250; the toy world's scaled row: 8, see data/TOYWORLD.md)")
     ap.add_argument("--response-only", action="store_true", help="diversity rule counts only response tokens "
                     "(the paper's text) instead of everything from the instruction on (its code)")
     ap.add_argument("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
@@ -175,8 +179,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="CPU threads. 1 suits small models: on a busy CPU, "
                     "threads waiting on each other made a 5M-parameter model 30x slower with 2")
     args = ap.parse_args(argv)
-    if args.max_new_tokens < 1 or args.batch_size < 1 or args.temperature < 0 or not 0 < args.top_p <= 1:
-        raise UserError("need --max-new-tokens >= 1, --batch-size >= 1, --temperature >= 0, 0 < --top-p <= 1")
+    require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
+             "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--threads >= 1": args.threads >= 1,
+             "0 < --top-p <= 1": 0 < args.top_p <= 1, "--limit >= 1": args.limit is None or args.limit >= 1})
     names = parse_rules(args.rules)
     records = read_instructions(args.input)[:args.limit]
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
@@ -185,25 +190,35 @@ def main(argv=None):
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     output = args.output or os.path.join("out", generator + ".json")
+    folder = os.path.dirname(os.path.abspath(output))
+    if os.path.realpath(output) == os.path.realpath(args.input):
+        raise UserError(f"--output {output} is the --input file: it would replace the instructions")
+    try:                                        # an unwritable --output fails now, not after the decoding
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise UserError(f"{output}: cannot write there ({e.strerror})")
+    if os.path.isdir(output):
+        raise UserError(f"{output}: is a directory, not an output file")
     done = {}
     if args.resume and os.path.exists(output):
         try:
             with open(output, encoding="utf-8") as f:
                 done = {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
             raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
     todo = list(dict.fromkeys(r["instruction"] for r in records if r["instruction"] not in done))
     tok = Tokenizer(args.checkpoint)
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                         device=args.device)
-    rules = RuleExpert(tok, names, args.saturate, args.response_only) if names else None
+    rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output}")
     save = lambda: write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", Path(args.input).stem))
                                        for r in records if r["instruction"] in done])
     chunk = args.batch_size * 4                 # written after every chunk, so an interrupted run loses little
     bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
-    torch.set_num_threads(max(1, args.threads))     # restored below: main() may run inside a longer script
+    torch.set_num_threads(args.threads)             # restored below: main() may run inside a longer script
     try:
         for k in range(0, len(todo), chunk):
             part = todo[k:k + chunk]

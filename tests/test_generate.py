@@ -1,6 +1,8 @@
 """generate.py: the product of experts against plain greedy and against an uncached reference written the way
 the paper's code works; batching; a model whose outputs are known; the command line and its errors."""
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -263,3 +265,36 @@ def test_same_tokens_as_the_papers_approach_in_transformers(tiny_checkpoint, tin
         want.append([i for i in out.tolist() if i != tok.eos_id])
     got = generate.generate_ids(tiny_model, tok, INSTRUCTIONS, 25, rules.RuleExpert(tok), batch_size=4)
     assert got == want
+
+
+def test_output_is_never_the_input_and_is_checked_writable_before_decoding(tiny_checkpoint, tmp_path, monkeypatch):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"instruction": "a"}\n')
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("decoded before the checks"))
+    for output, message in [(inp, "is the --input file"), (tmp_path / "file" / "out.json", "cannot write there"),
+                            (tmp_path, "is a directory")]:
+        with pytest.raises(model.UserError, match=message):
+            generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(output)])
+    assert inp.read_text() == '{"instruction": "a"}\n'
+
+
+@pytest.mark.parametrize("flags", [["--temperature", "nan"], ["--temperature", "-1"], ["--top-p", "0"],
+                                   ["--top-p", "1.5"], ["--max-new-tokens", "0"], ["--batch-size", "0"],
+                                   ["--threads", "0"], ["--limit", "-1"]])
+def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, tmp_path, flags):
+    with pytest.raises(model.UserError, match="need .*" + flags[0]):
+        generate.main(["--checkpoint", tiny_checkpoint, "--output", str(tmp_path / "out.json"), *flags])
+
+
+def test_output_honours_the_umask_and_warnings_start_a_line(tiny_checkpoint, tmp_path, capsys):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.json"
+    inp.write_text('{"instruction": "a cat"}\n')
+    old = os.umask(0o022)
+    try:                                            # 300 new tokens do not fit the context of 256: a warning
+        generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out),
+                       "--max-new-tokens", "300"])
+    finally:
+        os.umask(old)
+    assert os.stat(out).st_mode & 0o777 == 0o644
+    assert re.search(r"(^|[\r\n])generate: responses to long prompts stop", capsys.readouterr().err)
