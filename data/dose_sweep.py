@@ -11,6 +11,7 @@ is installed, sweep.png under --out. Every step resumes as reproduce.py's do.
 import argparse
 import json
 import os
+import statistics
 import sys
 
 import torch
@@ -23,9 +24,22 @@ import generate  # noqa: E402
 import reproduce  # noqa: E402
 import toyworld  # noqa: E402
 import train  # noqa: E402
-from model import UserError, cli  # noqa: E402
+from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
+
+
+@torch.no_grad()
+def first_token_rank(checkpoint, records):
+    """Median rank of the reference's first token among the base model's next tokens after the chat prompt:
+    0-5 means the model would start the answer (latent following), hundreds that it expects something else."""
+    model, tok = Transformer.from_pretrained(checkpoint), Tokenizer(checkpoint)
+    ranks = []
+    for r in records:
+        logits = model(torch.tensor([train.build_prompt(tok, r["instruction"])]))[0, -1]      # [V]
+        first = tok.encode_next(r["reference"])[0]
+        ranks.append(int((logits > logits[first]).sum()))
+    return statistics.median(ranks)
 
 
 def main(argv=None):
@@ -64,12 +78,14 @@ def main(argv=None):
                         "--conditions", *ROWS] + (["--limit", str(args.limit)] if args.limit else []))
         with open(os.path.join(tables, "results.json"), encoding="utf-8") as f:
             results[dose] = json.load(f)["conditions"]
-    rows = [[f"{d:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
+        records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
+        results[dose]["base"]["first_token_rank"] = first_token_rank(base, records)
+    rows = [[f"{d:g}", f"{res['base']['first_token_rank']:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
             + [f"{res['response-tuned']['win_rate_vs_it'][0]:.1f}", f"{res['all rules']['win_rate_vs_it'][0]:.1f}",
                f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]
     md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs instruction following, on "
           f"{args.split}.jsonl (checks passed %, and win rates against instruction tuning of the same base)\n\n"
-          + evaluate.table(["dialogue %", *[f"{r} %" for r in ROWS], "RT win %", "rules win %",
+          + evaluate.table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS], "RT win %", "rules win %",
                             "rules (ramp 8) win %"], rows))
     generate.write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     with open(os.path.join(args.out, "sweep.md"), "w", encoding="utf-8") as f:
