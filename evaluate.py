@@ -285,6 +285,10 @@ STYLES = {   # the single-task styles of Hewitt §5; §5.2 finds they leak mostl
     "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
 
 
+def pct(xs):
+    return 100 * statistics.mean(xs) if xs else None
+
+
 def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
     """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the cap.
     rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run of the
@@ -292,7 +296,6 @@ def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
     each task's, and with `near` (eval records' task names) split into near that task / the others."""
     units = [tok.encode(o) if tok else o.split() for _, o in pairs]
     grams = [[tuple(u[i:i + n]) for i in range(len(u) - n + 1)] for u in units]
-    pct = lambda xs: 100 * statistics.mean(xs) if xs else None              # noqa: E731
     restate, cont, style = [], [], {k: [] for k in STYLES}
     for ins, out in pairs:
         lines = [x.strip() for x in out.splitlines() if x.strip()]
@@ -496,8 +499,10 @@ def main():
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: 1024)")
     lm.add_argument("--limit", type=int, help="use only the first N records of each file")
-    cmd = lambda name, text, *parents: sub.add_parser(name, help=text, description=text,  # noqa: E731
-                                                      parents=[out, *parents], formatter_class=Help)
+
+    def cmd(name, text, *parents):
+        return sub.add_parser(name, help=text, description=text, parents=[out, *parents], formatter_class=Help)
+
     p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
     cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, equal results go to the "
@@ -532,7 +537,9 @@ def main():
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     p.add_argument("--seed", type=int, default=0, help="seed of the order randomisation")
     a = ap.parse_args()
-    load = lambda c: (Transformer.from_pretrained(c, getattr(torch, a.dtype), a.device), Tokenizer(c))  # noqa
+
+    def load(checkpoint):
+        return Transformer.from_pretrained(checkpoint, getattr(torch, a.dtype), a.device), Tokenizer(checkpoint)
 
     if a.cmd in ("winrate", "judge") and not all(f for c in [a.against, *a.files] for f in c.split(",")):
         raise UserError("--against and --files need file names, none empty")

@@ -214,8 +214,11 @@ def main(argv=None):
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output}")
-    save = lambda: write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", Path(args.input).stem))
-                                       for r in records if r["instruction"] in done])
+
+    def save():
+        dataset = Path(args.input).stem
+        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
+                            for r in records if r["instruction"] in done])
     chunk = args.batch_size * 4                 # written after every chunk, so an interrupted run loses little
     bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
     torch.set_num_threads(args.threads)             # restored below: main() may run inside a longer script

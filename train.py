@@ -11,6 +11,7 @@
 The run directory (--out) is always a loadable HF checkpoint plus state.pt (for --resume) and log.jsonl.
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -109,7 +110,10 @@ def read_records(path):
     try:
         if text.lstrip().startswith("["):        # a JSON list: decoded item by item for lines, then checked whole
             decoder, pos = json.JSONDecoder(), text.index("[") + 1
-            while (start := LIST_GAP.match(text, pos).end()) < len(text) and text[start] != "]":
+            while True:
+                start = LIST_GAP.match(text, pos).end()
+                if start >= len(text) or text[start] == "]":
+                    break
                 where = f"{path}:{text.count(chr(10), 0, start) + 1}"
                 record, pos = decoder.raw_decode(text, start)
                 records.append((where, record))
@@ -206,6 +210,11 @@ def epoch_batches(lengths, batch, seed, epoch, group=False):
     steps = [order[s:s + batch] for s in range(0, len(order), batch)]
     rnd.shuffle(steps)
     return steps
+
+
+def recomputed(forward, *args):
+    """Gradient checkpointing: run `forward` keeping only its inputs; recompute it in the backward pass."""
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False)
 
 
 def collate(examples, pad_id):
@@ -445,7 +454,7 @@ def run(args, world, rank, device, bf16):
     model.to(device).train()
     for block in model.model.layers:
         if args.grad_checkpoint:                    # keep only block inputs; recompute the rest in backward
-            block.forward = lambda *a, f=block.forward: torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False)
+            block.forward = functools.partial(recomputed, block.forward)
         if world > 1:
             fully_shard(block)
     if world > 1:

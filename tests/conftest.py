@@ -1,5 +1,4 @@
 """Shared fixtures: a tiny SentencePiece tokenizer trained here, tiny random checkpoints, paths to the real data."""
-import os
 import random
 import sys
 from pathlib import Path
