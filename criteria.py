@@ -1,0 +1,99 @@
+"""Criteria language (toy-world eval records carry one as "criterion"; every key given must hold, at least one key;
+strings match case-insensitively; a "number" is a run of digits or a number word from zero to twenty):
+  contains_any: [str]   some string occurs            contains_all: [str]   every string occurs
+  not_contains: [str]   no string occurs              none_of: [str]        no word occurs (whole words)
+  regex: str            re.search, MULTILINE|IGNORECASE, on at most 4,000 characters
+  min_lines / max_lines: int   non-empty lines        min_words / max_words: int   whitespace-separated words
+  final_answer: str     the last non-empty line is "#### <str>" or "Answer: <str>" (the corpus's two conventions)
+  starts_with: str      after stripping leading whitespace
+  numbers: [int]        the numbers in the output are exactly these, in this order
+  first_number / final_number: int   the first / last number in the output
+  count_of: {"n": int, "of": [str]}   exactly n different strings of the list occur (a list of n right items)
+"""
+# The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
+# model; evaluate.py --help prints this language.
+import re
+
+from util import UserError
+
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen twenty").split()
+NUMBER = re.compile(r"\d+|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+MAX_REGEX_CHARS = 4000              # a criterion's regex runs on at most this much output
+
+
+def numbers(text):
+    return [int(m) if m.isdigit() else NUMBER_WORDS.index(m.lower()) for m in NUMBER.findall(text)]
+
+
+# The type of each key's value; `meets` says what each key asks.
+KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none_of": list, "regex": str,
+         "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
+         "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict}
+
+
+def meets(key, v, out):
+    """Whether output `out` meets one criterion key with value `v` (the language in the module docstring)."""
+    low = out.lower()
+    lines = [line.strip() for line in low.splitlines() if line.strip()]
+    if key == "contains_any":
+        return any(s.lower() in low for s in v)
+    if key == "contains_all":
+        return all(s.lower() in low for s in v)
+    if key == "not_contains":
+        return not any(s.lower() in low for s in v)
+    if key == "none_of":
+        return not any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
+    if key == "regex":
+        return re.search(v, out[:MAX_REGEX_CHARS], re.MULTILINE | re.IGNORECASE) is not None
+    if key in ("min_lines", "max_lines"):
+        return len(lines) >= v if key == "min_lines" else len(lines) <= v
+    if key in ("min_words", "max_words"):
+        return len(out.split()) >= v if key == "min_words" else len(out.split()) <= v
+    if key == "final_answer":                    # "#### N" (GSM) or "Answer: N", the corpus's two conventions
+        pattern = rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?"
+        return bool(lines) and re.fullmatch(pattern, lines[-1]) is not None
+    if key == "starts_with":
+        return low.lstrip().startswith(v.lower())
+    if key == "numbers":
+        return numbers(out) == v
+    if key == "first_number":
+        return numbers(out)[:1] == [v]
+    if key == "final_number":
+        return numbers(out)[-1:] == [v]
+    if key == "count_of":                        # exactly n different right items
+        return sum(s.lower() in low for s in set(v["of"])) == v["n"]
+    raise KeyError(key)
+
+
+def valid_value(kind, key, v):
+    if key == "numbers":
+        return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    if kind is list:
+        return isinstance(v, list) and all(isinstance(s, str) for s in v)
+    if kind is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind is dict:
+        return isinstance(v, dict) and valid_value(int, "", v.get("n")) and valid_value(list, "", v.get("of"))
+    return isinstance(v, str)
+
+
+def validate(criterion, where="criterion"):
+    if not isinstance(criterion, dict) or not criterion:
+        raise UserError(f"{where}: criterion must be a non-empty object, got {criterion!r}"[:200])
+    for key, v in criterion.items():
+        if key not in KINDS:
+            raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(KINDS)})")
+        if not valid_value(KINDS[key], key, v):
+            raise UserError(f"{where}: criterion {key!r} has a value of the wrong type: {v!r}"[:200])
+        if key == "regex":
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise UserError(f"{where}: criterion 'regex' does not compile: {e}")
+
+
+def check(output: str, criterion: dict) -> bool:
+    """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
+    validate(criterion)
+    return all(meets(key, v, output) for key, v in criterion.items())

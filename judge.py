@@ -1,0 +1,87 @@
+"""An optional pairwise judge for `python evaluate.py judge`: any OpenAI-compatible /chat/completions endpoint
+asked which of two outputs follows the instruction better, as AlpacaEval's GPT-4 judge is asked."""
+import hashlib
+import http.client
+import json
+import os
+import random
+import statistics
+import time
+import urllib.error
+import urllib.request
+
+from util import UserError, read_records
+
+JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
+                "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"
+                '# Output (b)\n{b}\n\nAnswer with exactly "Output (a)" or "Output (b)".')
+
+
+class JudgeError(Exception):                                    # no usable answer: reported, never scored
+    pass
+
+
+class Judge:
+    """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
+    randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. Timeouts, HTTP 429
+    and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set."""
+
+    def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
+        self.url = url if url.rstrip("/").endswith("/chat/completions") else url.rstrip("/") + "/chat/completions"
+        self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
+            model, cache, retries, timeout, backoff, seed
+        self.calls, self.memo = 0, ({r.get("key"): r.get("verdict") for _, r in read_records(cache)}
+                                    if cache and os.path.exists(cache) and os.path.getsize(cache) else {})
+
+    def ask(self, prompt):                                      # 'a' or 'b', from the cache or the endpoint
+        key = hashlib.sha256(json.dumps([self.model, prompt]).encode()).hexdigest()
+        if self.memo.get(key) in ("a", "b"):
+            return self.memo[key]
+        body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": 16,
+                           "messages": [{"role": "user", "content": prompt}]}).encode()
+        headers = {"Content-Type": "application/json"} | (
+            {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]} if os.environ.get("OPENAI_API_KEY") else {})
+        for attempt in range(self.retries + 1):
+            time.sleep(self.backoff * 2 ** (attempt - 1) if attempt else 0)
+            self.calls += 1
+            try:
+                req = urllib.request.Request(self.url, body, headers)
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    text = json.loads(r.read())["choices"][0]["message"]["content"].lower()
+                if ("output (a)" in text) == ("output (b)" in text):
+                    raise ValueError(f"unusable answer {text[:80]!r}")
+                verdict = self.memo[key] = "a" if "output (a)" in text else "b"
+                if self.cache:
+                    with open(self.cache, "a") as f:
+                        f.write(json.dumps({"key": key, "verdict": verdict}) + "\n")
+                return verdict
+            except urllib.error.HTTPError as e:
+                err = f"HTTP {e.code} {e.reason}"
+                if e.code != 429 and e.code < 500:          # a bad request or key: asking again will not help
+                    break
+            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError, AttributeError) as e:
+                err = f"{type(e).__name__}: {e}"
+        raise JudgeError(f"{self.url}: no usable answer after {attempt + 1} attempts ({err})")
+
+    def compare(self, instruction, a, b):
+        """1.0 if output a is preferred, 0.0 if b is, 0.5 for identical outputs (not asked)."""
+        if a.strip() == b.strip():
+            return 0.5
+        swap = random.Random(f"{self.seed}:{instruction}").random() < 0.5
+        first, second = (b, a) if swap else (a, b)
+        return float((self.ask(JUDGE_PROMPT.format(instruction=instruction, a=first, b=second)) == "a") != swap)
+
+
+def judge_file(judge, path, rows):
+    """Win rate (%) of the outputs of `path` over the reference's, as the judge sees them, from rows of
+    (instruction, output, reference output). Failures are raised together at the end."""
+    verdicts, failed = [], []
+    for ins, out, ref in rows:
+        try:
+            verdicts.append(judge.compare(ins, out, ref))
+        except JudgeError as e:
+            failed.append(str(e))
+    if failed:
+        raise UserError(f"{path}: {len(failed)} judgements failed, none scored (first: {failed[0]}); the answers "
+                        f"so far are cached in {judge.cache}, a rerun asks only the rest")
+    return 100 * statistics.mean(verdicts)

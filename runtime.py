@@ -1,0 +1,157 @@
+"""The machinery of a training run that the method does not need, for train.py: the model to start from,
+FSDP sharding, saving a run and resuming it exactly (state.pt), Ctrl-C and SIGTERM, and what every process
+must agree on under torchrun."""
+import contextlib
+import functools
+import os
+import shutil
+import signal
+
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict, set_optimizer_state_dict)
+
+from model import Tokenizer, Transformer, read_config
+from util import UserError
+
+# What --resume must not change.
+SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip", "seed",
+            "group_by_length")
+
+
+def load_model(args):
+    """The model to train and its tokenizer: the run to resume, a fresh random one (--init), or --model."""
+    if args.resume:
+        model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
+    elif args.init:
+        if not args.tokenizer:
+            raise UserError("--init needs --tokenizer")
+        config, tok = read_config(args.init), Tokenizer(args.tokenizer)
+        config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
+        torch.manual_seed(args.seed)
+        model = Transformer(config)
+        # Llama's init: N(0, 0.02) for matrices, ones for norms.
+        for p in model.parameters():
+            if p.dim() > 1:
+                torch.nn.init.normal_(p, std=0.02)
+    else:
+        model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
+    if tok.vocab_size > model.config.vocab_size:
+        raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
+    return model, tok
+
+
+def recomputed(forward, *args):
+    """Gradient checkpointing: run `forward` keeping only its inputs; recompute it in the backward pass."""
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False)
+
+
+def distribute(model, args, world, device):
+    """The model on its device, in training mode, each block recomputed in backward with --grad-checkpoint
+    and, under torchrun, sharded with FSDP (fully_shard per block, then the whole model). Returns the device."""
+    if world > 1:
+        from torch.distributed.fsdp import fully_shard
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+    model.to(device).train()
+    for block in model.model.layers:
+        if args.grad_checkpoint:
+            block.forward = functools.partial(recomputed, block.forward)
+        if world > 1:
+            fully_shard(block)
+    if world > 1:
+        fully_shard(model)
+    return device
+
+
+def read_state(args):
+    """The state.pt of the run to resume; a corrupt or tampered one is a clear error, not a traceback later."""
+    path = os.path.join(args.out, "state.pt")
+    try:
+        state = torch.load(path, weights_only=True)
+        changed = [k for k in SAME_RUN if state["args"].get(k, getattr(args, k)) != getattr(args, k)]
+        ok = type(state["step"]) is int and state["step"] >= 0 and torch.is_tensor(state["rng"])
+    except Exception as e:                          # not a zip, a pickle of foreign objects, keys missing, ...
+        raise UserError(f"{path}: cannot resume from it ({type(e).__name__})")
+    if not ok:
+        raise UserError(f"{path}: cannot resume from it (not a state.pt of train.py)")
+    if changed:
+        raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
+    return state
+
+
+def resume(model, opt, state, args, world):
+    """The optimizer state and RNG of the saved run (a tampered state.pt can still fail here)."""
+    try:
+        set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=world > 1))
+        torch.set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
+
+
+def stopped(why, args, saved):
+    """The error of a loss or weights not finite: the run stops, the last good checkpoint is kept."""
+    kept = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "none was saved"
+    return UserError(f"{why}; stopped: {kept}")
+
+
+def save(model, opt, tok, args, step, total, world, rank, saved):
+    """Save the run at `step`: HF checkpoint + state.pt + log.jsonl, swapped in whole by save_pretrained.
+    Collective under FSDP (gathers the full tensors). Returns the step saved."""
+    # The loss was finite, yet an update can overflow the weights (too high an --lr): never save those.
+    finite = torch.stack([(p.to_local() if world > 1 else p).isfinite().all() for p in model.parameters()])
+    finite = finite.all().int()
+    if world > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not finite.item():
+        raise stopped(f"step {step}: the weights are no longer finite (is --lr {args.lr:g} too high?)", args, saved)
+    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    sd = get_model_state_dict(model, options=full)
+    # A finished run needs no optimizer state.
+    optim = get_optimizer_state_dict(model, opt, options=full) if step < total else {}
+    if rank == 0:
+        with torch.device("meta"):
+            plain = Transformer(model.config)
+        plain.load_state_dict(sd, assign=True)
+        state = {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN}, "optimizer": optim,
+                 "rng": torch.get_rng_state()}
+
+        def add(folder):
+            torch.save(state, os.path.join(folder, "state.pt"))
+            if os.path.isfile(os.path.join(args.out, "log.jsonl")):
+                shutil.copyfile(os.path.join(args.out, "log.jsonl"), os.path.join(folder, "log.jsonl"))
+        plain.save_pretrained(args.out, tokenizer=tok, extra=add)
+    return step
+
+
+def agree(loss, norm, stop, world):
+    """The step's loss and gradient norm as floats, and whether to stop (Ctrl-C, SIGTERM), the same in every
+    process."""
+    flags = torch.tensor([len(stop)], device=loss.device)
+    if world > 1:
+        dist.all_reduce(loss)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        norm = norm.full_tensor()
+    return loss.item(), norm.item(), flags.item()
+
+
+@contextlib.contextmanager
+def interrupts():
+    """Ctrl-C and SIGTERM are noted in the list it yields, so the loop finishes the step, saves and stops; a
+    second one stops at once. The handlers are restored at the end."""
+    caught = []
+
+    def on_signal(sig, frame):
+        caught.append(sig)
+        signal.signal(sig, signal.SIG_DFL)
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+
+

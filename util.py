@@ -1,0 +1,319 @@
+"""Plumbing that a reader of the method can skip: one-line errors for bad input, reading JSON, JSONL and text
+with file:line errors, one atomic write, and the run directory's safety (a lock, a save swapped in whole,
+recovery of an interrupted save). Imports nothing of ours."""
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+
+class UserError(Exception):
+    """Bad input from the user (a file, a flag): the command line prints one line and exits with code 2."""
+
+
+def cli(main):
+    """Run main(); a UserError becomes one line on stderr and exit code 2, with nothing half-written."""
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def require(checks):
+    """Flags checked at parse time, {"--flag >= 1": holds, ...}: the first that fails is a one-line error."""
+    for need, ok in checks.items():
+        if not ok:
+            raise UserError(f"need {need}")
+
+
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, but no "(default: None)"."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+LIST_GAP = re.compile(r"[\s,]*")              # between the items of a JSON list
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise UserError(f"{path}: input file not found")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({e})")
+
+
+def read_json(path, what):
+    """The JSON value of a file; any failure to read it is a one-line error naming `what` it should be."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise UserError(f"{path}: cannot read {what}: {e}")
+
+
+def read_records(path):
+    """[(where, record)]: the JSON objects of a JSON list, or of a JSONL file (blank lines skipped); `where` is
+    "file:line", for error messages."""
+    text, records, n, where = read_text(path), [], 1, f"{path}:1"
+    try:
+        # A JSON list: decoded item by item for lines, then checked whole.
+        if text.lstrip().startswith("["):
+            decoder, pos = json.JSONDecoder(), text.index("[") + 1
+            while True:
+                start = LIST_GAP.match(text, pos).end()
+                if start >= len(text) or text[start] == "]":
+                    break
+                where = f"{path}:{text.count(chr(10), 0, start) + 1}"
+                record, pos = decoder.raw_decode(text, start)
+                records.append((where, record))
+            json.loads(text)
+        else:
+            for n, line in enumerate(text.splitlines(), 1):
+                where = f"{path}:{n}"
+                if line.strip():
+                    records.append((where, json.loads(line)))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{n + e.lineno - 1}: not valid JSON ({e.msg})")
+    # A number of over 4,300 digits, nesting too deep for Python.
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{where}: cannot read this JSON ({str(e).split(':')[0]})")
+    if not records:
+        raise UserError(f"{path}: no records (empty file)")
+    for where, r in records:
+        if not isinstance(r, dict):
+            raise UserError(f"{where}: expected a JSON object, got {type(r).__name__}")
+        try:                                        # "\ud800" decodes to a string that is not text
+            json.dumps(r, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise UserError(f"{where}: a lone surrogate escape (\\ud800-\\udfff), not text")
+    return records
+
+
+def conversation(where, r, need_response=True):
+    """A record as chat messages: messages (LIMA, open-instruct, the toy sets), Alpaca (instruction, input,
+    output), AlpacaEval outputs (instruction, output) or the toy eval set (instruction, reference)."""
+    if "messages" not in r:
+        ins, out = r.get("instruction"), r.get("output", r.get("reference", None if need_response else ""))
+        if not isinstance(ins, str) or not isinstance(out, str):
+            need = "missing 'messages', or string 'instruction'" + " and 'output'" * need_response
+            raise UserError(f"{where}: {need}")
+        if isinstance(r.get("input"), str) and r["input"]:
+            ins += "\n\n" + r["input"]                  # open-instruct's join
+        return [{"role": "user", "content": ins}, {"role": "assistant", "content": out}]
+    msgs = r["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        raise UserError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
+    for i, m in enumerate(msgs):                    # user, assistant, user, ... each with a content string
+        role = m.get("role") if isinstance(m, dict) else None
+        if role != ("user", "assistant")[i % 2] or not isinstance(m.get("content"), str):
+            raise UserError(f"{where}: message {i + 1}: unknown role {role!r} or no 'content' string "
+                            f"(expected {('user', 'assistant')[i % 2]!r}: turns alternate user, assistant)")
+    return msgs
+
+
+def load_conversations(path):
+    """[(where, messages)] from messages JSONL (LIMA, open-instruct) or Alpaca records (JSON or JSONL)."""
+    return [(where, conversation(where, r)) for where, r in read_records(path)]
+
+
+def load_documents(path):
+    """Pretraining documents: {"text": ...} JSONL, or plain text with documents separated by blank lines."""
+    if not path.endswith(".jsonl"):
+        docs = [d.strip("\n") for d in read_text(path).split("\n\n") if d.strip()]
+        if not docs:
+            raise UserError(f"{path}: no documents (empty file)")
+        return docs
+    docs = []
+    for where, r in read_records(path):
+        if not isinstance(r.get("text"), str):
+            raise UserError(f"{where}: missing 'text' (a string)")
+        docs.append(r["text"])
+    return docs
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def default_mode(path):
+    """Give a file the mode open() would, under the umask (mkstemp and safetensors make files private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def fsync(path):
+    """Flush a file or directory to disk, so a rename that follows never makes an unwritten file visible."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, text):
+    """Write a text file atomically: a temporary file beside `path`, then os.replace, so no reader ever sees
+    half of it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        default_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """Write JSON atomically (write_atomic)."""
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def check_output(output, source=None):
+    """Fail now, not after the work, if `output` cannot be written: the `source` file, a directory, or a folder
+    we may not write to."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if source is not None and os.path.realpath(output) == os.path.realpath(source):
+        raise UserError(f"--output {output} is the --input file: it would replace the instructions")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise UserError(f"{output}: cannot write there ({e.strerror})")
+    if os.path.isdir(output):
+        raise UserError(f"{output}: is a directory, not an output file")
+
+
+# ------------------------------------------------------------------------------------ the run directory
+def staging(path):
+    """The parent of a directory written whole, and the names beside it where a save writes (.tmp-NAME) and
+    puts the old one aside (.old-NAME)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return parent, os.path.join(parent, f".tmp-{name}"), os.path.join(parent, f".old-{name}")
+
+
+def recover(path):
+    """Finish or undo an interrupted save of `path`: the old directory put aside comes back if the new one
+    never came in, and is removed if it did; a half-written new one is removed."""
+    parent, tmp, old = staging(path)
+    if os.path.isdir(old) and not os.path.exists(path):
+        os.rename(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(path, write):
+    """Write a directory whole: write(folder) fills .tmp-NAME beside `path`, which is synced, then swapped in
+    by two renames (the old one to .old-NAME first): a crash at any instant leaves a whole directory that
+    recover() finds."""
+    parent, tmp, old = staging(path)
+    os.makedirs(parent, exist_ok=True)
+    recover(path)
+    os.mkdir(tmp)
+    try:
+        write(tmp)
+        # On disk before the renames.
+        for name in os.listdir(tmp):
+            default_mode(os.path.join(tmp, name))
+            fsync(os.path.join(tmp, name))
+        fsync(tmp)
+        # The swap: old aside, new in, old removed (by recover below).
+        if os.path.exists(path):
+            os.rename(path, old)
+        os.rename(tmp, path)
+        fsync(parent)
+    finally:
+        recover(path)                                   # removes the old one, or puts it back
+
+
+def holds(folder, path):
+    """Whether `path` is `folder` or lies inside it."""
+    folder, path = os.path.realpath(folder), os.path.realpath(path)
+    return os.path.commonpath([folder, path]) == folder
+
+
+# The files a run directory of train.py holds; --overwrite replaces no directory holding anything else.
+RUN_FILE = re.compile(r"config\.json|tokenizer\.model|state\.pt|log\.jsonl|"
+                      r"model(-\d+-of-\d+)?\.safetensors(\.index\.json)?")
+
+
+def check_run_dir(out, inputs, resume, overwrite):
+    """Every save replaces the run directory `out` whole, so it must be new, empty or a run of train.py with
+    nothing else in it; it may not hold an input or the working directory, nor lie inside an input."""
+    inputs = [p for p in inputs if p]
+    clash = [p for p in inputs + [os.getcwd()] if holds(out, p)] + [p for p in inputs if holds(p, out)]
+    if clash:
+        raise UserError(f"--out {out} would replace {clash[0]}: a save replaces the whole run directory")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"{out}: exists and is not a directory")
+    names = os.listdir(out) if os.path.isdir(out) else []
+    foreign = [n for n in names if not (RUN_FILE.fullmatch(n) and os.path.isfile(os.path.join(out, n)))]
+    if resume and "state.pt" not in names:
+        raise UserError(f"{out}: no run to resume (no state.pt)")
+    if names and not (resume or overwrite):
+        raise UserError(f"{out}: exists; pass --resume to continue it or --overwrite to replace it")
+    if foreign or names and not {"state.pt", "log.jsonl"} & set(names):
+        raise UserError(f"{out}: not a run of train.py (it holds {(foreign or names)[0]}); not replacing it")
+
+
+def trim_log(path, step):
+    """Keep the lines of a JSONL log up to `step`: forget what was logged after the checkpoint, and a line cut
+    by a crash. No log, or step 0: an empty one."""
+    keep = []
+    for line in read_text(path).splitlines(True) if step and os.path.isfile(path) else []:
+        if not line.endswith("\n") or json.loads(line)["step"] > step:
+            break
+        keep.append(line)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.writelines(keep)
+
+
+def take_lock(out):
+    """A lock file beside `out` holding our pid, created only if absent (O_EXCL): a second run into the same
+    directory is an error while the first lives; the lock of a run that died is taken over."""
+    parent, name = os.path.split(os.path.abspath(out))
+    lock = os.path.join(parent, f".lock-{name}")
+    os.makedirs(parent, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        pid = read_text(lock).strip()
+        if pid.isdigit() and not alive(int(pid)):
+            os.unlink(lock)
+            return take_lock(out)
+        raise UserError(f"{out}: another run (pid {pid}) is writing to it; if none is, remove {lock}")
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return lock
+
+
+@contextlib.contextmanager
+def locked(out, take=True):
+    """Hold take_lock(out) while the block runs (`take` False: no lock, as in every process but the first)."""
+    lock = take_lock(out) if take else None
+    try:
+        yield
+    finally:
+        if lock:
+            os.unlink(lock)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)                             # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:                         # it does, another user's
+        return True
+    return True
