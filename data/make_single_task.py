@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import UserError, cli  # noqa: E402
+from util import UserError, cli, write_atomic  # noqa: E402
 
 LIMIT = 1000                     # the paper's scripts stop at raw row 1,000
 
@@ -143,9 +143,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for t, records in sets.items():
         path = os.path.join(args.out, f"{t}.jsonl")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
-        os.replace(path + ".tmp", path)             # a reader never sees half a file
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
         print(f"{path}: {len(records)} examples")
 
 
