@@ -1,124 +1,26 @@
 """Offline measurements of instruction following, no GPT-4 judge needed: checks and win rates, response ranking,
 output statistics, Wu et al.'s attribution, IM diagnostics, and an optional judge. Each subcommand prints a
 markdown table and, with --json, writes its results:  python evaluate.py SUBCOMMAND --help
-
-Criteria language (toy-world eval records carry one as "criterion"; every key given must hold, at least one key;
-strings match case-insensitively; a "number" is a run of digits or a number word from zero to twenty):
-  contains_any: [str]   some string occurs            contains_all: [str]   every string occurs
-  not_contains: [str]   no string occurs              none_of: [str]        no word occurs (whole words)
-  regex: str            re.search, MULTILINE|IGNORECASE, on at most 4,000 characters
-  min_lines / max_lines: int   non-empty lines        min_words / max_words: int   whitespace-separated words
-  final_answer: str     the last non-empty line is "#### <str>" or "Answer: <str>" (the corpus's two conventions)
-  starts_with: str      after stripping leading whitespace
-  numbers: [int]        the numbers in the output are exactly these, in this order
-  first_number / final_number: int   the first / last number in the output
-  count_of: {"n": int, "of": [str]}   exactly n different strings of the list occur (a list of n right items)
 """
 import argparse
-import hashlib
-import http.client
-import json
 import math
 import os
 import random
 import re
 import statistics
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import torch
 from tqdm import tqdm
 
-from generate import generate, generate_ids, write_json
-from model import Tokenizer, Transformer, UserError, cli
-from train import (Help, build_example, build_prompt, collate, conversation, load_conversations, read_records,
-                   segments, token_nll)
-
-NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                "sixteen seventeen eighteen nineteen twenty").split()
-NUMBER = re.compile(r"\d+|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
-MAX_REGEX_CHARS = 4000              # a criterion's regex runs on at most this much output
-
-
-def numbers(text):
-    return [int(m) if m.isdigit() else NUMBER_WORDS.index(m.lower()) for m in NUMBER.findall(text)]
-
-
-# The type of each key's value; `meets` says what each key asks.
-KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none_of": list, "regex": str,
-         "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
-         "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict}
-
-
-def meets(key, v, out):
-    """Whether output `out` meets one criterion key with value `v` (the language in the module docstring)."""
-    low = out.lower()
-    lines = [line.strip() for line in low.splitlines() if line.strip()]
-    if key == "contains_any":
-        return any(s.lower() in low for s in v)
-    if key == "contains_all":
-        return all(s.lower() in low for s in v)
-    if key == "not_contains":
-        return not any(s.lower() in low for s in v)
-    if key == "none_of":
-        return not any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
-    if key == "regex":
-        return re.search(v, out[:MAX_REGEX_CHARS], re.MULTILINE | re.IGNORECASE) is not None
-    if key in ("min_lines", "max_lines"):
-        return len(lines) >= v if key == "min_lines" else len(lines) <= v
-    if key in ("min_words", "max_words"):
-        return len(out.split()) >= v if key == "min_words" else len(out.split()) <= v
-    if key == "final_answer":                    # "#### N" (GSM) or "Answer: N", the corpus's two conventions
-        pattern = rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?"
-        return bool(lines) and re.fullmatch(pattern, lines[-1]) is not None
-    if key == "starts_with":
-        return low.lstrip().startswith(v.lower())
-    if key == "numbers":
-        return numbers(out) == v
-    if key == "first_number":
-        return numbers(out)[:1] == [v]
-    if key == "final_number":
-        return numbers(out)[-1:] == [v]
-    if key == "count_of":                        # exactly n different right items
-        return sum(s.lower() in low for s in set(v["of"])) == v["n"]
-    raise KeyError(key)
-
-
-def valid_value(kind, key, v):
-    if key == "numbers":
-        return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
-    if kind is list:
-        return isinstance(v, list) and all(isinstance(s, str) for s in v)
-    if kind is int:
-        return isinstance(v, int) and not isinstance(v, bool)
-    if kind is dict:
-        return isinstance(v, dict) and valid_value(int, "", v.get("n")) and valid_value(list, "", v.get("of"))
-    return isinstance(v, str)
-
-
-def validate(criterion, where="criterion"):
-    if not isinstance(criterion, dict) or not criterion:
-        raise UserError(f"{where}: criterion must be a non-empty object, got {criterion!r}"[:200])
-    for key, v in criterion.items():
-        if key not in KINDS:
-            raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(KINDS)})")
-        if not valid_value(KINDS[key], key, v):
-            raise UserError(f"{where}: criterion {key!r} has a value of the wrong type: {v!r}"[:200])
-        if key == "regex":
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise UserError(f"{where}: criterion 'regex' does not compile: {e}")
-
-
-def check(output: str, criterion: dict) -> bool:
-    """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
-    validate(criterion)
-    return all(meets(key, v, output) for key, v in criterion.items())
-
+import criteria
+from criteria import check, validate
+from generate import generate, generate_ids
+from judge import Judge, judge_file
+from model import Tokenizer, Transformer
+from train import build_example, build_prompt, collate, instruction_span, token_nll
+from util import Help, UserError, cli, conversation, load_conversations, read_records, write_json
 
 # ------------------------------------------------------------------------------------------- reading files
 def read_pairs(path):                                           # the first turn of each record
@@ -137,6 +39,12 @@ def read_eval(path):
             raise UserError(f"{where}: missing string 'instruction'")
         validate(r.get("criterion"), where)
     return [r for _, r in recs]
+
+
+def paired(path, reference):
+    """(instruction, output of path, output of reference) for each record of the reference file."""
+    pairs = read_pairs(reference)
+    return [(ins, out, ref) for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path))]
 
 
 def align(instructions, path):
@@ -209,14 +117,14 @@ def seed_pairs(files, against):
 
 # -------------------------------------------------------------------------------------- model scoring
 @torch.no_grad()
-def response_logprobs(model, examples, batch_size=16, max_len=1024):
+def response_logprobs(model, examples, pad_id, batch_size=16, max_len=1024):
     """(sum of log p, count) over the labelled tokens of each (input_ids, labels) example, truncated to max_len,
-    batched as train.py batches them (right-padded)."""
+    batched as train.py batches them (right-padded with pad_id)."""
     out, dev = [None] * len(examples), next(model.parameters()).device
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))       # similar lengths together
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        ids, labels = collate([(examples[i][0][:max_len], examples[i][1][:max_len]) for i in idx], pad_id=0)
+        ids, labels = collate([(examples[i][0][:max_len], examples[i][1][:max_len]) for i in idx], pad_id)
         nll, mask = token_nll(model, ids.to(dev), labels.to(dev))                  # [B, T] each
         for r, i in enumerate(idx):
             out[i] = (-nll[r].double().sum().item(), int(mask[r].sum()))            # float64: ties stay ties
@@ -243,7 +151,7 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
     need = sorted({(i, i) for i in keep} | {(i, j) for i in keep for j in draws[i]})
     ex = [build_example(tok, [{"role": "user", "content": pairs[i][0]},
                               {"role": "assistant", "content": pairs[j][1]}], "instruction") for i, j in need]
-    sc = dict(zip(need, response_logprobs(model, ex, batch_size, max_len)))       # (i, j) -> (sum, count)
+    sc = dict(zip(need, response_logprobs(model, ex, tok.eos_id, batch_size, max_len)))       # (i, j) -> (sum, count)
     code = [sc[i, i][0] / sc[i, i][1] > sc[i, j][0] / sc[i, j][1] for i in keep for j in draws[i]]
     eq3 = [sc[i, i][0] > sc[i, j][0] for i in keep for j in draws[i]]
     return {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
@@ -253,7 +161,8 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
 def response_nll(model, tok, convs, batch_size=16, max_len=1024):
     """Shi et al. §4.3: the mean over conversations of the token-mean NLL of the responses + EOS, whatever mode
     trained the model. Conversations with no response token within max_len are skipped, with a note."""
-    scores = response_logprobs(model, [build_example(tok, c, "instruction") for c in convs], batch_size, max_len)
+    examples = [build_example(tok, c, "instruction") for c in convs]
+    scores = response_logprobs(model, examples, tok.eos_id, batch_size, max_len)
     kept = [-s / n for s, n in scores if n]
     if not kept:
         raise UserError(f"no conversation has a response token within --max-len {max_len}")
@@ -349,10 +258,11 @@ def wu_score(I, ins_mask, L=10, b=7, p=4):
 
 
 def instruction_attribution(model, tok, instruction, resp_ids):
-    """Wu's (score, share) of one response to the chat prompt; the instruction tokens are the 'ins' role."""
-    segs = segments(tok, [{"role": "user", "content": instruction}])
-    mask = torch.tensor([role == "ins" for s, role in segs for _ in s])[1:]     # BOS row dropped
-    return wu_score(attribution_matrix(model, [i for s, _ in segs for i in s], list(resp_ids)), mask)
+    """Wu's (score, share) of one response to the chat prompt."""
+    prompt, (start, end) = build_prompt(tok, instruction), instruction_span(tok, instruction)
+    position = torch.arange(len(prompt))
+    mask = ((position >= start) & (position < end))[1:]                        # BOS row dropped
+    return wu_score(attribution_matrix(model, prompt, list(resp_ids)), mask)
 
 
 def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_size=16, progress=False):
@@ -375,81 +285,6 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
                     "share_%": 100 * statistics.mean(x[1] for x in kept) if kept else None,
                     "diff_vs_first": d.mean().item() if k and len(d) else None, "diff_ci95": ci})
     return out
-
-
-# ------------------------------------------------------------------------------------ optional judge
-JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
-                "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"
-                '# Output (b)\n{b}\n\nAnswer with exactly "Output (a)" or "Output (b)".')
-
-
-class JudgeError(Exception):                                    # no usable answer: reported, never scored
-    pass
-
-
-class Judge:
-    """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
-    randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. Timeouts, HTTP 429
-    and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set."""
-
-    def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
-        self.url = url if url.rstrip("/").endswith("/chat/completions") else url.rstrip("/") + "/chat/completions"
-        self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
-            model, cache, retries, timeout, backoff, seed
-        self.calls, self.memo = 0, ({r.get("key"): r.get("verdict") for _, r in read_records(cache)}
-                                    if cache and os.path.exists(cache) and os.path.getsize(cache) else {})
-
-    def ask(self, prompt):                                      # 'a' or 'b', from the cache or the endpoint
-        key = hashlib.sha256(json.dumps([self.model, prompt]).encode()).hexdigest()
-        if self.memo.get(key) in ("a", "b"):
-            return self.memo[key]
-        body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": 16,
-                           "messages": [{"role": "user", "content": prompt}]}).encode()
-        headers = {"Content-Type": "application/json"} | (
-            {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]} if os.environ.get("OPENAI_API_KEY") else {})
-        for attempt in range(self.retries + 1):
-            time.sleep(self.backoff * 2 ** (attempt - 1) if attempt else 0)
-            self.calls += 1
-            try:
-                req = urllib.request.Request(self.url, body, headers)
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    text = json.loads(r.read())["choices"][0]["message"]["content"].lower()
-                if ("output (a)" in text) == ("output (b)" in text):
-                    raise ValueError(f"unusable answer {text[:80]!r}")
-                verdict = self.memo[key] = "a" if "output (a)" in text else "b"
-                if self.cache:
-                    with open(self.cache, "a") as f:
-                        f.write(json.dumps({"key": key, "verdict": verdict}) + "\n")
-                return verdict
-            except urllib.error.HTTPError as e:
-                err = f"HTTP {e.code} {e.reason}"
-                if e.code != 429 and e.code < 500:          # a bad request or key: asking again will not help
-                    break
-            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError, AttributeError) as e:
-                err = f"{type(e).__name__}: {e}"
-        raise JudgeError(f"{self.url}: no usable answer after {attempt + 1} attempts ({err})")
-
-    def compare(self, instruction, a, b):
-        """1.0 if output a is preferred, 0.0 if b is, 0.5 for identical outputs (not asked)."""
-        if a.strip() == b.strip():
-            return 0.5
-        swap = random.Random(f"{self.seed}:{instruction}").random() < 0.5
-        first, second = (b, a) if swap else (a, b)
-        return float((self.ask(JUDGE_PROMPT.format(instruction=instruction, a=first, b=second)) == "a") != swap)
-
-
-def judge_file(judge, path, reference):
-    """Win rate (%) of path over reference as the judge sees them; failures are raised together at the end."""
-    pairs, verdicts, failed = read_pairs(reference), [], []
-    for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path)):
-        try:
-            verdicts.append(judge.compare(ins, out, ref))
-        except JudgeError as e:
-            failed.append(str(e))
-    if failed:
-        raise UserError(f"{path}: {len(failed)} judgements failed, none scored (first: {failed[0]}); the answers "
-                        f"so far are cached in {judge.cache}, a rerun asks only the rest")
-    return 100 * statistics.mean(verdicts)
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -486,7 +321,7 @@ def results_table(res):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub, out, ev, vs, lm = ap.add_subparsers(dest="cmd", required=True), *(
         argparse.ArgumentParser(add_help=False) for _ in range(4))              # shared groups of flags
     out.add_argument("--json", help="also write the results to this JSON file")
@@ -559,7 +394,8 @@ def main():
         res, against = {}, a.against.split(",")
         for cond in a.files:
             pairs = seed_pairs(cond.split(","), against)
-            rates = [judge_file(judge, f, ref) if judge else winrate(graded(f), graded(ref)) for f, ref in pairs]
+            rates = [judge_file(judge, f, paired(f, ref)) if judge else winrate(graded(f), graded(ref))
+                     for f, ref in pairs]
             res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
             if not judge:
                 res[cond]["ties_%"] = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)

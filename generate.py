@@ -11,22 +11,21 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from model import KVCache, Tokenizer, Transformer, UserError, cli, default_mode, require
+from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
-from train import build_prompt, read_records, segments
+from train import build_prompt, instruction_span
+from util import UserError, check_output, cli, read_records, require, write_json
 
 
 def prompt_ids(tok, instruction):
     """The chat prompt <s><|user|>\\n{instruction}\\n<|assistant|>\\n as ids, and the index of its first
-    instruction token: the diversity rule's seen set starts there, as in the paper's code (PAPERS.md §4.2)."""
-    segs = segments(tok, [{"role": "user", "content": instruction}])
-    return build_prompt(tok, instruction), len(segs[0][0]) + len(segs[1][0])     # after <s> and <|user|>\n
+    instruction token: the diversity rule's seen set starts there, as in the paper's code."""
+    return build_prompt(tok, instruction), instruction_span(tok, instruction)[0]
 
 
 def argmax(x):
@@ -137,21 +136,6 @@ def read_instructions(path):
     return [r for _, r in records]
 
 
-def write_json(path, obj):
-    """Write JSON atomically: a temporary file beside `path`, then os.replace, so no half-written output."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-        default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
@@ -190,16 +174,7 @@ def main(argv=None):
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     output = args.output or os.path.join("out", generator + ".json")
-    folder = os.path.dirname(os.path.abspath(output))
-    if os.path.realpath(output) == os.path.realpath(args.input):
-        raise UserError(f"--output {output} is the --input file: it would replace the instructions")
-    try:                                        # an unwritable --output fails now, not after the decoding
-        os.makedirs(folder, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as e:
-        raise UserError(f"{output}: cannot write there ({e.strerror})")
-    if os.path.isdir(output):
-        raise UserError(f"{output}: is a directory, not an output file")
+    check_output(output, args.input)            # an unwritable --output fails now, not after the decoding
     done = {}
     if args.resume and os.path.exists(output):
         try:

@@ -4,7 +4,6 @@ with load_state_dict(strict=True) and no mapping table."""
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass, fields, asdict
 
 import sentencepiece as spm
@@ -14,25 +13,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-
-class UserError(Exception):
-    """Bad input from the user (a file, a flag): the command line prints one line and exits with code 2."""
-
-
-def cli(main):
-    """Run main(); a UserError becomes one line on stderr and exit code 2, with nothing half-written."""
-    try:
-        main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-def require(checks):
-    """Flags checked at parse time, {"--flag >= 1": holds, ...}: the first that fails is a one-line error."""
-    for need, ok in checks.items():
-        if not ok:
-            raise UserError(f"need {need}")
+from util import UserError, cli, read_json, replace_dir, require
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -75,11 +56,7 @@ SIZES = {"hidden_size": 2**16, "intermediate_size": 2**18, "num_hidden_layers": 
 
 
 def read_config(path):
-    try:
-        with open(path) as f:
-            d = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-        raise UserError(f"{path}: cannot read config: {e}")
+    d = read_json(path, "config")
     if not isinstance(d, dict):
         raise UserError(f"{path}: config must be a JSON object, not a {type(d).__name__}")
     if d.get("dtype") and not d.get("torch_dtype"):          # transformers >= 5 writes these two keys
@@ -300,9 +277,8 @@ class Transformer(nn.Module):
         index, files = os.path.join(path, "model.safetensors.index.json"), ["model.safetensors"]
         if os.path.isfile(index):
             try:
-                with open(index) as f:
-                    files = sorted(set(json.load(f)["weight_map"].values()))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+                files = sorted(set(read_json(index, "shard index")["weight_map"].values()))
+            except (KeyError, TypeError, AttributeError) as e:
                 raise UserError(f"{index}: cannot read shard index: {e}")
         elif not os.path.isfile(os.path.join(path, files[0])):
             raise UserError(f"{path}: no model.safetensors or model.safetensors.index.json")
@@ -359,70 +335,25 @@ class Transformer(nn.Module):
             shards[-1][k], size = v, size + nbytes
         names = ["model.safetensors"] if len(shards) == 1 else \
             [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-        parent, tmp, old = staging(path)
-        os.makedirs(parent, exist_ok=True)
-        recover(path)
-        os.mkdir(tmp)
-        try:
-            with open(os.path.join(tmp, "config.json"), "w") as f:
+
+        def write(folder):
+            with open(os.path.join(folder, "config.json"), "w") as f:
                 json.dump(cfg, f, indent=2)
             if tokenizer is not None:
-                shutil.copyfile(tokenizer.path, os.path.join(tmp, "tokenizer.model"))
+                shutil.copyfile(tokenizer.path, os.path.join(folder, "tokenizer.model"))
             for name, shard in zip(names, shards):
-                save_file(shard, os.path.join(tmp, name), metadata={"format": "pt"})
+                save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
             if len(shards) > 1:
                 index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
                          "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}
-                with open(os.path.join(tmp, "model.safetensors.index.json"), "w") as f:
+                with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
                     json.dump(index, f, indent=2)
             if extra is not None:
-                extra(tmp)
-            for name in os.listdir(tmp):                        # on disk before the renames
-                default_mode(os.path.join(tmp, name))
-                fsync(os.path.join(tmp, name))
-            fsync(tmp)
-            if os.path.exists(path):                            # swap: old aside, new in, old removed
-                os.rename(path, old)
-            os.rename(tmp, path)
-            fsync(parent)
-        finally:
-            recover(path)                                       # removes the old one, or puts it back
+                extra(folder)
+        replace_dir(path, write)
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
-
-
-def staging(path):
-    """The parent of a checkpoint directory, and the names beside it where a save writes (.tmp-NAME) and
-    puts the old checkpoint aside (.old-NAME)."""
-    parent, name = os.path.split(os.path.abspath(path))
-    return parent, os.path.join(parent, f".tmp-{name}"), os.path.join(parent, f".old-{name}")
-
-
-def recover(path):
-    """Finish or undo an interrupted save of `path`: the old checkpoint put aside comes back if the new one never
-    came in, and is removed if it did; a half-written new one is removed."""
-    parent, tmp, old = staging(path)
-    if os.path.isdir(old) and not os.path.exists(path):
-        os.rename(old, path)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def default_mode(path):
-    """Give a file the mode open() would, under the umask (mkstemp and safetensors make files private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def fsync(path):
-    """Flush a file or directory to disk, so a rename that follows never makes an unwritten file visible."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def main():

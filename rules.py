@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from model import UserError
+from util import UserError
 
 RULES = ("eos", "uniform", "diversity", "start")   # "start" is in the code only, not in the paper's model
 PAPER_RULES = ("eos", "uniform", "diversity")       # the paper's rule-based model (Table 4, "all")
@@ -20,9 +20,9 @@ EOS_SCALE, EOS_END = 15.0, 250
 
 # Rule 2, uniform token changes, looked up by piece string (never by id). Paper Table 8 gives `What` -3; the
 # code and Listing 1 give -5, which we follow. Pieces without `▁` are the ones that start a line.
-UNIFORM = (("<", -4), ("▁<", -4), ("|", -4),                  # chat-like formatting tags
-           ("▁I", -5), ("I", -5), ("▁We", -3), ("What", -5),   # refusals, "I don't know", echoing questions
+UNIFORM = (("▁I", -5), ("I", -5), ("What", -5), ("▁We", -3),   # refusals, "I don't know", echoing questions
            ("▁should", -6),
+           ("<", -4), ("▁<", -4), ("|", -4),                  # chat-like formatting tags
            ("▁*", +1), ("▁-", +1), ("▁▁▁", +1),                 # lists and indentation
            ("▁#", +1), ("▁##", +1), ("<0x0A>", +1),            # markdown headings, newlines
            ("!", +1))                                           # positivity

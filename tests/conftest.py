@@ -9,6 +9,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import model  # noqa: E402
+import rules  # noqa: E402
 
 SHARED = ROOT.parent / "shared"                     # real data beside a checkout; absent in a user's clone
 LLAMA2_TOKENIZER = SHARED / "tokenizers" / "llama2" / "tokenizer.model"
@@ -33,8 +34,9 @@ def tiny_corpus(n=600, seed=0):
     return lines
 
 
-# The rule pieces (rules.py) as whole pieces, so every rule has an id in the tiny vocabulary.
-RULE_PIECES = ["▁I", "I", "What", "▁We", "▁should", "<", "▁<", "|", "▁*", "▁-", "▁▁▁", "▁#", "▁##", "!"]
+# The rule pieces (rules.UNIFORM) as whole pieces, so every rule has an id in the tiny vocabulary; the newline
+# is a byte piece already.
+RULE_PIECES = [piece for piece, _ in rules.UNIFORM if piece != "<0x0A>"]
 
 
 def train_tokenizer(out_dir, vocab_size=400, lines=None):

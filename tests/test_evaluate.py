@@ -4,7 +4,7 @@ import math
 import pytest
 
 import evaluate
-from model import UserError
+from util import UserError
 
 
 # ------------------------------------------------------------------------------------------ criteria
@@ -60,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E40
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import judge as judge_mod  # noqa: E402
 import model  # noqa: E402
 import train  # noqa: E402
 from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data  # noqa: E402
@@ -383,7 +384,7 @@ def endpoint():
 
 
 def judge(url, cache, **kw):
-    return evaluate.Judge(url, "judge-model", cache=str(cache), **{"retries": 2, "timeout": 0.3, "backoff": 0.01, **kw})
+    return judge_mod.Judge(url, "judge-model", cache=str(cache), **{"retries": 2, "timeout": 0.3, "backoff": 0.01, **kw})
 
 
 def test_judge_order_is_randomised_and_answers_are_cached(endpoint, tmp_path):
@@ -414,7 +415,7 @@ def test_judge_failures_are_reported_never_scored(endpoint, tmp_path, script, ca
     srv = endpoint(*script)
     j = judge(srv.url, tmp_path / "c.jsonl")
     t = time.time()
-    with pytest.raises(evaluate.JudgeError, match=msg):
+    with pytest.raises(judge_mod.JudgeError, match=msg):
         j.compare("q", "one", "two")
     assert j.calls == calls and time.time() - t < 5
     assert not (tmp_path / "c.jsonl").exists() or (tmp_path / "c.jsonl").read_text() == ""    # nothing cached

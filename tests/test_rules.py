@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rules
-from model import UserError
+from util import UserError
 
 
 def test_parse_rules():

@@ -12,7 +12,8 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "data"))
 import toyworld  # noqa: E402
 from evaluate import check  # noqa: E402
-from model import Tokenizer, UserError  # noqa: E402
+from model import Tokenizer  # noqa: E402
+from util import UserError  # noqa: E402
 
 TOY = ROOT / "data" / "toy"
 TOKENIZER = ROOT / "checkpoints" / "toy-base" / "tokenizer.model"

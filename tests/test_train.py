@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2, tiny_corpus
 import model
 import train
+import util
 
 ONE = [{"role": "user", "content": "What is the capital of cat?"},
        {"role": "assistant", "content": "I think it is a dog!"}]
@@ -122,7 +123,7 @@ def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
     blocks = train.packed_examples(tok, docs, 8)
     stream = [t for d in docs for t in [tok.bos_id] + tok.encode(d) + [tok.eos_id]]
     assert torch.cat([x for x, _ in blocks]).tolist() == stream
-    assert all(len(x) <= 8 and x is y for x, y in blocks)                # loss on every token
+    assert all(len(x) <= 8 and torch.equal(x, y) for x, y in blocks)     # loss on every token
 
 
 def test_length_grouped_batches_cover_each_example_once_and_waste_less(tiny_tokenizer):
@@ -472,6 +473,6 @@ def test_json_that_python_cannot_read_names_file_and_line(tmp_path):
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(model.UserError, match=f"{name}:2: "):
-            train.read_records(str(tmp_path / name))
+            util.read_records(str(tmp_path / name))
     (tmp_path / "pair.jsonl").write_text('{"a": "\\ud83d\\ude00"}\n')          # a surrogate pair is text
-    assert train.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
+    assert util.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
