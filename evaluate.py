@@ -55,10 +55,12 @@ def align(instructions, path):
         slots.setdefault(ins.strip(), []).append(out)
     res = [slots[i.strip()].pop(0) if slots.get(i.strip()) else None for i in instructions]
     if None in res:
-        raise UserError(f"{path}: no output for the evaluation instruction {instructions[res.index(None)][:60]!r}")
+        missing = instructions[res.index(None)]
+        raise UserError(f"{path}: no output for the evaluation instruction {missing[:60]!r}")
     if any(slots.values()):
-        raise UserError(f"{path}: {sum(map(len, slots.values()))} outputs whose instruction is not in the evaluation "
-                        f"set, e.g. {next(k for k, v in slots.items() if v)[:60]!r}")
+        extra = next(k for k, v in slots.items() if v)
+        raise UserError(f"{path}: {sum(map(len, slots.values()))} outputs whose instruction is not in the "
+                        f"evaluation set, e.g. {extra[:60]!r}")
     return res
 
 
@@ -93,7 +95,8 @@ def grades(records, outputs):
 
 def winrate(a, b):
     """Win rate (%) of a over b, instruction by instruction: the higher result wins, equal results tie and
-    count as half (Hewitt §3). Results are pass/fail, or (pass, graded score) pairs. Itself against itself: 50."""
+    count as half (Hewitt §3). Results are pass/fail, or (pass, graded score) pairs. Itself against itself:
+    50."""
     if len(a) != len(b) or not a:
         raise ValueError("win rate needs two equally long, non-empty lists")
     return 100 * sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)) / len(a)
@@ -151,7 +154,8 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
     need = sorted({(i, i) for i in keep} | {(i, j) for i in keep for j in draws[i]})
     ex = [build_example(tok, [{"role": "user", "content": pairs[i][0]},
                               {"role": "assistant", "content": pairs[j][1]}], "instruction") for i, j in need]
-    sc = dict(zip(need, response_logprobs(model, ex, tok.eos_id, batch_size, max_len)))       # (i, j) -> (sum, count)
+    # (i, j) -> (sum of log p, count) of response j after instruction i
+    sc = dict(zip(need, response_logprobs(model, ex, tok.eos_id, batch_size, max_len)))
     code = [sc[i, i][0] / sc[i, i][1] > sc[i, j][0] / sc[i, j][1] for i in keep for j in draws[i]]
     eq3 = [sc[i, i][0] > sc[i, j][0] for i in keep for j in draws[i]]
     return {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
@@ -167,8 +171,8 @@ def response_nll(model, tok, convs, batch_size=16, max_len=1024):
     if not kept:
         raise UserError(f"no conversation has a response token within --max-len {max_len}")
     if len(kept) < len(scores):
-        print(f"note: {len(scores) - len(kept)} of {len(scores)} conversations skipped: their instruction fills "
-              f"max_len={max_len}", file=sys.stderr)
+        print(f"note: {len(scores) - len(kept)} of {len(scores)} conversations skipped: their instruction "
+              f"fills max_len={max_len}", file=sys.stderr)
     return statistics.mean(kept)
 
 
@@ -199,10 +203,10 @@ def pct(xs):
 
 
 def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
-    """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the cap.
-    rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run of the
-    instruction. continues: chat tags, or a first line that asks a question (the user's turn goes on). style:
-    each task's, and with `near` (eval records' task names) split into near that task / the others."""
+    """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the
+    cap. rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run
+    of the instruction. continues: chat tags, or a first line that asks a question (the user's turn goes on).
+    style: each task's, and with `near` (eval records' task names) split into near that task / the others."""
     units = [tok.encode(o) if tok else o.split() for _, o in pairs]
     grams = [[tuple(u[i:i + n]) for i in range(len(u) - n + 1)] for u in units]
     restate, cont, style = [], [], {k: [] for k in STYLES}
@@ -218,10 +222,12 @@ def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
     res = {"n": len(pairs), "mean_len": statistics.mean(map(len, units)),
            "eos_%": pct([len(u) < max_new_tokens for u in units]),
            "rep_ngram_%": 100 * sum(len(g) - len(set(g)) for g in grams) / max(1, sum(map(len, grams))),
-           "restates_%": pct(restate), "continues_%": pct(cont), "style_%": {k: pct(v) for k, v in style.items()}}
+           "restates_%": pct(restate), "continues_%": pct(cont),
+           "style_%": {k: pct(v) for k, v in style.items()}}
     if near is not None:
         res["style_near_vs_far_%"] = {k: (pct([s for s, t in zip(v, near) if t == k]),
-                                          pct([s for s, t in zip(v, near) if t != k])) for k, v in style.items()}
+                                          pct([s for s, t in zip(v, near) if t != k]))
+                                      for k, v in style.items()}
     return res
 
 
@@ -229,7 +235,8 @@ def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
 def attribution_matrix(model, prompt_ids, resp_ids):
     """Wu et al. §4.1: I [P-1, M], I[n, m] = e_n . dp(y_m | prompt, y_<m)/de_n, gradient x input of the
     probability (not log p) for each prompt token n but BOS, one backward pass per response token m. Freezes
-    the parameters. RMSNorm is scale-invariant: e . d/de sees a token only via what layers add to its residual."""
+    the parameters. RMSNorm is scale-invariant: e . d/de sees a token only via what layers add to its
+    residual."""
     model.requires_grad_(False)
     dev, P, M = next(model.parameters()).device, len(prompt_ids), len(resp_ids)
     ids = torch.tensor([prompt_ids + resp_ids], device=dev)
@@ -272,8 +279,9 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     per, out = [], []
     for model, tok in models:
         resps = generate_ids(model, tok, instructions, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        rows = tqdm(list(zip(instructions, resps)), disable=not progress, desc="attribution")
         per.append([instruction_attribution(model, tok, ins, r) if len(r) >= min_tokens else None
-                    for ins, r in tqdm(list(zip(instructions, resps)), disable=not progress, desc="attribution")])
+                    for ins, r in rows])
     for k, rows in enumerate(per):
         kept = [x for x in rows if x is not None]
         d = torch.tensor([x[0] - y[0] for x, y in zip(rows, per[0]) if x and y], dtype=torch.float64)
@@ -291,7 +299,9 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
 def fmt(x):
     if isinstance(x, (list, tuple)):
         return " / ".join(map(fmt, x))
-    return "-" if x is None else (f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}") if isinstance(x, float) else str(x)
+    if isinstance(x, float):
+        return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
+    return "-" if x is None else str(x)
 
 
 def table(header, rows):
@@ -321,41 +331,50 @@ def results_table(res):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub, out, ev, vs, lm = ap.add_subparsers(dest="cmd", required=True), *(
         argparse.ArgumentParser(add_help=False) for _ in range(4))              # shared groups of flags
     out.add_argument("--json", help="also write the results to this JSON file")
-    ev.add_argument("--eval", required=True, help="toy eval set JSONL: 'instruction', 'family', 'near', 'criterion'")
-    vs.add_argument("--against", required=True, help="comma-separated reference outputs (IT model), one per seed")
+    ev.add_argument("--eval", required=True, help="toy eval set JSONL: 'instruction', 'family', 'near', "
+                    "'criterion'")
+    vs.add_argument("--against", required=True, help="comma-separated reference outputs (IT model), one per "
+                    "seed")
     vs.add_argument("--files", action="append", required=True, help="comma-separated outputs of one condition, "
                     "one per seed or one against every seed; repeat for more conditions")
     lm.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     lm.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
-    lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: 1024)")
+    lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: "
+                    "1024)")
     lm.add_argument("--limit", type=int, help="use only the first N records of each file")
 
     def cmd(name, text, *parents):
         return sub.add_parser(name, help=text, description=text, parents=[out, *parents], formatter_class=Help)
 
-    p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per family.", ev)
+    p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per "
+            "family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
-    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, equal results go to the "
-        "answer closer to the eval record's reference (token F1); exact ties count half.", ev, vs)
+    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, equal results go to "
+        "the answer closer to the eval record's reference (token F1); exact ties count half.", ev, vs)
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm)
     p.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
-    p.add_argument("--data", required=True, help="(instruction, response) pairs: messages JSONL, Alpaca, AlpacaEval")
+    p.add_argument("--data", required=True, help="(instruction, response) pairs: messages JSONL, Alpaca, "
+                   "AlpacaEval")
     p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
     p.set_defaults(limit=1000)                                                  # the paper's --max_examples
     p = cmd("stats", "Output statistics per file: length, EOS, repetition, restating, single-task style.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
     p.add_argument("--tokenizer", help="tokenizer.model or checkpoint directory: lengths in tokens, not words")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="the generation cap: shorter outputs met EOS")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="the generation cap: shorter outputs met "
+                   "EOS")
     p.add_argument("--eval", help="toy eval set: also split the task style by the records' 'near' task")
     p = cmd("attribution", "Wu et al.'s instruction attribution, each model on its own greedy responses.", lm)
-    p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base model first")
-    p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages file")
+    p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base model "
+                   "first")
+    p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages "
+                   "file")
     p.add_argument("--max-new-tokens", type=int, default=64, help="response length cap (Wu: 200-300)")
     p.add_argument("--min-tokens", type=int, default=5, help="drop shorter responses (Wu: 5)")
     p.set_defaults(limit=50)                                                    # a backward pass per token
@@ -363,7 +382,8 @@ def main():
     p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint directories (e.g. IT and IM)")
     p.add_argument("--train", required=True, help="the training set (messages JSONL)")
     p.add_argument("--heldout", required=True, help="held-out conversations (messages JSONL)")
-    p.add_argument("--bleu", type=int, default=0, help="BLEU-4 of greedy outputs on the first N training prompts")
+    p.add_argument("--bleu", type=int, default=0, help="BLEU-4 of greedy outputs on the first N training "
+                   "prompts")
     p = cmd("judge", "Win rates from a pairwise judge at an OpenAI-compatible endpoint (cached).", vs)
     p.add_argument("--url", required=True, help="endpoint base URL, e.g. http://localhost:8000/v1")
     p.add_argument("--model", required=True, help="judge model name")
@@ -399,20 +419,22 @@ def main():
             res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
             if not judge:
                 res[cond]["ties_%"] = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
-        for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):   # the paper's judge
+        # The command for the paper's judge.
+        for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):
             print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
                   "weighted_alpaca_eval_gpt4_turbo")
     elif a.cmd == "rank":
         model, tok = load(a.checkpoint)
-        res = {a.checkpoint: ranking(model, tok, read_pairs(a.data)[:a.limit], a.distractors, a.seed, a.batch_size,
-                                     a.max_len)}
+        pairs = read_pairs(a.data)[:a.limit]
+        res = {a.checkpoint: ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len)}
     elif a.cmd == "stats":
         tok, ev = Tokenizer(a.tokenizer) if a.tokenizer else None, read_eval(a.eval) if a.eval else None
         ins = [r["instruction"] for r in ev] if ev else None
         res = {f: output_stats(list(zip(ins, align(ins, f))) if ev else read_pairs(f), tok, a.max_new_tokens,
                                [r.get("near") for r in ev] if ev else None) for f in a.files}
     elif a.cmd == "attribution":
-        ins = [conversation(w, r, need_response=False)[0]["content"] for w, r in read_records(a.prompts)[:a.limit]]
+        records = read_records(a.prompts)[:a.limit]
+        ins = [conversation(w, r, need_response=False)[0]["content"] for w, r in records]
         res = dict(zip(a.checkpoints, attribution([load(c) for c in a.checkpoints], ins, a.max_new_tokens,
                                                   a.min_tokens, a.batch_size, progress=True)))
     elif a.cmd == "im":

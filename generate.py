@@ -98,10 +98,11 @@ def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch
     prompts = [prompt_ids(tok, ins) for ins in instructions]
     longest = max((len(p) for p, _ in prompts), default=0)
     if longest >= context(model):
-        raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of {context(model)}")
+        raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of "
+                        f"{context(model)}")
     if longest + max_new_tokens > context(model):
-        tqdm.write(f"generate: responses to long prompts stop at the model's context of {context(model)} tokens",
-                   file=sys.stderr)
+        tqdm.write(f"generate: responses to long prompts stop at the model's context of {context(model)} "
+                   f"tokens", file=sys.stderr)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -128,7 +129,8 @@ def generate(model, tok, instructions, max_new_tokens=256, rules=None, batch_siz
 
 # --------------------------------------------------------------------------------------------- files
 def read_instructions(path):
-    """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and line."""
+    """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and
+    line."""
     records = read_records(path)
     for where, r in records:
         if not isinstance(r.get("instruction"), str):
@@ -164,13 +166,14 @@ def main(argv=None):
                     "threads waiting on each other made a 5M-parameter model 30x slower with 2")
     args = ap.parse_args(argv)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
-             "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--threads >= 1": args.threads >= 1,
-             "0 < --top-p <= 1": 0 < args.top_p <= 1, "--limit >= 1": args.limit is None or args.limit >= 1})
+             "a finite --temperature >= 0": 0 <= args.temperature < math.inf,
+             "--threads >= 1": args.threads >= 1, "0 < --top-p <= 1": 0 < args.top_p <= 1,
+             "--limit >= 1": args.limit is None or args.limit >= 1})
     names = parse_rules(args.rules)
     records = read_instructions(args.input)[:args.limit]
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
-        raise UserError(f"{args.checkpoint}: no checkpoint here (pass --checkpoint, or build the toy base model "
-                        f"first, see README)")
+        raise UserError(f"{args.checkpoint}: no checkpoint here (pass --checkpoint, or build the toy base "
+                        f"model first, see README)")
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     output = args.output or os.path.join("out", generator + ".json")
@@ -202,7 +205,8 @@ def main(argv=None):
             part = todo[k:k + chunk]
             outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
                             args.top_p, args.seed + k)
-            done.update({i: {"instruction": i, "output": o, "generator": generator} for i, o in zip(part, outs)})
+            for i, o in zip(part, outs):
+                done[i] = {"instruction": i, "output": o, "generator": generator}
             save()
             bar.update(len(part))
     finally:

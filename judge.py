@@ -27,7 +27,8 @@ class Judge:
     and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set."""
 
     def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
-        self.url = url if url.rstrip("/").endswith("/chat/completions") else url.rstrip("/") + "/chat/completions"
+        base = url.rstrip("/")
+        self.url = url if base.endswith("/chat/completions") else base + "/chat/completions"
         self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
             model, cache, retries, timeout, backoff, seed
         self.calls, self.memo = 0, ({r.get("key"): r.get("verdict") for _, r in read_records(cache)}
@@ -39,8 +40,9 @@ class Judge:
             return self.memo[key]
         body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": 16,
                            "messages": [{"role": "user", "content": prompt}]}).encode()
-        headers = {"Content-Type": "application/json"} | (
-            {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]} if os.environ.get("OPENAI_API_KEY") else {})
+        headers = {"Content-Type": "application/json"}
+        if os.environ.get("OPENAI_API_KEY"):
+            headers["Authorization"] = "Bearer " + os.environ["OPENAI_API_KEY"]
         for attempt in range(self.retries + 1):
             time.sleep(self.backoff * 2 ** (attempt - 1) if attempt else 0)
             self.calls += 1
@@ -59,7 +61,8 @@ class Judge:
                 err = f"HTTP {e.code} {e.reason}"
                 if e.code != 429 and e.code < 500:          # a bad request or key: asking again will not help
                     break
-            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError, AttributeError) as e:
+            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError,
+                    AttributeError) as e:
                 err = f"{type(e).__name__}: {e}"
         raise JudgeError(f"{self.url}: no usable answer after {attempt + 1} attempts ({err})")
 
@@ -82,6 +85,6 @@ def judge_file(judge, path, rows):
         except JudgeError as e:
             failed.append(str(e))
     if failed:
-        raise UserError(f"{path}: {len(failed)} judgements failed, none scored (first: {failed[0]}); the answers "
-                        f"so far are cached in {judge.cache}, a rerun asks only the rest")
+        raise UserError(f"{path}: {len(failed)} judgements failed, none scored (first: {failed[0]}); the "
+                        f"answers so far are cached in {judge.cache}, a rerun asks only the rest")
     return 100 * statistics.mean(verdicts)

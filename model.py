@@ -81,7 +81,8 @@ def read_config(path):
     except TypeError as e:
         raise UserError(f"{path}: {e}")
     if c.num_attention_heads % c.num_key_value_heads or c.head_dim < 2 or c.head_dim % 2:
-        raise UserError(f"{path}: need num_attention_heads a multiple of num_key_value_heads and an even head_dim")
+        raise UserError(f"{path}: need num_attention_heads a multiple of num_key_value_heads and an even "
+                        f"head_dim")
     return c
 
 
@@ -137,7 +138,8 @@ class RMSNorm(nn.Module):
 
 
 def rope(pos, head_dim, theta, dtype):
-    """cos, sin [B, 1, T, head_dim] for positions pos [B, T], in HF's rotate-half layout (q/k load unpermuted)."""
+    """cos, sin [B, 1, T, head_dim] for positions pos [B, T], in HF's rotate-half layout (q/k load
+    unpermuted)."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=pos.device).float() / head_dim)
     ang = pos[..., None].float() * inv_freq                     # [B, T, head_dim/2]
     ang = torch.cat([ang, ang], dim=-1)[:, None]
@@ -242,7 +244,8 @@ class Transformer(nn.Module):
             raise ValueError(f"KV cache holds {cache.max_len} tokens, {S} needed")
         window = self.config.sliding_window
         if window and S > window:
-            raise ValueError(f"sequence of {S} tokens exceeds sliding_window={window}, which is not implemented")
+            raise ValueError(f"sequence of {S} tokens exceeds sliding_window={window}, which is not "
+                             f"implemented")
         pad = cache.pad if cache is not None else pad
         pos = torch.arange(start, S, device=x.device)[None]      # [1, T]
         mask = None                                             # None: plain causal attention (is_causal)
@@ -317,9 +320,9 @@ class Transformer(nn.Module):
 
     def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30, extra=None):
         """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
-        model.safetensors (sharded with an index above max_shard_bytes). `extra(folder)` may add files (train.py's
-        state.pt). Written to .tmp-NAME beside `path` and synced, then swapped in by two renames (the old one
-        to .old-NAME first): a crash at any instant leaves a whole checkpoint that recover() finds."""
+        model.safetensors (sharded with an index above max_shard_bytes). `extra(folder)` may add files
+        (train.py's state.pt). Swapped in whole (util.replace_dir): a crash at any instant leaves a whole
+        checkpoint."""
         c = self.config
         cfg = {k: v for k, v in asdict(c).items() if v is not None}
         cfg.update(architectures=list(c.architectures), model_type=ARCHITECTURES[c.architectures[0]],
@@ -327,7 +330,8 @@ class Transformer(nn.Module):
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if c.tie_word_embeddings:
             sd.pop("lm_head.weight")
-        shards, size = [{}], 0                                  # greedy: a new shard when the next would overflow
+        # Greedy: a new shard when the next tensor would overflow this one.
+        shards, size = [{}], 0
         for k, v in sd.items():
             nbytes = v.numel() * v.element_size()
             if shards[-1] and size + nbytes > max_shard_bytes:

@@ -16,8 +16,8 @@ from model import Tokenizer, Transformer, read_config
 from util import UserError
 
 # What --resume must not change.
-SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip", "seed",
-            "group_by_length")
+SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip",
+            "seed", "group_by_length")
 
 
 def load_model(args):
@@ -86,7 +86,8 @@ def read_state(args):
 def resume(model, opt, state, args, world):
     """The optimizer state and RNG of the saved run (a tampered state.pt can still fail here)."""
     try:
-        set_optimizer_state_dict(model, opt, state["optimizer"], options=StateDictOptions(full_state_dict=world > 1))
+        options = StateDictOptions(full_state_dict=world > 1)
+        set_optimizer_state_dict(model, opt, state["optimizer"], options=options)
         torch.set_rng_state(state["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
@@ -107,7 +108,8 @@ def save(model, opt, tok, args, step, total, world, rank, saved):
     if world > 1:
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
     if not finite.item():
-        raise stopped(f"step {step}: the weights are no longer finite (is --lr {args.lr:g} too high?)", args, saved)
+        why = f"step {step}: the weights are no longer finite (is --lr {args.lr:g} too high?)"
+        raise stopped(why, args, saved)
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)
     sd = get_model_state_dict(model, options=full)
     # A finished run needs no optimizer state.

@@ -207,13 +207,14 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain one. "
-                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.",
-                                 formatter_class=Help)
+    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
+                                 "one. Defaults suit the toy world on a CPU; helps give the paper's 7B "
+                                 "setting.", formatter_class=Help)
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
     add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
-        "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task needs it)")
+        "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task "
+        "needs it)")
     add("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
     add("--init", help="config.json of a fresh random model to train instead of --model")
     add("--tokenizer", help="tokenizer.model for --init")
@@ -239,7 +240,8 @@ def parse_args(argv):
     add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
-    add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core CPU")
+    add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core "
+        "CPU")
     args = ap.parse_args(argv)
     args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
     require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
@@ -280,8 +282,9 @@ def main(argv=None):
         if state and start >= total:
             raise UserError(f"{args.out}: this run finished at step {total}; nothing to resume")
         if rank == 0:
-            print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in {max_len}), "
-                  f"{sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M parameters")
+            print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
+                  f"{max_len}), {sum(lengths)} tokens, {total} steps, "
+                  f"{model.num_params() / 1e6:.2f}M parameters")
         device = distribute(model, args, world, device)
         if world > 1:
             cleanup.callback(torch.distributed.destroy_process_group)
@@ -293,7 +296,8 @@ def main(argv=None):
             trim_log(log_file, start)
         saved, batches = (start or None), None
         stop = cleanup.enter_context(interrupts())
-        bar = cleanup.enter_context(tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0))
+        bar = tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0)
+        cleanup.enter_context(bar)                  # closed first: an error line below the bar, not on it
         for step in range(start, total):
             epoch, k = divmod(step, per_epoch)
             if batches is None or k == 0:
