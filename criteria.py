@@ -50,7 +50,8 @@ def meets(key, v, out):
         return len(lines) >= v if key == "min_lines" else len(lines) <= v
     if key in ("min_words", "max_words"):
         return len(out.split()) >= v if key == "min_words" else len(out.split()) <= v
-    if key == "final_answer":                    # "#### N" (GSM) or "Answer: N", the corpus's two conventions
+    # "#### N" (GSM) or "Answer: N", the corpus's two conventions.
+    if key == "final_answer":
         pattern = rf"(####|answer:)\s*{re.escape(v.strip().lower())}\.?"
         return bool(lines) and re.fullmatch(pattern, lines[-1]) is not None
     if key == "starts_with":

@@ -130,7 +130,8 @@ def response_logprobs(model, examples, pad_id, batch_size=16, max_len=1024):
         ids, labels = collate([(examples[i][0][:max_len], examples[i][1][:max_len]) for i in idx], pad_id)
         nll, mask = token_nll(model, ids.to(dev), labels.to(dev))                  # [B, T] each
         for r, i in enumerate(idx):
-            out[i] = (-nll[r].double().sum().item(), int(mask[r].sum()))            # float64: ties stay ties
+            # float64: ties stay ties
+            out[i] = (-nll[r].double().sum().item(), int(mask[r].sum()))
     return out
 
 
@@ -193,7 +194,8 @@ def bleu4(hyp, ref):
 STYLES = {   # the single-task styles of Hewitt §5; §5.2 finds they leak mostly into similar instructions
     "math": lambda o, ls: bool(ls) and re.fullmatch(r"####\s*\S+", ls[-1]) is not None,
     "poetry": lambda o, ls: len(ls) >= 4 and max(len(x.split()) for x in ls) <= 12,
-    "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,     # ingredients
+    # Three short "- " ingredient lines.
+    "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,
     "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
     "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
 

@@ -35,7 +35,8 @@ def argmax(x):
     if not x.is_cpu or V % 128:
         return x.argmax(-1)
     blocks = x.view(B, V // 128, 128)
-    j = blocks.amax(-1).argmax(-1)                                  # [B] the first block holding the maximum
+    # [B] the first block holding the maximum
+    j = blocks.amax(-1).argmax(-1)
     return j * 128 + blocks[torch.arange(B), j].argmax(-1)
 
 
@@ -61,7 +62,8 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     ends where it fills the model's context."""
     dev = next(model.parameters()).device
     B, T = len(prompts), max(map(len, prompts))
-    V = min(model.config.vocab_size, tok.vocab_size)        # as the code: the smaller of the two vocabularies
+    # As the paper's code: the smaller of the two vocabularies.
+    V = min(model.config.vocab_size, tok.vocab_size)
     pad = torch.tensor([T - len(p) for p in prompts], device=dev)                     # [B] left padding
     ids = torch.tensor([[tok.eos_id] * (T - len(p)) + p for p in prompts], device=dev)  # [B, T]
     seen = torch.zeros(B, V, dtype=torch.bool, device=dev)  # [B, V] diversity state: tokens present so far
@@ -78,7 +80,8 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     logits = model(ids, cache=cache)                        # prefill: [B, T, V']
     for t in range(steps):
         logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
-        if rules is not None:                                        # product of experts, Eq. 4 (+ a constant)
+        # The product of experts, Eq. 4 (+ a constant).
+        if rules is not None:
             logp = logp + rules.scores(seen, length)
         nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
         out[:, t] = nxt
@@ -197,7 +200,8 @@ def main(argv=None):
         dataset = Path(args.input).stem
         write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
                             for r in records if r["instruction"] in done])
-    chunk = args.batch_size * 4                 # written after every chunk, so an interrupted run loses little
+    # Written after every chunk, so an interrupted run loses little.
+    chunk = args.batch_size * 4
     bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
     torch.set_num_threads(args.threads)             # restored below: main() may run inside a longer script
     try:

@@ -59,7 +59,8 @@ class Judge:
                 return verdict
             except urllib.error.HTTPError as e:
                 err = f"HTTP {e.code} {e.reason}"
-                if e.code != 429 and e.code < 500:          # a bad request or key: asking again will not help
+                # A bad request or key: asking again will not help.
+                if e.code != 429 and e.code < 500:
                     break
             except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError,
                     AttributeError) as e:

@@ -95,7 +95,8 @@ class Tokenizer:
         file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
         if not os.path.isfile(file):
             raise UserError(f"{file}: tokenizer not found")
-        self.path = os.path.abspath(file)          # copied at every save, wherever the working directory goes
+        # Copied at every save, wherever the working directory goes.
+        self.path = os.path.abspath(file)
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.Load(file)
@@ -307,7 +308,8 @@ class Transformer(nn.Module):
                 raise
             except Exception as e:                              # truncated or not safetensors at all
                 raise UserError(f"{file}: cannot read safetensors ({type(e).__name__}: {e})")
-        if config.tie_word_embeddings and "model.embed_tokens.weight" in sd:   # lm_head shares the embedding
+        # lm_head shares the embedding.
+        if config.tie_word_embeddings and "model.embed_tokens.weight" in sd:
             sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
         missing = sorted(set(expected) - set(sd))
         if missing:

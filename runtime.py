@@ -74,7 +74,8 @@ def read_state(args):
         state = torch.load(path, weights_only=True)
         changed = [k for k in SAME_RUN if state["args"].get(k, getattr(args, k)) != getattr(args, k)]
         ok = type(state["step"]) is int and state["step"] >= 0 and torch.is_tensor(state["rng"])
-    except Exception as e:                          # not a zip, a pickle of foreign objects, keys missing, ...
+    # Not a zip, a pickle of foreign objects, keys missing, ...
+    except Exception as e:
         raise UserError(f"{path}: cannot resume from it ({type(e).__name__})")
     if not ok:
         raise UserError(f"{path}: cannot resume from it (not a state.pt of train.py)")

@@ -308,8 +308,8 @@ def main(argv=None):
             for x, y, weight in micro_batches(examples, batch, rank, world, args.micro_batch_size, tok.eos_id):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     losses = example_losses(model, x.to(device), y.to(device)) * weight
-                # The mean over the batch of each example's per-token mean NLL, as the paper's code computes it
-                # (micro-batch 1 and accumulation). FSDP averages gradients over processes, hence * world.
+                # The mean over the batch of each example's per-token mean NLL, as the paper's code computes
+                # it (micro-batch 1 and accumulation). FSDP averages gradients over processes, hence * world.
                 (losses.sum() * world / len(batch)).backward()
                 loss += losses.detach().sum() / len(batch)
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip or math.inf)
