@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sentencepiece as spm  # noqa: E402
 from model import Tokenizer, UserError, cli  # noqa: E402
+from rules import UNIFORM  # noqa: E402
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
@@ -1081,7 +1082,7 @@ def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_see
 
 
 # -------------------------------------------------------------------------------------------- tokenizer
-RULE_PIECES = ["▁I", "I", "What", "▁We", "▁should", "<", "▁<", "|", "▁*", "▁-", "▁▁▁", "▁#", "▁##", "<0x0A>", "!"]
+RULE_PIECES = [piece for piece, _ in UNIFORM]          # the rules look these up by piece string
 
 
 def corpus_lines(path, limit):
