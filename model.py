@@ -89,7 +89,8 @@ def read_config(path):
 # -------------------------------------------------------------------------------------------- tokenizer
 class Tokenizer:
     """SentencePiece, as Llama uses it. encode() adds no BOS/EOS; encode_next() encodes text that follows a
-    newline, without the dummy '▁' SentencePiece puts in front of every string (DESIGN.md, chat format)."""
+    newline, without the dummy '▁' SentencePiece puts in front of every string: the ids of a chat text built
+    piece by piece then equal the whole text's."""
 
     def __init__(self, path):
         file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
