@@ -1,19 +1,16 @@
 """The Llama-family transformer, read bottom-up: config, tokenizer, norm, RoPE, attention, MLP, block, model,
 then loading and saving Hugging Face checkpoints. Module names equal the HF tensor names, so a checkpoint loads
 with load_state_dict(strict=True) and no mapping table."""
-import json
 import os
-import shutil
 from dataclasses import dataclass, fields, asdict
 
 import sentencepiece as spm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from util import UserError, cli, read_json, replace_dir, require
+import hf
+from util import UserError, cli, require
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -43,41 +40,10 @@ class Config:
         self.architectures = tuple(self.architectures)
 
 
-ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral"}
-# Keys that change nothing here, and keys whose only supported value is the one given.
-IGNORED_KEYS = {"model_type", "transformers_version", "_name_or_path", "use_cache", "initializer_range",
-                "pad_token_id", "output_attentions", "output_hidden_states", "return_dict", "dtype"}
-FIXED_KEYS = {"hidden_act": "silu", "attention_bias": False, "mlp_bias": False, "rope_scaling": None,
-              "pretraining_tp": 1, "attention_dropout": 0.0}
-# Bounds on the sizes, well above any released model's: a typo must not allocate terabytes or build for hours.
-SIZES = {"hidden_size": 2**16, "intermediate_size": 2**18, "num_hidden_layers": 2**10, "head_dim": 2**12,
-         "num_attention_heads": 2**10, "num_key_value_heads": 2**10, "vocab_size": 2**22,
-         "max_position_embeddings": 2**24}
-
-
 def read_config(path):
-    d = read_json(path, "config")
-    if not isinstance(d, dict):
-        raise UserError(f"{path}: config must be a JSON object, not a {type(d).__name__}")
-    if d.get("dtype") and not d.get("torch_dtype"):          # transformers >= 5 writes these two keys
-        d["torch_dtype"] = d["dtype"]
-    rp = d.pop("rope_parameters", None) or {}
-    if rp.get("rope_type", "default") != "default":
-        raise UserError(f"{path}: unsupported rope_type {rp['rope_type']!r} (only default RoPE is supported)")
-    d.setdefault("rope_theta", rp.get("rope_theta", 10000.0))
-    arch = d.get("architectures") or ["LlamaForCausalLM"]
-    if len(arch) != 1 or arch[0] not in ARCHITECTURES:
-        raise UserError(f"{path}: unsupported architecture {arch}; supported: {sorted(ARCHITECTURES)}")
-    known = {f.name for f in fields(Config)}
-    for k, v in d.items():
-        if k in FIXED_KEYS and v != FIXED_KEYS[k] and not (k == "pretraining_tp" and v is None):
-            raise UserError(f"{path}: unsupported {k}={v!r} (only {FIXED_KEYS[k]!r} is supported)")
-        if k not in known and k not in IGNORED_KEYS and k not in FIXED_KEYS:
-            raise UserError(f"{path}: unsupported config key {k!r}")
-        if k in SIZES and v is not None and (type(v) is not int or not 1 <= v <= SIZES[k]):
-            raise UserError(f"{path}: {k}={v!r:.30} is not an integer from 1 to {SIZES[k]:,}")
+    """The Config of an HF config.json; anything this model does not support is a one-line error."""
     try:
-        c = Config(**{k: v for k, v in d.items() if k in known})
+        c = Config(**hf.read_config(path, {f.name for f in fields(Config)}))
     except TypeError as e:
         raise UserError(f"{path}: {e}")
     if c.num_attention_heads % c.num_key_value_heads or c.head_dim < 2 or c.head_dim % 2:
@@ -279,36 +245,11 @@ class Transformer(nn.Module):
             raise UserError(f"device {device!r} is not usable here ({str(e).splitlines()[0]})")
         config = read_config(os.path.join(path, "config.json"))
         dtype = dtype or getattr(torch, config.torch_dtype or "float32")
-        index, files = os.path.join(path, "model.safetensors.index.json"), ["model.safetensors"]
-        if os.path.isfile(index):
-            try:
-                files = sorted(set(read_json(index, "shard index")["weight_map"].values()))
-            except (KeyError, TypeError, AttributeError) as e:
-                raise UserError(f"{index}: cannot read shard index: {e}")
-        elif not os.path.isfile(os.path.join(path, files[0])):
-            raise UserError(f"{path}: no model.safetensors or model.safetensors.index.json")
+        files = hf.shard_files(path)
         with torch.device("meta"):
             model = cls(config)
         expected = model.state_dict()
-        sd = {}
-        for name in files:
-            file = os.path.join(path, name)
-            try:
-                with safe_open(file, framework="pt", device=str(device)) as f:
-                    for key in f.keys():
-                        if key.endswith("rotary_emb.inv_freq"):     # recomputed, never loaded
-                            continue
-                        if key not in expected:
-                            raise UserError(f"{file}: unexpected tensor {key}")
-                        t = f.get_tensor(key)
-                        if t.shape != expected[key].shape:
-                            raise UserError(f"{file}: tensor {key} has shape {tuple(t.shape)}, "
-                                            f"config says {tuple(expected[key].shape)}")
-                        sd[key] = t.to(dtype)
-            except UserError:
-                raise
-            except Exception as e:                              # truncated or not safetensors at all
-                raise UserError(f"{file}: cannot read safetensors ({type(e).__name__}: {e})")
+        sd = hf.read_tensors(path, files, {k: v.shape for k, v in expected.items()}, dtype, device)
         # lm_head shares the embedding.
         if config.tie_word_embeddings and "model.embed_tokens.weight" in sd:
             sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
@@ -328,36 +269,12 @@ class Transformer(nn.Module):
         checkpoint."""
         c = self.config
         cfg = {k: v for k, v in asdict(c).items() if v is not None}
-        cfg.update(architectures=list(c.architectures), model_type=ARCHITECTURES[c.architectures[0]],
+        cfg.update(architectures=list(c.architectures), model_type=hf.ARCHITECTURES[c.architectures[0]],
                    hidden_act="silu", torch_dtype=str(next(self.parameters()).dtype).removeprefix("torch."))
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if c.tie_word_embeddings:
             sd.pop("lm_head.weight")
-        # Greedy: a new shard when the next tensor would overflow this one.
-        shards, size = [{}], 0
-        for k, v in sd.items():
-            nbytes = v.numel() * v.element_size()
-            if shards[-1] and size + nbytes > max_shard_bytes:
-                shards, size = shards + [{}], 0
-            shards[-1][k], size = v, size + nbytes
-        names = ["model.safetensors"] if len(shards) == 1 else \
-            [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-
-        def write(folder):
-            with open(os.path.join(folder, "config.json"), "w") as f:
-                json.dump(cfg, f, indent=2)
-            if tokenizer is not None:
-                shutil.copyfile(tokenizer.path, os.path.join(folder, "tokenizer.model"))
-            for name, shard in zip(names, shards):
-                save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
-            if len(shards) > 1:
-                index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
-                         "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}
-                with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
-                    json.dump(index, f, indent=2)
-            if extra is not None:
-                extra(folder)
-        replace_dir(path, write)
+        hf.write_checkpoint(path, cfg, sd, tokenizer, max_shard_bytes, extra)
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
