@@ -4,7 +4,6 @@ markdown table and, with --json, writes its results:  python evaluate.py SUBCOMM
 """
 import argparse
 import math
-import os
 import random
 import re
 import statistics
@@ -20,48 +19,23 @@ from generate import generate, generate_ids
 from judge import Judge, judge_file
 from model import Tokenizer, Transformer
 from train import build_example, build_prompt, collate, instruction_span, token_nll
-from util import Help, UserError, cli, conversation, load_conversations, read_records, write_json
+from util import (Help, UserError, align, cli, conversation, flatten, read_pairs, read_records, table,
+                  write_json)
+
 
 # ------------------------------------------------------------------------------------------- reading files
-def read_pairs(path):                                           # the first turn of each record
-    convs = load_conversations(path)
-    for where, c in convs:
-        if len(c) < 2:
-            raise UserError(f"{where}: 'messages' has no assistant turn")
-    return [(c[0]["content"], c[1]["content"]) for _, c in convs]
-
-
 def read_eval(path):
     """The toy eval set's records, each with an 'instruction' and a valid 'criterion'."""
-    recs = read_records(path)
-    for where, r in recs:
-        if not isinstance(r.get("instruction"), str):
-            raise UserError(f"{where}: missing string 'instruction'")
+    records = read_records(path, need="instruction")
+    for where, r in records:
         validate(r.get("criterion"), where)
-    return [r for _, r in recs]
+    return [r for _, r in records]
 
 
 def paired(path, reference):
     """(instruction, output of path, output of reference) for each record of the reference file."""
     pairs = read_pairs(reference)
     return [(ins, out, ref) for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path))]
-
-
-def align(instructions, path):
-    """The outputs of `path` in the order of `instructions`. Matched by instruction text: the k-th occurrence of
-    an instruction in one file matches its k-th occurrence in the other; anything unmatched is an error."""
-    slots = {}
-    for ins, out in read_pairs(path):
-        slots.setdefault(ins.strip(), []).append(out)
-    res = [slots[i.strip()].pop(0) if slots.get(i.strip()) else None for i in instructions]
-    if None in res:
-        missing = instructions[res.index(None)]
-        raise UserError(f"{path}: no output for the evaluation instruction {missing[:60]!r}")
-    if any(slots.values()):
-        extra = next(k for k, v in slots.items() if v)
-        raise UserError(f"{path}: {sum(map(len, slots.values()))} outputs whose instruction is not in the "
-                        f"evaluation set, e.g. {extra[:60]!r}")
-    return res
 
 
 # ----------------------------------------------------------------------------------- checks and win rates
@@ -298,30 +272,6 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
 
 
 # ------------------------------------------------------------------------------------------ command line
-def fmt(x):
-    if isinstance(x, (list, tuple)):
-        return " / ".join(map(fmt, x))
-    if isinstance(x, float):
-        return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
-    return "-" if x is None else str(x)
-
-
-def table(header, rows):
-    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] +
-                      ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
-
-
-def flatten(d, prefix=""):
-    """{'a': {'b': 1}} -> {'a.b': 1}."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def results_table(res):
     """Markdown table of {file: {measure: value}}, nested measures as 'measure.key'. With many measures (a pass
     rate per family) they are the rows and the files the columns, so the table fits a terminal."""

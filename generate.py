@@ -134,11 +134,7 @@ def generate(model, tok, instructions, max_new_tokens=256, rules=None, batch_siz
 def read_instructions(path):
     """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and
     line."""
-    records = read_records(path)
-    for where, r in records:
-        if not isinstance(r.get("instruction"), str):
-            raise UserError(f"{where}: record has no 'instruction' string")
-    return [r for _, r in records]
+    return [r for _, r in read_records(path, need="instruction")]
 
 
 def main(argv=None):

@@ -61,9 +61,9 @@ def read_json(path, what):
         raise UserError(f"{path}: cannot read {what}: {e}")
 
 
-def read_records(path):
+def read_records(path, need=None):
     """[(where, record)]: the JSON objects of a JSON list, or of a JSONL file (blank lines skipped); `where` is
-    "file:line", for error messages."""
+    "file:line", for error messages. `need`: a key every record must have, with a string."""
     text, records, n, where = read_text(path), [], 1, f"{path}:1"
     try:
         # A JSON list: decoded item by item for lines, then checked whole.
@@ -92,6 +92,8 @@ def read_records(path):
     for where, r in records:
         if not isinstance(r, dict):
             raise UserError(f"{where}: expected a JSON object, got {type(r).__name__}")
+        if need and not isinstance(r.get(need), str):
+            raise UserError(f"{where}: record has no {need!r} string")
         try:                                        # "\ud800" decodes to a string that is not text
             json.dumps(r, ensure_ascii=False).encode()
         except UnicodeEncodeError:
@@ -139,6 +141,32 @@ def load_documents(path):
             raise UserError(f"{where}: missing 'text' (a string)")
         docs.append(r["text"])
     return docs
+
+
+def read_pairs(path):
+    """(instruction, response) of the first turn of each record of a conversations or outputs file."""
+    convs = load_conversations(path)
+    for where, c in convs:
+        if len(c) < 2:
+            raise UserError(f"{where}: 'messages' has no assistant turn")
+    return [(c[0]["content"], c[1]["content"]) for _, c in convs]
+
+
+def align(instructions, path):
+    """The outputs of `path` in the order of `instructions`. Matched by instruction text: the k-th occurrence of
+    an instruction in one file matches its k-th occurrence in the other; anything unmatched is an error."""
+    slots = {}
+    for ins, out in read_pairs(path):
+        slots.setdefault(ins.strip(), []).append(out)
+    res = [slots[i.strip()].pop(0) if slots.get(i.strip()) else None for i in instructions]
+    if None in res:
+        missing = instructions[res.index(None)]
+        raise UserError(f"{path}: no output for the evaluation instruction {missing[:60]!r}")
+    if any(slots.values()):
+        extra = next(k for k, v in slots.items() if v)
+        raise UserError(f"{path}: {sum(map(len, slots.values()))} outputs whose instruction is not in the "
+                        f"evaluation set, e.g. {extra[:60]!r}")
+    return res
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -317,3 +345,28 @@ def alive(pid):
     except PermissionError:                         # it does, another user's
         return True
     return True
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def fmt(x):
+    if isinstance(x, (list, tuple)):
+        return " / ".join(map(fmt, x))
+    if isinstance(x, float):
+        return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
+    return "-" if x is None else str(x)
+
+
+def table(header, rows):
+    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] +
+                      ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
+
+
+def flatten(d, prefix=""):
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
