@@ -13,7 +13,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
 from model import Tokenizer, Transformer, read_config
-from util import UserError
+from util import UserError, check_run_dir, recover
 
 # What --resume must not change.
 SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip",
@@ -65,6 +65,15 @@ def distribute(model, args, world, device):
     if world > 1:
         fully_shard(model)
     return device
+
+
+def open_run(args, rank):
+    """Ready --out for this run: an interrupted save finished or undone, the directory checked
+    (util.check_run_dir), and with --resume the saved state read."""
+    if rank == 0:
+        recover(args.out)                           # a save cut short: the old run put aside comes back
+    check_run_dir(args.out, [args.model, args.data, args.init, args.tokenizer], args.resume, args.overwrite)
+    return read_state(args) if args.resume else None
 
 
 def read_state(args):

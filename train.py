@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model import Tokenizer
-from runtime import agree, distribute, interrupts, load_model, read_state, resume, save, stopped
-from util import (Help, UserError, check_run_dir, cli, load_conversations, load_documents, locked, recover,
-                  require, trim_log)
+from runtime import agree, distribute, interrupts, load_model, open_run, resume, save, stopped
+from util import Help, UserError, cli, load_conversations, load_documents, locked, require, trim_log
 
 IGNORE = -100                                  # label of a token that carries no loss
 USER_TAG, ASSISTANT_TAG = "<|user|>", "<|assistant|>"        # Tulu tags, plain text (never added tokens)
@@ -267,12 +266,9 @@ def main(argv=None):
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    with ExitStack() as cleanup:         # undone in reverse order, however the run ends
+    with ExitStack() as cleanup:                    # undone in reverse order, however the run ends
         cleanup.enter_context(locked(args.out, rank == 0))
-        if rank == 0:
-            recover(args.out)                       # a save cut short: the old run put aside comes back
-        check_run_dir(args.out, [args.model, args.data, args.init, args.tokenizer], args.resume, args.overwrite)
-        state = read_state(args) if args.resume else None
+        state = open_run(args, rank)                # None, or the state.pt of the run to resume
         model, tok = load_model(args)
         max_len = min(args.max_seq_len, model.config.max_position_embeddings)
         examples, dropped = load_examples(args, tok, max_len)
