@@ -287,7 +287,7 @@ def test_committed_tokenizer_has_the_rule_pieces():
     # After the assistant tag's newline a response begins without the dummy prefix: "What", "I" (rules.py).
     assert tok.piece(tok.encode_next("What is the capital?")[0]) == "What"
     assert tok.piece(tok.encode_next("I think so.")[0]) == "I"
-    assert tok.piece(tok.encode("So What is it?")[1]) == "▁What"
+    assert tok.piece(tok.encode("so What is it?")[1]) == "▁What"
     assert [tok.piece(i) for i in tok.encode_next("    return x < 3")] == ["▁▁▁", "▁return", "▁x", "▁<", "▁", "3"]
     assert "▁We" in [tok.piece(i) for i in tok.encode("so We should go")]
     # The chat tags are plain text in this vocabulary too.
