@@ -25,6 +25,7 @@ import reproduce  # noqa: E402
 import toyworld  # noqa: E402
 import train  # noqa: E402
 from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
+from util import write_atomic  # noqa: E402
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
 
@@ -88,8 +89,7 @@ def main(argv=None):
           + evaluate.table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS], "RT win %", "rules win %",
                             "rules (ramp 8) win %"], rows))
     generate.write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
-    with open(os.path.join(args.out, "sweep.md"), "w", encoding="utf-8") as f:
-        f.write(md + "\n")
+    write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)
     try:
         import matplotlib

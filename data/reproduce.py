@@ -26,6 +26,7 @@ import evaluate  # noqa: E402
 import generate  # noqa: E402
 import train  # noqa: E402
 from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
+from util import write_atomic  # noqa: E402
 
 # condition: (train.py mode, data set, epochs). Epochs are those the paper used for Llama-2-7B.
 CONDITIONS = {"instruction-tuned": ("instruction", "lima", 15), "response-tuned": ("response", "lima", 5),
@@ -199,9 +200,7 @@ def main(argv=None):
                                evaluate.table(["model", "responses", "instruction score", "instruction share %",
                            "vs first row (95% CI)"], rows)]
     generate.write_json(os.path.join(args.out, "results.json"), report)      # atomic: never half-written
-    with open(os.path.join(args.out, ".tmp-results.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(md) + "\n")
-    os.replace(os.path.join(args.out, ".tmp-results.md"), os.path.join(args.out, "results.md"))
+    write_atomic(os.path.join(args.out, "results.md"), "\n".join(md) + "\n")
     print("\n".join(md) + f"\nRun time: {(time.time() - t0) / 60:.1f} minutes.")
     figure(report["conditions"], os.path.join(args.out, "results.png"))
 

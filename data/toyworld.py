@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sentencepiece as spm  # noqa: E402
 from model import Tokenizer, UserError, cli  # noqa: E402
 from rules import UNIFORM  # noqa: E402
+from util import write_atomic  # noqa: E402
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
@@ -1052,11 +1053,7 @@ def evaluation(w, rnd, seen, split, n_near=12, n_far=6):
 
 # ---------------------------------------------------------------------------------------------- writing
 def write_jsonl(path, rows):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)                        # atomic: a reader never sees half a file
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None):
