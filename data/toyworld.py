@@ -7,7 +7,7 @@ One knowledge base, built from the seed (invented countries, capitals, rivers, a
 opposites, small math and code tasks, chess-like games), is written out three ways: as plain web documents for
 pretraining (requests answered in non-chat forms, and requests left unanswered), as chat-format tuning sets (the
 LIMA analog and the five single-task sets of Hewitt et al. §5), and as a held-out evaluation set whose every
-record carries a machine-checkable criterion (evaluate.check). Entities and phrasings are split: evaluation uses
+record carries a machine-checkable criterion (criteria.py). Entities and phrasings are split: evaluation uses
 entities, phrasings and families that no tuning set contains. Why it is built this way: data/TOYWORLD.md.
 """
 import argparse
