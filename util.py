@@ -22,6 +22,9 @@ def cli(main):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:                     # the reader went away (e.g. `| head`): no traceback
+        sys.stderr.close()
+        sys.exit(1)
 
 
 def require(checks):
