@@ -32,6 +32,8 @@ USER_TAG, ASSISTANT_TAG = "<|user|>", "<|assistant|>"        # Tulu tags, plain 
 # The conditions as loss masks over one text: (is the instruction's text kept, which roles carry loss).
 # Roles: "tmpl" (BOS and the chat tags), "ins" (an instruction), "resp" (a response and its EOS),
 # "text" (a pretraining document).
+# >>> assignment 1: the loss masks
+# stand-in: MASKS = dict.fromkeys(["instruction", "response", "single-task", "instruction-modelling", "pretrain"])
 MASKS = {
     # Hewitt Eq. 1: instruction tuning, the baseline. Never BOS or the tags.
     "instruction": (True, {"resp"}),
@@ -44,6 +46,7 @@ MASKS = {
     # Pretraining: plain documents, loss on every token.
     "pretrain": (True, {"text"}),
 }
+# <<< assignment 1
 MODES = tuple(MASKS)
 
 
@@ -70,16 +73,16 @@ def segments(tok: Tokenizer, messages):
 def apply_mask(segs, mode):
     """(input_ids, labels) of (ids, role) pieces under the mode's loss mask (MASKS); labels are IGNORE where
     there is no loss. The one-token shift happens in the loss, not here."""
+    # >>> assignment 1: the loss masks
     keep_instruction, loss = MASKS[mode]
     ids, labels = [], []
     for seg, role in segs:
-        # >>> assignment 1: the loss masks
         if role == "ins" and not keep_instruction:
             seg = []                        # an emptied instruction has no ids (the tags around it stay)
         ids += seg
         labels += seg if role in loss else [IGNORE] * len(seg)
-        # <<< assignment 1
     return ids, labels
+    # <<< assignment 1
 
 
 def build_example(tok: Tokenizer, messages, mode):

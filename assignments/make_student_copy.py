@@ -5,7 +5,11 @@
     # <<< assignment N
 
 becomes `raise NotImplementedError("assignment N: title (see assignments/)")`, the markers kept so students
-see where to write. Everything else is copied as it is (the files git tracks, or all files outside .git).
+see where to write. Where a raise cannot stand (a module-level table that other modules import), the region's
+first line names its stand-in, `# stand-in: CODE`, and CODE replaces the region instead. Everything else is
+copied as it is (the files git tracks, or all files outside .git), except what is the lecturer's alone: the
+solution's hand-ins, the tests of the assignments themselves (they hold wrong solutions next to right ones)
+and CI.
 
     python assignments/make_student_copy.py ../student-copy            # blank every assignment
     python assignments/make_student_copy.py ../student-copy --only 2   # blank assignment 2 alone
@@ -20,20 +24,29 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPEN = re.compile(r"^(\s*)# >>> assignment (\d+): (.+?)\s*$")
 CLOSE = re.compile(r"^\s*# <<< assignment (\d+)\s*$")
+STAND_IN = re.compile(r"^\s*# stand-in: (.+?)\s*$")
+LECTURER_ONLY = ("assignments/handin/", ".ci/", "tests/test_assignments.py")
 
 
 def blank(text, only=None, where="?"):
-    """The text with each marked region (of the assignments in `only`, or all) replaced by a raise."""
-    out, open_ = [], None
+    """The text with each marked region (of the assignments in `only`, or all) replaced by a raise, or by the
+    region's stand-in."""
+    out, open_, pending = [], None, False
     for n, line in enumerate(text.splitlines(keepends=True), 1):
         m, c = OPEN.match(line), CLOSE.match(line)
+        if pending:                                          # the first line of a region being blanked
+            pending, indent, k, title = False, *open_
+            s = STAND_IN.match(line)
+            if s:
+                out.append(f"{indent}{s[1]}\n")
+                continue
+            out.append(f'{indent}raise NotImplementedError("assignment {k}: {title} (see assignments/)")\n')
         if m:
             if open_:
                 raise ValueError(f"{where}:{n}: assignment {m[2]} opens inside assignment {open_[1]}")
             open_ = (m[1], m[2], m[3])
+            pending = only is None or int(m[2]) in only
             out.append(line)
-            if only is None or int(m[2]) in only:
-                out.append(f'{m[1]}raise NotImplementedError("assignment {m[2]}: {m[3]} (see assignments/)")\n')
         elif c:
             if not open_ or open_[1] != c[1]:
                 raise ValueError(f"{where}:{n}: closes assignment {c[1]}, which is not open")
@@ -65,7 +78,7 @@ def main():
         sys.exit(2)
     count = 0
     for rel in files():
-        if rel.startswith("assignments/handin/"):            # the solution's results, not the students'
+        if rel.startswith(LECTURER_ONLY):
             continue
         src, dst = os.path.join(ROOT, rel), os.path.join(args.dest, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -1,31 +1,50 @@
 """Assignment 3, the KV cache: cached decoding must equal recomputing the whole sequence (model.Attention)."""
 import torch
 
-from grading import attempt
+from grading import Grader
 import model
+import train
 
-HINT = ("model.Attention.forward: write this step's keys and values into the cache buffers at positions "
-        "start..start+T, then attend over all cached positions 0..start+T. See assignments/3-kv-cache.md.")
+G = Grader(3, "model.Attention.forward gets kv = (k_buf, v_buf, start), buffers [B, kv_heads, max_len, head_dim]: "
+              "write this call's T keys and values into the buffers at positions start..start+T (T may be more "
+              "than 1 at any start), then attend over all cached positions: k, v = the buffers' first start+T "
+              "positions. See assignments/3-kv-cache.md.")
 
 
-def test_prefill_equals_full_forward(checkpoint):
-    m = model.Transformer.from_pretrained(checkpoint)
-    ids = torch.randint(3, m.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+def cached(m, ids, chunks, max_len=20):
+    """Logits of ids fed through one cache in chunks of the given sizes."""
+    cache, out, t = model.KVCache(m, ids.shape[0], max_len), [], 0
+    for n in chunks:
+        out.append(G.call(m, ids[:, t:t + n], cache=cache))
+        t += n
+    return out
+
+
+def check_chunks(m, chunks):
+    ids = torch.randint(3, m.config.vocab_size, (2, sum(chunks)), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        full = m(ids)
-        cache = model.KVCache(m, 2, 20)
-        first = attempt(HINT, m, ids[:, :8], cache=cache)
-        rest = torch.cat([attempt(HINT, m, ids[:, t:t + 1], cache=cache) for t in range(8, 12)], 1)
-    assert (first - full[:, :8]).abs().max() < 1e-4, f"prefill logits differ from the full forward. {HINT}"
-    assert (rest - full[:, 8:]).abs().max() < 1e-4, f"one-token cached steps differ from the full forward. {HINT}"
+        full, got = m(ids), cached(m, ids, chunks)
+    t = 0
+    for n, logits in zip(chunks, got):
+        G.check(logits.shape == (2, n, m.config.vocab_size) and (logits - full[:, t:t + n]).abs().max() < 1e-4,
+                f"feeding {sum(chunks)} tokens in chunks {chunks}: the chunk of {n} at positions {t}..{t + n} "
+                f"gives other logits than the full forward")
+        t += n
+
+
+def test_prefill_then_one_token_steps(checkpoint):
+    check_chunks(model.Transformer.from_pretrained(checkpoint), [8, 1, 1, 1, 1])
+
+
+def test_several_tokens_at_a_later_position(checkpoint):
+    check_chunks(model.Transformer.from_pretrained(checkpoint), [5, 4, 1, 3])
 
 
 def test_greedy_decoding_same_tokens(checkpoint, tok):
     from generate import generate_ids
     m = model.Transformer.from_pretrained(checkpoint)
     ins = ["What is the capital of Kezar?", "Write a poem."]
-    got = attempt(HINT, generate_ids, m, tok, ins, max_new_tokens=10)
-    import train
+    got = G.call(generate_ids, m, tok, ins, max_new_tokens=10)
     for i, g in zip(ins, got):                   # reference: no cache, the whole sequence every step
         ids = train.build_prompt(tok, i)
         ref = []
@@ -35,4 +54,5 @@ def test_greedy_decoding_same_tokens(checkpoint, tok):
                 if nxt == tok.eos_id:
                     break
                 ref.append(nxt)
-        assert g == ref, f"cached greedy decoding gave other tokens than recomputation. {HINT}"
+        G.check(list(g) == ref, f"cached greedy decoding of {i!r} (batched with left padding) gave other tokens "
+                                f"than recomputation without a cache")

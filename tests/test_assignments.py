@@ -1,12 +1,22 @@
-"""The course assignments: the student copy is made from the solution; on it each coding grader fails with its
-hint; blanking one assignment breaks nothing else; on the solution every grader passes."""
+"""The course assignments: the student copy is made from the solution and holds no solution; on it each coding
+grader fails with its hint and nothing passes; blanking one assignment breaks nothing else; each grader fails
+plausible wrong solutions with its hint; on the solution every grader passes."""
+import importlib
+import inspect
 import os
+import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
 from conftest import ROOT
+import model
+import rules
+import train
+
+sys.path.insert(0, str(ROOT / "assignments"))
 
 CODING = {1: "test_1_loss_masks.py", 2: "test_2_rules.py", 3: "test_3_kv_cache.py"}
 
@@ -34,13 +44,61 @@ def test_blank_replaces_only_marked_regions():
         blank("# >>> assignment 1: x\nz\n")
 
 
-def test_student_copy_fails_each_coding_grader_with_its_hint(tmp_path):
-    repo = student_copy(tmp_path / "student")
-    assert not (repo / "assignments" / "handin").exists()
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    return student_copy(tmp_path_factory.mktemp("copy") / "student")
+
+
+def test_student_copy_fails_each_coding_grader_with_its_hint(student):
+    for lecturers in ("assignments/handin", ".ci", "tests/test_assignments.py"):
+        assert not (student / lecturers).exists(), lecturers
     for n, f in CODING.items():
-        r = grade(repo, f)
-        assert r.returncode == 1, r.stdout[-2000:]
-        assert f"assignment {n}:" in r.stdout and "HINT:" in r.stdout
+        r = grade(student, f)
+        assert r.returncode == 1 and " passed" not in r.stdout, r.stdout[-2000:]
+        assert f"assignment {n}: not done yet" in r.stdout and "HINT:" in r.stdout, r.stdout[-2000:]
+        assert "Traceback" not in r.stdout and "During handling" not in r.stdout, r.stdout[-2000:]
+    r = grade(student, "test_4_to_7_experiments.py")          # nothing handed in: nothing passes
+    assert r.returncode == 1 and " passed" not in r.stdout, r.stdout[-2000:]
+
+
+def solution_regions():
+    """{(file, first line): [solution lines]} of every marked region in the files make_student_copy blanks."""
+    from make_student_copy import CLOSE, OPEN, files
+    regions = {}
+    for rel in files():
+        if not rel.endswith(".py") or rel.startswith("assignments/"):
+            continue
+        key = None
+        for n, line in enumerate(open(ROOT / rel, encoding="utf-8"), 1):
+            if OPEN.match(line):
+                key = (rel, n)
+                regions[key] = []
+            elif CLOSE.match(line):
+                key = None
+            elif key:
+                regions[key].append(line)
+    return regions
+
+
+def test_student_copy_holds_no_solution(student):
+    """Every line of solution code (a marked region's, and found nowhere else in the solution) is absent from
+    every file of the student copy."""
+    regions = solution_regions()
+    assert {rel for rel, _ in regions} >= {"train.py", "rules.py", "model.py", "tests/test_generate.py",
+                                           "bench/bench_generate.py"}
+    inside = {l.strip() for lines in regions.values() for l in lines}
+    outside = set()
+    for rel in {rel for rel, _ in regions}:
+        text = open(ROOT / rel, encoding="utf-8").read()
+        outside |= {l.strip() for l in re.sub(r"# >>> assignment.*?# <<< assignment \d+", "", text,
+                                               flags=re.S).splitlines()}
+    code = {l for l in inside - outside if len(l) >= 20 and not l.startswith("#")}   # not `return x, y`
+    assert len(code) >= 12, code
+    for path in student.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".json", ""):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leaked = [l for l in code if l in text]
+            assert not leaked, f"{path.relative_to(student)} holds solution code: {leaked}"
 
 
 @pytest.mark.parametrize("n", CODING)
@@ -57,3 +115,85 @@ def test_blanking_one_assignment_breaks_nothing_else(tmp_path, n):
 def test_solution_gets_full_marks():
     r = grade(ROOT, "")
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+# ------------------------------------------------------------------------- wrong solutions fail with the hint
+def patched(fn, *edits):
+    """fn rebuilt from its source with each (old, new) text edit applied once: a student's wrong solution."""
+    src = textwrap.dedent(inspect.getsource(fn))
+    for old, new in edits:
+        assert src.count(old) == 1, f"{old!r} not (once) in {fn.__qualname__}; update this wrong solution"
+        src = src.replace(old, new)
+    ns = {}
+    exec(compile(src, f"<wrong {fn.__qualname__}>", "exec"), fn.__globals__, ns)
+    return ns[fn.__name__]
+
+
+def run_grader(n, tok, checkpoint):
+    """Failure messages of assignment n's grader, run in-process on the code as it is now patched."""
+    grader = importlib.import_module(CODING[n][:-3])
+    failures = []
+    for name, fn in vars(grader).items():
+        if not name.startswith("test_") or not callable(fn):
+            continue
+        params = inspect.signature(fn).parameters
+        fixtures = {k: v for k, v in {"tok": tok, "checkpoint": checkpoint}.items() if k in params}
+        for extra in ([{"saturate": s} for s in (False, True)] if "saturate" in params else [{}]):
+            try:
+                fn(**fixtures, **extra)
+            except pytest.fail.Exception as e:
+                assert e.__context__ is None, f"{name}: the failure chains another exception"
+                failures.append(str(e.msg))
+    return failures
+
+
+EMPTY_FIRST_ONLY = ('if role == "ins" and not keep_instruction:',          # the later user turns keep their text
+                    'if role == "ins" and not keep_instruction and all(l == IGNORE for l in labels):')
+IM_FIRST_ONLY = ("labels += seg if role in loss else",                      # IM loss on the first instruction only
+                 'labels += seg if role in loss and not (role == "ins" and any(l != IGNORE for l in labels)) else')
+CACHE_LINE = "k_buf[:, :, start:start + T], v_buf[:, :, start:start + T] = k, v"
+READ_LINE = "k, v = k_buf[:, :, :start + T], v_buf[:, :, :start + T]"
+WRONG = {
+    1: {"only the first user turn emptied": [(train, "apply_mask", [EMPTY_FIRST_ONLY])],
+        "IM loss on the first instruction only": [(train, "apply_mask", [IM_FIRST_ONLY])],
+        "IM loss on the tags too": [(train.MASKS, "instruction-modelling", (True, {"tmpl", "ins", "resp"}))],
+        "response mode keeps the instruction": [(train.MASKS, "response", (True, {"resp"}))],
+        "labels shifted by one here too": [(train, "apply_mask", [("return ids, labels",
+                                                                  "return ids, labels[1:] + [IGNORE]")])]},
+    2: {"EOS bonus assigned, not added": [(rules.RuleExpert, "scores", [("r[:, self.eos_id] += ramp",
+                                                                         "r[:, self.eos_id] = ramp")])],
+        "ramp still on at L = 250": [(rules.RuleExpert, "scores", [("length < self.ramp", "length <= self.ramp")])],
+        "always saturated": [(rules.RuleExpert, "scores", [("if self.saturate:", "if True:")])],
+        "integer ramp": [(rules.RuleExpert, "scores", [("length.float() * (EOS_SCALE / self.ramp)",
+                                                        "length * int(EOS_SCALE) // self.ramp")])],
+        "diversity with the wrong sign": [(rules.RuleExpert, "scores", [(".mul_(DIVERSITY)", ".mul_(-DIVERSITY)")])]},
+    3: {"a prefill of T > 1 only at position 0": [(model.Attention, "forward", [(CACHE_LINE, (
+            "(k_buf[:, :, :T].copy_(k), v_buf[:, :, :T].copy_(v)) if start == 0 else "
+            "(k_buf[:, :, start].copy_(k[:, :, -1]), v_buf[:, :, start].copy_(v[:, :, -1]))"))])],
+        "cache written at 0..T": [(model.Attention, "forward", [(CACHE_LINE, "k_buf[:, :, :T], v_buf[:, :, :T] = k, v")])],
+        "cache written and read at 0..T (a broadcast error)": [(model.Attention, "forward", [
+            (CACHE_LINE, "k_buf[:, :, :T], v_buf[:, :, :T] = k, v"),
+            (READ_LINE, "k, v = k_buf[:, :, :T], v_buf[:, :, :T]")])],
+        "attends over the whole buffer": [(model.Attention, "forward", [(READ_LINE, "k, v = k_buf, v_buf")])],
+        "values cached from the keys": [(model.Attention, "forward", [(CACHE_LINE, CACHE_LINE[:-4] + "k, k")])]},
+}
+
+
+@pytest.mark.parametrize("n, wrong", [(n, w) for n in WRONG for w in WRONG[n]])
+def test_each_grader_fails_wrong_solutions_with_its_hint(n, wrong, monkeypatch, tiny_tokenizer, tiny_checkpoint):
+    for where, name, how in WRONG[n][wrong]:
+        if isinstance(where, dict):
+            monkeypatch.setitem(where, name, how)
+        else:
+            monkeypatch.setattr(where, name, patched(getattr(where, name), *how))
+    failures = run_grader(n, tiny_tokenizer, tiny_checkpoint)
+    assert failures, f"assignment {n}'s grader passes a wrong solution: {wrong}"
+    hint = importlib.import_module(CODING[n][:-3]).G.hint
+    for msg in failures:
+        assert msg.startswith(f"assignment {n}: ") and msg.endswith(f"\nHINT: {hint}"), msg
+        assert "Traceback" not in msg and len(msg.splitlines()) <= 3, msg
+
+
+def test_graders_pass_the_solution_in_process(tiny_tokenizer, tiny_checkpoint):
+    for n in CODING:                                  # the harness above sees a right solution as right
+        assert run_grader(n, tiny_tokenizer, tiny_checkpoint) == [], n

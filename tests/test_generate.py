@@ -48,9 +48,13 @@ def reference(m, tok, instruction, n, rule_names=()):
                 for piece, score in rules.UNIFORM:
                     r[tok.piece_id(piece)] += score
             if "diversity" in rule_names:
+                # >>> assignment 2: the EOS ramp and the diversity rule
                 r[sorted(set(ids[first:]))] -= 1.5
+                # <<< assignment 2
             if "eos" in rule_names and 0 < L < 250:
+                # >>> assignment 2: the EOS ramp and the diversity rule
                 r[tok.eos_id] += 15 * L / 250
+                # <<< assignment 2
             nxt = int((logp + r).argmax())
             if nxt == tok.eos_id:
                 break
