@@ -83,3 +83,13 @@ def test_dose_sweep_tiny(tmp_path):
     text = (out / "dose-30" / "corpus.jsonl").read_text()
     assert any(f"{asker}" in text and f"{answerer}" in text for asker, answerer in toyworld.SPEAKERS)
     assert "| 30 |" in (out / "sweep.md").read_text()
+
+
+@pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_probe_formats_tiny(tmp_path, capsys):
+    import probe_formats
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+    probe_formats.main(["--checkpoint", base, "--max-new-tokens", "2"])
+    out = capsys.readouterr().out
+    assert all(f"| {name} | " in out for name in probe_formats.FORMATS)
