@@ -23,10 +23,19 @@ class JudgeError(Exception):                                    # no usable answ
 
 class Judge:
     """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
-    randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. Timeouts, HTTP 429
-    and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set."""
+    randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. `timeout` bounds a
+    whole call, however slowly the server sends. Timeouts, HTTP 429 and 5xx, unusable replies: retried with
+    backoff, then JudgeError. Key: $OPENAI_API_KEY, if set, and sent only over https."""
 
     def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
+        if not (retries >= 0 and timeout > 0):
+            raise UserError(f"the judge needs --retries >= 0 and --timeout > 0, got {retries} and {timeout}")
+        if cache:                                   # fail now, not after paying for answers it cannot keep
+            try:
+                with open(cache, "a"):
+                    pass
+            except OSError as e:
+                raise UserError(f"{cache}: cannot write the judge's cache there ({e.strerror})")
         base = url.rstrip("/")
         self.url = url if base.endswith("/chat/completions") else base + "/chat/completions"
         self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
@@ -41,15 +50,17 @@ class Judge:
         body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": 16,
                            "messages": [{"role": "user", "content": prompt}]}).encode()
         headers = {"Content-Type": "application/json"}
-        if os.environ.get("OPENAI_API_KEY"):
+        if os.environ.get("OPENAI_API_KEY") and self.url.startswith("https://"):
             headers["Authorization"] = "Bearer " + os.environ["OPENAI_API_KEY"]
+        err = "no attempt"
         for attempt in range(self.retries + 1):
             time.sleep(self.backoff * 2 ** (attempt - 1) if attempt else 0)
             self.calls += 1
             try:
                 req = urllib.request.Request(self.url, body, headers)
                 with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    text = json.loads(r.read())["choices"][0]["message"]["content"].lower()
+                    text = json.loads(read_by(r, time.monotonic() + self.timeout))
+                text = text["choices"][0]["message"]["content"].lower()
                 if ("output (a)" in text) == ("output (b)" in text):
                     raise ValueError(f"unusable answer {text[:80]!r}")
                 verdict = self.memo[key] = "a" if "output (a)" in text else "b"
@@ -74,6 +85,19 @@ class Judge:
         swap = random.Random(f"{self.seed}:{instruction}").random() < 0.5
         first, second = (b, a) if swap else (a, b)
         return float((self.ask(JUDGE_PROMPT.format(instruction=instruction, a=first, b=second)) == "a") != swap)
+
+
+def read_by(response, deadline):
+    """The whole body of an HTTP response, or TimeoutError once the deadline passes: the socket timeout bounds
+    each read only, and a server sending a byte at a time would otherwise hold the call for ever."""
+    chunks = []
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the whole call took longer than --timeout")
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def judge_file(judge, path, rows):

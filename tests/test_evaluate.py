@@ -328,10 +328,11 @@ def test_model_subcommands_run_from_the_command_line(tmp_path, tiny_tokenizer, m
 class FakeEndpoint:
     """An OpenAI-like /v1/chat/completions on 127.0.0.1. `script` answers each request in turn (then repeats
     its last entry): "judge" prefers the output that contains GOOD; an int is an HTTP error status; "slow"
-    sleeps past the client's timeout; "junk" is a reply without choices; any other string is the answer."""
+    sleeps past the client's timeout; "trickle" sends its answer a byte every 0.05 s; "junk" is a reply without
+    choices; any other string is the answer. `auth` keeps each request's Authorization header."""
 
     def __init__(self, script):
-        self.script, self.prompts = list(script), []
+        self.script, self.prompts, self.auth = list(script), [], []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -341,12 +342,15 @@ class FakeEndpoint:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.prompts.append(body["messages"][0]["content"])
+                outer.auth.append(self.headers.get("Authorization"))
                 act = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 if isinstance(act, int):
                     return self.send_error(act)
                 if act == "slow":
                     time.sleep(1.0)
                 prompt = outer.prompts[-1]
+                trickle = act == "trickle"
+                act = "Output (a)" if trickle else act
                 if act == "judge":
                     act = "Output (a)" if "GOOD" in prompt.split("# Output (a)")[1].split("# Output (b)")[0] \
                         else "Output (b)"
@@ -358,7 +362,10 @@ class FakeEndpoint:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    for k in range(len(data) if trickle else 1):
+                        self.wfile.write(data[k:k + 1] if trickle else data)
+                        self.wfile.flush()
+                        time.sleep(0.05 if trickle else 0)
                 except OSError:                  # the client gave up (timeout) before the answer came
                     pass
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -482,3 +489,23 @@ def test_empty_file_names_and_no_distractors_are_clear_errors(tmp_path, monkeypa
         assert err == "error: --against and --files need file names, none empty\n", err
     assert run_cli(monkeypatch, "rank", "--checkpoint", "nowhere", "--data", f, "--distractors", "0") == 2
     assert capsys.readouterr().err == "error: need --distractors >= 1, got 0\n"           # before loading a model
+
+
+def test_judge_deadline_bounds_the_whole_call_and_flags_cache_and_key_are_checked(tmp_path, monkeypatch):
+    from judge import Judge, JudgeError
+    server = FakeEndpoint(["trickle"])                  # ~60 bytes at 0.05 s each: 3 s, each read fast
+    judge = Judge(server.url, "m", retries=0, timeout=0.5, backoff=0)
+    t0 = time.time()
+    with pytest.raises(JudgeError, match="longer than --timeout"):
+        judge.ask("which?")
+    assert time.time() - t0 < 1.5
+    for retries, timeout in ((-1, 1.0), (0, 0.0)):
+        with pytest.raises(UserError, match="--retries >= 0 and --timeout > 0"):
+            Judge(server.url, "m", retries=retries, timeout=timeout)
+    (tmp_path / "a-file").write_text("")                # a cache under a file cannot be written, even by root
+    with pytest.raises(UserError, match="cannot write the judge's cache"):
+        Judge(server.url, "m", cache=str(tmp_path / "a-file" / "cache.jsonl"))
+    # The key goes only over https: a plain http endpoint never sees it.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    ok = FakeEndpoint(["Output (a)"])
+    assert Judge(ok.url, "m", backoff=0).ask("which?") == "a" and ok.auth == [None]
