@@ -92,6 +92,34 @@ def validate(criterion, where="criterion"):
                 re.compile(v)
             except re.error as e:
                 raise UserError(f"{where}: criterion 'regex' does not compile: {e}")
+            if nested_quantifier(v):
+                raise UserError(f"{where}: criterion 'regex' repeats a group that itself repeats, e.g. (a+)+, "
+                                "which can take exponential time: write it without the nesting")
+
+
+def nested_quantifier(pattern):
+    """Whether a quantified group holds a quantifier ((a+)+, (x*y)*, (\\w+){2,}): the shape that makes Python's
+    regex engine backtrack exponentially. Character classes and escapes are skipped."""
+    inner, i = [False], 0                           # per open group: whether it holds a quantifier
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":                              # a class: skip to its closing bracket
+            i += 2 if pattern[i + 1:i + 2] in ("]", "^") else 1
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            inner.append(False)
+        elif c == ")" and len(inner) > 1:
+            held = inner.pop()
+            if held and pattern[i + 1:i + 2] in ("*", "+", "{"):
+                return True
+            inner[-1] = inner[-1] or held
+        elif c in "*+{":
+            inner[-1] = True
+        i += 1
+    return False
 
 
 def check(output: str, criterion: dict) -> bool:

@@ -40,6 +40,7 @@ def test_each_criterion_passes_and_fails(criterion, good, bad):
     {"contains_all": ["x", 3]},
     {"min_lines": "3"}, {"max_words": 2.5}, {"min_lines": True},
     {"regex": "("},                          # does not compile
+    {"regex": "^(a+)+$"}, {"regex": r"(\w+ ?){2,}x"},   # nested repeats: exponential time on "aaaa...b"
     {"final_answer": 42},
     ["contains_any"],
     {},                                      # no key: it would pass everything
