@@ -40,8 +40,8 @@ def grade(tok, mode, turns, keep_instruction, loss_on_instruction, what):
     n = len(turns)
     G.check(list(ids) == want_ids, f"mode {mode!r}, {n} turn(s): the ids should be {what}; got "
                                    f"{train.show(tok, ids, [-100] * len(ids))!r}")
-    G.check(list(labels) == want_labels, f"mode {mode!r}, {n} turn(s): wrong loss mask; tokens in [brackets] carry "
-                                         f"loss: got {train.show(tok, ids, labels)!r}, want "
+    G.check(list(labels) == want_labels, f"mode {mode!r}, {n} turn(s): wrong loss mask; tokens in [brackets] "
+                                         f"carry loss: got {train.show(tok, ids, labels)!r}, want "
                                          f"{train.show(tok, want_ids, want_labels)!r}")
 
 

@@ -26,8 +26,8 @@ def test_eos_ramp(tok, saturate):
     r = scores(tok, ["eos"], torch.zeros(6, tok.vocab_size, dtype=torch.bool), L, saturate=saturate)
     want = torch.tensor([0, 0.06, 6.0, 14.94] + ([15.0, 15.0] if saturate else [0.0, 0.0]))
     G.check(torch.allclose(r[:, tok.eos_id], want, atol=1e-4),
-            f"saturate={saturate}: EOS scores at L = {L.tolist()} should be {[round(x, 4) for x in want.tolist()]}, "
-            f"got "
+            f"saturate={saturate}: EOS scores at L = {L.tolist()} should be "
+            f"{[round(x, 4) for x in want.tolist()]}, got "
             f"{[round(x, 4) for x in r[:, tok.eos_id].tolist()]}")
     r[:, tok.eos_id] = 0
     G.check(not r.any(), "the EOS rule changes only the EOS score")

@@ -3,6 +3,7 @@ grader fails with its hint and nothing passes; blanking one assignment breaks no
 plausible wrong solutions with its hint; on the solution every grader passes."""
 import importlib
 import inspect
+import json
 import os
 import re
 import subprocess
@@ -112,9 +113,26 @@ def test_blanking_one_assignment_breaks_nothing_else(tmp_path, n):
     assert grade(repo, CODING[n]).returncode == 1
 
 
-def test_solution_gets_full_marks():
-    r = grade(ROOT, "")
-    assert r.returncode == 0, r.stdout[-3000:]
+def grade_py(repo, out):
+    r = subprocess.run([sys.executable, "assignments/grade.py", "--out", str(out)], cwd=repo, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r.stdout, json.loads(out.read_text())
+
+
+def test_solution_gets_full_marks(tmp_path):
+    out, g = grade_py(ROOT, tmp_path / "grade.json")
+    assert g["points"] == g["max"] == 65 and g["answers_max"] == 35, out
+    assert "assignment 3 (the KV cache): 15/15" in out and "total: 65/65" in out
+
+
+def test_student_copy_scores_nothing(student, tmp_path):
+    out, g = grade_py(student, tmp_path / "grade.json")
+    assert g["points"] == 0 and "total: 0/65" in out, out
+    for n, a in g["assignments"].items():
+        assert a["tests"] and all(m != "passed" for m in a["tests"].values()), (n, a)
+        if int(n) <= 3:
+            assert all(m.startswith(f"assignment {n}: not done yet") and "HINT:" in m for m in a["tests"].values())
 
 
 # ------------------------------------------------------------------------- wrong solutions fail with the hint
@@ -162,15 +180,18 @@ WRONG = {
                                                                   "return ids, labels[1:] + [IGNORE]")])]},
     2: {"EOS bonus assigned, not added": [(rules.RuleExpert, "scores", [("r[:, self.eos_id] += ramp",
                                                                          "r[:, self.eos_id] = ramp")])],
-        "ramp still on at L = 250": [(rules.RuleExpert, "scores", [("length < self.ramp", "length <= self.ramp")])],
+        "ramp still on at L = 250": [(rules.RuleExpert, "scores", [("length < self.ramp",
+                                                                    "length <= self.ramp")])],
         "always saturated": [(rules.RuleExpert, "scores", [("if self.saturate:", "if True:")])],
         "integer ramp": [(rules.RuleExpert, "scores", [("length.float() * (EOS_SCALE / self.ramp)",
                                                         "length * int(EOS_SCALE) // self.ramp")])],
-        "diversity with the wrong sign": [(rules.RuleExpert, "scores", [(".mul_(DIVERSITY)", ".mul_(-DIVERSITY)")])]},
+        "diversity with the wrong sign": [(rules.RuleExpert, "scores", [(".mul_(DIVERSITY)",
+                                                                         ".mul_(-DIVERSITY)")])]},
     3: {"a prefill of T > 1 only at position 0": [(model.Attention, "forward", [(CACHE_LINE, (
             "(k_buf[:, :, :T].copy_(k), v_buf[:, :, :T].copy_(v)) if start == 0 else "
             "(k_buf[:, :, start].copy_(k[:, :, -1]), v_buf[:, :, start].copy_(v[:, :, -1]))"))])],
-        "cache written at 0..T": [(model.Attention, "forward", [(CACHE_LINE, "k_buf[:, :, :T], v_buf[:, :, :T] = k, v")])],
+        "cache written at 0..T": [(model.Attention, "forward", [(CACHE_LINE,
+                                                                 "k_buf[:, :, :T], v_buf[:, :, :T] = k, v")])],
         "cache written and read at 0..T (a broadcast error)": [(model.Attention, "forward", [
             (CACHE_LINE, "k_buf[:, :, :T], v_buf[:, :, :T] = k, v"),
             (READ_LINE, "k, v = k_buf[:, :, :T], v_buf[:, :, :T]")])],

@@ -1,0 +1,83 @@
+"""Grade the assignments: run every grader once, print each assignment's score, write a JSON grade file.
+
+    python assignments/grade.py                      # writes grade.json here
+    python assignments/grade.py --out alice.json     # elsewhere
+
+The points are the table in assignments/README.md (POINTS below): a coding assignment's points are shared
+equally among its grader's tests; an experiment's grader points are for the hand-in (results.json of the
+right run, answers.md written), and its answer points are the lecturer's to give, so they are reported as
+open. Exits 0 whatever the score; 2 if the graders could not run."""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# assignment: (title, points from the grader, points for the answers, given by the lecturer)
+POINTS = {1: ("the loss masks", 15, 0), 2: ("the rule-based expert", 15, 0), 3: ("the KV cache", 15, 0),
+          4: ("response tuning vs instruction tuning", 5, 10), 5: ("single-task finetuning", 5, 5),
+          6: ("a rule of your own", 5, 15), 7: ("instruction attribution", 5, 5)}
+
+
+def assignment_of(case):
+    """The assignment a junit testcase belongs to: test_N_* files, or test_N_* functions in test_4_to_7."""
+    module, name = case.get("classname", "").rsplit(".", 1)[-1], case.get("name", "")
+    m = re.match(r"test_(\d+)_", name) if "4_to_7" in module else re.match(r"test_(\d+)_", module)
+    return int(m[1]) if m else None
+
+
+def run_graders():
+    """{assignment: [(test, None or its failure message)]} from one pytest run over assignments/."""
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = os.path.join(tmp, "junit.xml")
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+                            "assignments"], cwd=ROOT, capture_output=True, text=True)
+        if not os.path.exists(xml):
+            sys.exit(f"error: the graders did not run:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        results = {n: [] for n in POINTS}
+        for case in ET.parse(xml).iter("testcase"):
+            n = assignment_of(case)
+            if n in results:
+                bad = case.find("failure")
+                bad = bad if bad is not None else case.find("error")
+                msg = None if bad is None else re.sub(r"^Failed: ", "",
+                                                      (bad.text or bad.get("message") or "failed").strip())
+                results[n].append((case.get("name"), msg))
+        return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="grade.json", help="the JSON grade file to write (default: ./grade.json)")
+    args = ap.parse_args()
+    results, grade = run_graders(), {"assignments": {}}
+    for n, (title, auto, answers) in POINTS.items():
+        tests = results[n]
+        passed = sum(msg is None for _, msg in tests)
+        points = round(auto * passed / len(tests), 2) if tests else 0.0
+        grade["assignments"][str(n)] = {
+            "title": title, "points": points, "max": auto, "answers_max": answers,
+            "tests": {name: "passed" if msg is None else msg for name, msg in tests}}
+        line = f"assignment {n} ({title}): {points:g}/{auto}  ({passed}/{len(tests)} tests)"
+        print(line + (f"  + answers: ?/{answers}, for the lecturer" if answers else ""))
+        for name, msg in tests:
+            if msg is not None:
+                print(f"    {name}: {msg.splitlines()[0][:200]}")
+    a = grade["assignments"].values()
+    grade.update(points=round(sum(x["points"] for x in a), 2), max=sum(x["max"] for x in a),
+                 answers_max=sum(x["answers_max"] for x in a))
+    print(f"total: {grade['points']:g}/{grade['max']} from the graders, "
+          f"+ ?/{grade['answers_max']} for the answers (the lecturer's)")
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(grade, f, indent=1)
+        f.write("\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
