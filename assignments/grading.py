@@ -7,6 +7,7 @@ import os
 import pytest
 
 HANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handin")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Grader:

@@ -14,6 +14,7 @@ instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held
 Every step writes its result under --out. A rerun skips what finished, resumes a training run or a decoding
 that was interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -49,6 +50,15 @@ UNSEEN_FAMILIES = ("revcap", "river", "legs", "opposite", "compare", "sort")
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 
 
+# The code a run depends on: results.json records each file's sha256, the evidence of what was run.
+CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "criteria.py", "data/reproduce.py")
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def slug(name):
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
@@ -74,6 +84,7 @@ def main(argv=None):
     ap.add_argument("--rule-set", action="append", default=[], metavar="NAME=RULES",
                     help="an extra rules row, e.g. 'no uniform=eos,diversity' (repeatable)")
     args = ap.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     rule_sets = dict(RULE_SETS)
     for spec in args.rule_set:
         name, sep, rules = spec.partition("=")
@@ -114,9 +125,11 @@ def main(argv=None):
 
     # ----------------------------------------------------------------------------- train and decode
     results = {}                                    # name -> list over seeds of (outputs, grades); base: one
+    files = {}                                      # name -> its output files, relative to --out, per seed
     for name, (rules, extra) in [("base", ("none", []))] + list(rule_sets.items()):
         if name in wanted:
             results[name] = [decode(args.base, name, rules, extra)]
+            files[name] = [f"outputs/{slug(name)}.json"]
     for seed in args.seeds:
         for name, (mode, data, epochs) in CONDITIONS.items():
             if name not in wanted:
@@ -124,10 +137,17 @@ def main(argv=None):
             run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
             tune(run, mode, data, epochs, seed)
             results.setdefault(name, []).append(decode(run, f"{name} seed {seed}"))
+            files.setdefault(name, []).append(f"outputs/{slug(f'{name} seed {seed}')}.json")
 
     # ------------------------------------------------------------------------------------ win rates
     it = [graded for _, graded in results["instruction-tuned"]]
     report = {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
+    # Provenance: what ran (the command line, the code's hashes) and what was scored (each output file's hash)
+    report["provenance"] = {
+        "argv": argv, "seeds": args.seeds,
+        "rule_sets": {n: {"rules": r, "extra": e} for n, (r, e) in rule_sets.items() if n in results},
+        "outputs": files, "code_sha256": {f: sha256(os.path.join(ROOT, f)) for f in CODE},
+        "outputs_sha256": {f: sha256(os.path.join(args.out, f)) for fs in files.values() for f in fs}}
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows = []

@@ -1,6 +1,7 @@
 """The course assignments: the student copy is made from the solution and holds no solution; on it each coding
 grader fails with its hint and nothing passes; blanking one assignment breaks nothing else; each grader fails
 plausible wrong solutions with its hint; on the solution every grader passes."""
+import hashlib
 import importlib
 import inspect
 import json
@@ -218,3 +219,101 @@ def test_each_grader_fails_wrong_solutions_with_its_hint(n, wrong, monkeypatch, 
 def test_graders_pass_the_solution_in_process(tiny_tokenizer, tiny_checkpoint):
     for n in CODING:                                  # the harness above sees a right solution as right
         assert run_grader(n, tiny_tokenizer, tiny_checkpoint) == [], n
+
+
+# ------------------------------------------------------------- experiment hand-ins: graded on their evidence
+def experiments():
+    return importlib.import_module("test_4_to_7_experiments")
+
+
+def copied(tmp_path, n):
+    """A copy of the solution's hand-in n, for a test to fabricate from."""
+    import shutil
+    dest = tmp_path / str(n)
+    shutil.copytree(ROOT / "assignments" / "handin" / str(n), dest, ignore=shutil.ignore_patterns("runs"))
+    return dest
+
+
+def fails(n, folder, what):
+    """Assignment n's grader fails the hand-in in folder with a message holding `what`, and the hint."""
+    with pytest.raises(pytest.fail.Exception) as e:
+        getattr(experiments(), f"check_{n}")(str(folder))
+    msg = str(e.value.msg)
+    assert msg.startswith(f"assignment {n}: ") and what in msg and "HINT:" in msg, msg
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("n", [4, 5, 6, 7])
+def test_solution_handins_pass_the_evidence_checks(n):
+    getattr(experiments(), f"check_{n}")()          # re-scored from the handed-in outputs, hashes matching
+
+
+def test_made_up_numbers_fail(tmp_path):
+    h = copied(tmp_path, 4)
+    edit_json(h / "results.json", lambda r: r["conditions"]["response-tuned"].update(win_rate_vs_it=[45.0, 41.0]))
+    fails(4, h, "win_rate_vs_it of 'response-tuned'")
+    h = copied(tmp_path / "b", 5)                   # a style share made up
+    edit_json(h / "results.json", lambda r: r["conditions"]["poetry"].update({"style_near_far_%": [90.0, 10.0]}))
+    fails(5, h, "style_near_far_%")
+
+
+def test_results_without_provenance_fail(tmp_path):
+    """A results.json typed by hand or written by the old reproduce.py: no evidence, no points."""
+    h = copied(tmp_path, 7)
+    edit_json(h / "results.json", lambda r: r.pop("provenance"))
+    fails(7, h, "no provenance")
+
+
+def test_outputs_that_do_not_give_the_numbers_fail(tmp_path):
+    """Outputs swapped for others (and their hashes updated to match): the numbers are not theirs."""
+    h = copied(tmp_path, 4)
+    rt = "outputs/response-tuned-seed-1.json"
+    (h / rt).write_bytes((h / "outputs/instruction-tuned-seed-1.json").read_bytes())
+    edit_json(h / "results.json", lambda r: r["provenance"]["outputs_sha256"].update(
+        {rt: hashlib.sha256((h / rt).read_bytes()).hexdigest()}))
+    fails(4, h, "is not what its outputs score")
+
+
+def test_edited_outputs_fail(tmp_path):
+    h = copied(tmp_path, 6)
+    f = h / "outputs" / "base.json"
+    data = json.loads(f.read_text())
+    data[0]["output"] = "A better answer."
+    f.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    fails(6, h, "is not the file the run scored")
+    f.unlink()
+    fails(6, h, "is not handed in")
+
+
+def test_page_6_needs_a_rule_of_ones_own(tmp_path):
+    h = copied(tmp_path, 6)
+    edit_json(h / "results.json", lambda r: r["provenance"]["rule_sets"]["mine"].update(
+        rules="eos,uniform,diversity"))
+    fails(6, h, "no rules row uses a rule of your own")
+
+
+def test_handin_zips_code_and_handins_without_runs(tmp_path):
+    import zipfile
+    student = student_copy(tmp_path / "student")
+    (student / "runs" / "x").mkdir(parents=True, exist_ok=True)
+    (student / "runs" / "x" / "log.json").write_text("{}")
+    h = student / "assignments" / "handin" / "4"
+    (h / "outputs").mkdir(parents=True, exist_ok=True)
+    (h / "runs" / "instruction-tuned-seed1").mkdir(parents=True, exist_ok=True)
+    (h / "runs" / "instruction-tuned-seed1" / "config.json").write_text("{}")
+    for f in ("results.json", "answers.md", "outputs/base.json"):
+        (h / f).write_text("{}")
+    out = tmp_path / "handin.zip"
+    r = subprocess.run([sys.executable, str(ROOT / "assignments" / "handin.py"), "--root", str(student),
+                        "--out", str(out)], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = set(zipfile.ZipFile(out).namelist())
+    assert {"train.py", "rules.py", "model.py", "tests/test_rules.py", "assignments/handin/4/results.json",
+            "assignments/handin/4/answers.md", "assignments/handin/4/outputs/base.json"} <= names, sorted(names)
+    assert not [n for n in names if n.startswith(("runs/", "checkpoints/", "data/toy/")) or "/runs/" in n]
+    assert "assignment 4: results.json, answers.md" in r.stdout and "assignment 5: nothing" in r.stdout
