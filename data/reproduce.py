@@ -1,13 +1,14 @@
 """The paper's tables in the toy world, from the base model to one markdown table and one JSON file:
 
-    python data/reproduce.py                  # 3 seeds; about 30 minutes on a 2-core CPU
-    python data/reproduce.py --seeds 1        # one seed, a third of the time
+    python data/reproduce.py                  # 3 seeds; about 45 minutes in one process on a 2-core CPU
+    python data/reproduce.py --seeds 1        # one seed, with the base and rule rows: about 18 minutes
 
 For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog with instruction tuning (the
 reference of every win rate), response tuning and Instruction Modelling, and on each single-task set; decodes
 the held-out evaluation set greedily with every model, and with the base model alone and with the rules (all,
 and each ablation of Table 4); then scores each output against its record's criterion, and reports win rates
-against the instruction-tuned model of the same seed (ties count half), mean and spread over seeds. Also: the
+against the instruction-tuned model of the same seed (a pass beats a fail, equal results go to the output
+closer to the reference, exact ties count half), mean and spread over seeds. Also: the
 response ranking capability of base and instruction-tuned models (Table 2), single-task style on near vs far
 instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held-out loss.
 
