@@ -9,7 +9,6 @@ each against instruction tuning of the same continued base. Writes sweep.md, swe
 is installed, sweep.png under --out. Every step resumes as reproduce.py's do.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -58,6 +57,7 @@ def main(argv=None):
     if any(not 0 <= d <= 100 for d in args.doses) or args.tokens < 1000:
         raise UserError("--doses must be shares in [0, 100] and --tokens at least 1000")
     results = {}
+    records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
     for dose in args.doses:
         name = f"dose-{dose:g}"
         folder = os.path.join(args.out, name)
@@ -67,19 +67,15 @@ def main(argv=None):
             toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens, dialogue=dose / 100,
                               corpus_seed=1000 + round(10 * dose))
             os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
-        base, state = os.path.join(folder, "base"), os.path.join(folder, "base", "state.pt")
-        if not (os.path.exists(state) and not torch.load(state, weights_only=True)["optimizer"]):
-            train.main(["--mode", "pretrain", "--model", args.base, "--data", corpus, "--out", base,
-                        "--resume" if os.path.exists(state) else "--overwrite", "--epochs", "1", "--lr",
-                        str(args.lr), "--batch-size", "32", "--micro-batch-size", "16", "--max-seq-len", "256",
-                        "--seed", str(args.seed), "--save-every", "50"])
-        tables = os.path.join(folder, "tables")
-        reproduce.main(["--base", base, "--out", tables, "--split", args.split, "--seeds", str(args.seed),
-                        "--attribution-prompts", "0", "--epochs-scale", str(args.epochs_scale),
-                        "--conditions", *ROWS] + (["--limit", str(args.limit)] if args.limit else []))
-        with open(os.path.join(tables, "results.json"), encoding="utf-8") as f:
-            results[dose] = json.load(f)["conditions"]
-        records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
+        base = os.path.join(folder, "base")
+        reproduce.train_once(base, ["--mode", "pretrain", "--model", args.base, "--data", corpus, "--epochs", "1",
+                                    "--lr", str(args.lr), "--batch-size", "32", "--micro-batch-size", "16",
+                                    "--max-seq-len", "256", "--seed", str(args.seed), "--save-every", "50"])
+        report = reproduce.main(["--base", base, "--out", os.path.join(folder, "tables"), "--split", args.split,
+                                 "--seeds", str(args.seed), "--attribution-prompts", "0", "--epochs-scale",
+                                 str(args.epochs_scale), "--conditions", *ROWS]
+                                + (["--limit", str(args.limit)] if args.limit else []))
+        results[dose] = report["conditions"]
         results[dose]["base"]["first_token_rank"] = first_token_rank(base, records)
     rows = [[f"{d:g}", f"{res['base']['first_token_rank']:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
             + [f"{res['response-tuned']['win_rate_vs_it'][0]:.1f}", f"{res['all rules']['win_rate_vs_it'][0]:.1f}",

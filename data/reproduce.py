@@ -20,12 +20,11 @@ import os
 import sys
 import time
 
-import torch
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate  # noqa: E402
 import generate  # noqa: E402
+import runtime  # noqa: E402
 import train  # noqa: E402
 from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
 from util import write_atomic  # noqa: E402
@@ -58,6 +57,13 @@ CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "crite
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def train_once(out, argv):
+    """train.py with `argv` into `out`: a run interrupted part-way is resumed, a finished one left as it is."""
+    if not runtime.finished(out):
+        resume = os.path.exists(os.path.join(out, "state.pt"))
+        train.main(argv + ["--out", out, "--resume" if resume else "--overwrite"])
 
 
 def slug(name):
@@ -114,15 +120,10 @@ def main(argv=None):
         return outs, evaluate.grades(records, outs)
 
     def tune(run, mode, data, epochs, seed):
-        """Train one condition; a run interrupted part-way is resumed, never taken for a finished one."""
-        state = os.path.join(run, "state.pt")
-        # train.py keeps the optimizer state in state.pt only until the run reaches its last step
-        if os.path.exists(state) and not torch.load(state, weights_only=True)["optimizer"]:
-            return
         lr = ["--lr", str(args.lr)] if args.lr else []
-        train.main(["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
-                    "--out", run, "--resume" if os.path.exists(state) else "--overwrite", "--seed", str(seed),
-                    "--save-every", "50", "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
+        train_once(run, ["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
+                         "--seed", str(seed), "--save-every", "50",
+                         "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
 
     # ----------------------------------------------------------------------------- train and decode
     results = {}                                    # name -> list over seeds of (outputs, grades); base: one
@@ -224,6 +225,7 @@ def main(argv=None):
     write_atomic(os.path.join(args.out, "results.md"), "\n".join(md) + "\n")
     print("\n".join(md) + f"\nRun time: {(time.time() - t0) / 60:.1f} minutes.")
     figure(report["conditions"], os.path.join(args.out, "results.png"))
+    return report
 
 
 def figure(conditions, path):
