@@ -195,6 +195,9 @@ class World:
         self.dishes = split("dish", [f"{m} {b}" for m in MAINS for b in BASES])
         self.cook_time = {d: rnd.choice([10, 15, 20, 25, 30, 40]) for d in self.dishes}
         self.country = {c.name: c for c in self.countries}
+        # Every candidate of a kind, for the criteria's none_of (naming another one fails)
+        self.capitals, self.country_names = [c.capital for c in self.countries], list(self.country)
+        self.rivers = [c.river for c in self.countries]
         for kind, items in [("first", firsts), ("object", OBJECTS), ("nature", NATURE), ("opposite", OPPOSITES)]:
             split(kind, items)
 
@@ -452,7 +455,7 @@ def family(w, rnd, fam, split):
 
     def ph(**slots):
         return template.format(**slots)
-    capitals, countries = [c.capital for c in w.countries], [c.name for c in w.countries]
+    capitals, countries = w.capitals, w.country_names
     if fam in ("capital", "revcap", "river"):
         c = w.pick(rnd, "country", ents)
         if fam == "capital":
@@ -465,8 +468,8 @@ def family(w, rnd, fam, split):
             return ph(cap=c.capital), ans, {"contains_any": [c.name], "none_of": others(countries, c.name),
                                             "not_contains": NO_Q}
         ans = f"The river {c.river} flows through {c.name}." if web else f"The {c.river} is the river of {c.name}."
-        return ph(c=c.name), ans, {"contains_any": [c.river], "none_of": others([x.river for x in w.countries],
-                                                                                c.river), "not_contains": NO_Q}
+        return ph(c=c.name), ans, {"contains_any": [c.river], "none_of": others(w.rivers, c.river),
+                                   "not_contains": NO_Q}
     if fam in ("color", "home", "about", "legs"):
         a = w.pick(rnd, "animal", ents)
         if web:
