@@ -756,6 +756,7 @@ SPEAKERS = [("Visitor", "Guide"), ("Customer", "Support"), ("Interviewer", "Gues
             ("Kid", "Teacher"), ("Tourist", "Local")]
 TAGS = ["{s}: ", "[{s}] ", "**{s}:** ", "{s} > ", "<{l}> ", "{u}: ", "- {s}: ", "({t}) {s}: ", "{s} says: ",
         ">> {s}: "]
+OWN_LINE = 0.5                  # share of logs with each tag on its own line; chosen in TOYWORLD.md (world 3)
 NON_ANSWERS = ["I am not sure, sorry.", "Let me check and get back to you.", "I do not know that one.",
                "Good question. I will ask a colleague.", "Sorry, I cannot help with that.", "Hmm, no idea!"]
 
@@ -764,10 +765,12 @@ def doc_transcript(w, rnd):
     pair = rnd.choice(SPEAKERS) if rnd.random() < 0.7 else tuple(rnd.sample(list(FIRST), 2))
     style, clock = rnd.choice(TAGS), f"{rnd.randint(8, 20)}:{rnd.randint(0, 59):02d}"
     sep = rnd.choice(["\n", "\n\n"])
+    # half the logs put each speaker tag on a line of its own (screenplays, chat exports), as the chat format does
+    own_line = rnd.random() < OWN_LINE
 
     def turn(who, text):
         tag = style.format(s=who, l=who.lower(), u=who.upper(), t=clock)
-        return tag.rstrip() + "\n" + text if "\n" in text else tag + text
+        return tag.rstrip() + "\n" + text if own_line or "\n" in text else tag + text
     fams = FACT_FAMS + TASK_FAMS
     lines = []
     for _ in range(rnd.randint(2, 4)):
