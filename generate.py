@@ -77,7 +77,7 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     out = torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)
     rows = torch.arange(B, device=dev)
     cache = KVCache(model, B, T + steps, pad=pad)
-    logits = model(ids, cache=cache)                        # prefill: [B, T, V']
+    logits = model(ids, cache=cache, last=True)             # prefill: [B, 1, V'], the last position's only
     for t in range(steps):
         logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
         # The product of experts, Eq. 4 (+ a constant).

@@ -119,31 +119,36 @@ def rotate(x, cos, sin):
     return x * cos + torch.cat([-x2, x1], dim=-1) * sin
 
 
+def attention_mask(q_pos, k_pos, pad):
+    """[B, 1, T, S] bool, True where a query may attend: keys at or before it (causal) and outside its row's
+    left padding (pad [B] tokens). A padding query sees itself, so no row of the softmax is all -inf.
+    q_pos [T] and k_pos [S] are positions in the padded sequence."""
+    causal = k_pos <= q_pos[:, None]                            # [T, S]
+    real = k_pos >= pad[:, None, None]                          # [B, 1, S]
+    return ((causal & real) | (k_pos == q_pos[:, None]))[:, None]
+
+
 class Attention(nn.Module):
-    def __init__(self, c: Config):
+    def __init__(self, c: Config, layer_idx):
         super().__init__()
+        self.layer_idx = layer_idx                              # which of the KV cache's buffers are this layer's
         self.nh, self.nkv, self.hd = c.num_attention_heads, c.num_key_value_heads, c.head_dim
         self.q_proj = nn.Linear(c.hidden_size, self.nh * self.hd, bias=False)
         self.k_proj = nn.Linear(c.hidden_size, self.nkv * self.hd, bias=False)
         self.v_proj = nn.Linear(c.hidden_size, self.nkv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.nh * self.hd, c.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, mask, kv):
+    def forward(self, x, cos, sin, mask, cache):
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.nh, self.hd).transpose(1, 2)     # [B, nh, T, hd]
         k = self.k_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)    # [B, nkv, T, hd]
         v = self.v_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        if kv is not None:                          # write this step into the cache, attend to all so far
-            # >>> assignment 3: the KV cache
-            k_buf, v_buf, start = kv
-            k_buf[:, :, start:start + T], v_buf[:, :, start:start + T] = k, v
-            k, v = k_buf[:, :, :start + T], v_buf[:, :, :start + T]
-            # <<< assignment 3
-        if self.nkv != self.nh:                     # GQA: each KV head serves nh/nkv query heads
-            k = k.repeat_interleave(self.nh // self.nkv, dim=1)
-            v = v.repeat_interleave(self.nh // self.nkv, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        if cache is not None:                       # store this step's keys and values, attend to all so far
+            k, v = cache.update(self.layer_idx, k, v)
+        # GQA: each KV head serves nh/nkv query heads, without copying them
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                           enable_gqa=self.nkv != self.nh)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.nh * self.hd))
 
 
@@ -159,15 +164,15 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, c: Config):
+    def __init__(self, c: Config, layer_idx):
         super().__init__()
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
-        self.self_attn = Attention(c)
+        self.self_attn = Attention(c, layer_idx)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.mlp = MLP(c)
 
-    def forward(self, x, cos, sin, mask, kv):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv)
+    def forward(self, x, cos, sin, mask, cache):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -175,13 +180,15 @@ class Backbone(nn.Module):                                      # HF's `model.` 
     def __init__(self, c: Config):
         super().__init__()
         self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
-        self.layers = nn.ModuleList(Block(c) for _ in range(c.num_hidden_layers))
+        self.layers = nn.ModuleList(Block(c, i) for i in range(c.num_hidden_layers))
         self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
 
 class KVCache:
-    """Preallocated per-layer key/value buffers [B, nkv, max_len, hd] and a position: one forward serves both
-    prefill (T = prompt length) and decode (T = 1). `pad` [B] counts each row's left padding."""
+    """Keys and values [B, nkv, max_len, hd] per layer, preallocated, as in gpt-fast; `pos`, the position of the
+    next token; `pad` [B], each row's left padding. A forward of T tokens asks step(T) once for their
+    positions and mask, then each layer stores its keys and values with update(). One forward serves the
+    prefill (T = prompt length) and each decoding step (T = 1)."""
 
     def __init__(self, model, batch, max_len, pad=None):
         c, p = model.config, next(model.parameters())
@@ -190,6 +197,32 @@ class KVCache:
         self.v = [torch.zeros(shape, dtype=p.dtype, device=p.device) for _ in range(c.num_hidden_layers)]
         self.pos, self.max_len = 0, max_len
         self.pad = pad if pad is not None else torch.zeros(batch, dtype=torch.long, device=p.device)
+        # [B, 1, 1, max_len]: the keys that are not padding, which is all a one-token step must mask
+        self.real = (torch.arange(max_len, device=p.device) >= self.pad[:, None])[:, None, None]
+
+    def step(self, T):
+        """RoPE positions [B, T] (each row's real tokens count from 0) and the mask [B, 1, T, pos + T] of the
+        next T tokens; advances pos past them."""
+        if self.pos + T > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} tokens, {self.pos + T} needed")
+        # >>> assignment 3: the KV cache
+        q_pos = torch.arange(self.pos, self.pos + T, device=self.pad.device)
+        self.pos += T
+        if T == 1:                                  # every stored key is at or before the new token
+            mask = self.real[..., :self.pos]
+        else:
+            mask = attention_mask(q_pos, torch.arange(self.pos, device=q_pos.device), self.pad)
+        return (q_pos - self.pad[:, None]).clamp(min=0), mask
+        # <<< assignment 3
+
+    def update(self, layer, k, v):
+        """Store the T new keys and values [B, nkv, T, hd] of `layer` at positions pos - T .. pos; return the
+        layer's keys and values so far [B, nkv, pos, hd]."""
+        # >>> assignment 3: the KV cache
+        start = self.pos - k.shape[2]
+        self.k[layer][:, :, start:self.pos], self.v[layer][:, :, start:self.pos] = k, v
+        return self.k[layer][:, :, :self.pos], self.v[layer][:, :, :self.pos]
+        # <<< assignment 3
 
 
 class Transformer(nn.Module):
@@ -201,35 +234,29 @@ class Transformer(nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
-    def forward(self, input_ids=None, embeds=None, cache=None, pad=None):
-        """Logits [B, T, V] for input_ids [B, T] (or input embeddings [B, T, D]). With `cache`, the tokens
-        continue the cached ones; `pad` [B] (or cache.pad) is the number of left-padding tokens per row."""
+    def forward(self, input_ids=None, embeds=None, cache=None, pad=None, last=False):
+        """Logits [B, T, V] for input_ids [B, T] (or input embeddings [B, T, D]); only the last position's
+        [B, 1, V] with `last`. With `cache`, the tokens continue the cached ones, and the cache knows each row's
+        left padding; without one, `pad` [B] counts it (None: no padding)."""
         x = self.model.embed_tokens(input_ids) if embeds is None else embeds
         B, T, _ = x.shape
-        start = cache.pos if cache is not None else 0
-        S = start + T                                           # keys seen after this step
-        if cache is not None and S > cache.max_len:
-            raise ValueError(f"KV cache holds {cache.max_len} tokens, {S} needed")
-        window = self.config.sliding_window
-        if window and S > window:
-            raise ValueError(f"sequence of {S} tokens exceeds sliding_window={window}, which is not "
-                             f"implemented")
-        pad = cache.pad if cache is not None else pad
-        pos = torch.arange(start, S, device=x.device)[None]      # [1, T]
-        mask = None                                             # None: plain causal attention (is_causal)
-        if pad is not None or cache is not None:
-            pad = pad if pad is not None else torch.zeros(B, dtype=torch.long, device=x.device)
-            pos = (pos - pad[:, None]).clamp(min=0)             # [B, T]: real tokens start at position 0
-            k, q = torch.arange(S, device=x.device), torch.arange(start, S, device=x.device)
-            # [B, 1, T, S]: causal, no padding keys; a pad query sees itself so no row is all -inf
-            mask = ((k <= q[:, None]) & (k >= pad[:, None, None])) | (k == q[:, None])
-            mask = mask[:, None]
-        cos, sin = rope(pos, self.config.head_dim, self.config.rope_theta, x.dtype)
-        for i, layer in enumerate(self.model.layers):
-            kv = (cache.k[i], cache.v[i], start) if cache is not None else None
-            x = layer(x, cos, sin, mask, kv)
         if cache is not None:
-            cache.pos = S
+            if pad is not None:
+                raise ValueError("with a cache the padding is the cache's: KVCache(..., pad=pad)")
+            pos, mask = cache.step(T)
+        else:
+            pos = torch.arange(T, device=x.device)
+            # None: plain causal attention (is_causal)
+            mask = None if pad is None else attention_mask(pos, pos, pad)
+            pos = pos[None] if pad is None else (pos - pad[:, None]).clamp(min=0)
+        window = self.config.sliding_window
+        if window and (cache.pos if cache is not None else T) > window:
+            raise ValueError(f"more than sliding_window={window} tokens, which is not implemented")
+        cos, sin = rope(pos, self.config.head_dim, self.config.rope_theta, x.dtype)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, mask, cache)
+        if last:
+            x = x[:, -1:]
         return self.lm_head(self.model.norm(x))
 
     # ------------------------------------------------------------------------------- load and save (HF)

@@ -1,14 +1,15 @@
-"""Assignment 3, the KV cache: cached decoding must equal recomputing the whole sequence (model.Attention)."""
+"""Assignment 3, the KV cache: cached decoding must equal recomputing the whole sequence (model.KVCache)."""
 import torch
 
 from grading import Grader
 import model
 import train
 
-G = Grader(3, "model.Attention.forward gets kv = (k_buf, v_buf, start), buffers [B, kv_heads, max_len, head_dim]: "
-              "write this call's T keys and values into the buffers at positions start..start+T (T may be more "
-              "than 1 at any start), then attend over all cached positions: k, v = the buffers' first start+T "
-              "positions. See assignments/3-kv-cache.md.")
+G = Grader(3, "model.KVCache: step(T) returns the RoPE positions [B, T] of the next T tokens (each row's real "
+              "tokens count from 0 after its left padding) and their mask [B, 1, T, pos + T] (causal, no padding "
+              "keys; model.attention_mask builds it) and advances pos; update(layer, k, v) stores the T new keys "
+              "and values at pos - T .. pos and returns the first pos of each. T may be more than 1 at any "
+              "position. See assignments/3-kv-cache.md.")
 
 
 def cached(m, ids, chunks, max_len=20):

@@ -170,8 +170,8 @@ EMPTY_FIRST_ONLY = ('if role == "ins" and not keep_instruction:',          # the
                     'if role == "ins" and not keep_instruction and all(l == IGNORE for l in labels):')
 IM_FIRST_ONLY = ("labels += seg if role in loss else",                      # IM loss on the first instruction only
                  'labels += seg if role in loss and not (role == "ins" and any(l != IGNORE for l in labels)) else')
-CACHE_LINE = "k_buf[:, :, start:start + T], v_buf[:, :, start:start + T] = k, v"
-READ_LINE = "k, v = k_buf[:, :, :start + T], v_buf[:, :, :start + T]"
+WRITE = "self.k[layer][:, :, start:self.pos], self.v[layer][:, :, start:self.pos] = k, v"
+READ = "return self.k[layer][:, :, :self.pos], self.v[layer][:, :, :self.pos]"
 WRONG = {
     1: {"only the first user turn emptied": [(train, "apply_mask", [EMPTY_FIRST_ONLY])],
         "IM loss on the first instruction only": [(train, "apply_mask", [IM_FIRST_ONLY])],
@@ -188,16 +188,22 @@ WRONG = {
                                                         "length * int(EOS_SCALE) // self.ramp")])],
         "diversity with the wrong sign": [(rules.RuleExpert, "scores", [(".mul_(DIVERSITY)",
                                                                          ".mul_(-DIVERSITY)")])]},
-    3: {"a prefill of T > 1 only at position 0": [(model.Attention, "forward", [(CACHE_LINE, (
-            "(k_buf[:, :, :T].copy_(k), v_buf[:, :, :T].copy_(v)) if start == 0 else "
-            "(k_buf[:, :, start].copy_(k[:, :, -1]), v_buf[:, :, start].copy_(v[:, :, -1]))"))])],
-        "cache written at 0..T": [(model.Attention, "forward", [(CACHE_LINE,
-                                                                 "k_buf[:, :, :T], v_buf[:, :, :T] = k, v")])],
-        "cache written and read at 0..T (a broadcast error)": [(model.Attention, "forward", [
-            (CACHE_LINE, "k_buf[:, :, :T], v_buf[:, :, :T] = k, v"),
-            (READ_LINE, "k, v = k_buf[:, :, :T], v_buf[:, :, :T]")])],
-        "attends over the whole buffer": [(model.Attention, "forward", [(READ_LINE, "k, v = k_buf, v_buf")])],
-        "values cached from the keys": [(model.Attention, "forward", [(CACHE_LINE, CACHE_LINE[:-4] + "k, k")])]},
+    3: {"a prefill of T > 1 only at position 0": [(model.KVCache, "update", [(WRITE, (
+            "if start == 0:\n        " + WRITE + "\n    else:\n        "
+            "self.k[layer][:, :, start], self.v[layer][:, :, start] = k[:, :, -1], v[:, :, -1]"))])],
+        "cache written at 0..T": [(model.KVCache, "update", [(WRITE, WRITE.replace("start:self.pos",
+                                                                                 ":k.shape[2]"))])],
+        "cache written and read at 0..T (a shape error)": [(model.KVCache, "update", [
+            (WRITE, WRITE.replace("start:self.pos", ":k.shape[2]")), (READ, READ.replace(":self.pos", ":k.shape[2]"))])],
+        "attends over the whole buffer (a shape error)": [(model.KVCache, "update", [(READ, "return self.k[layer], "
+                                                                                          "self.v[layer]")])],
+        "values cached from the keys": [(model.KVCache, "update", [(WRITE, WRITE[:-4] + "k, k")])],
+        "no causal mask at a prefill": [(model.KVCache, "step", [(
+            "attention_mask(q_pos, torch.arange(self.pos, device=q_pos.device), self.pad)",
+            "self.real[..., :self.pos].expand(-1, -1, T, -1)")])],
+        "padding keys seen at a decoding step": [(model.KVCache, "step", [(
+            "mask = self.real[..., :self.pos]", "mask = torch.ones_like(self.real[..., :self.pos])")])],
+        "position not advanced": [(model.KVCache, "step", [("self.pos += T", "pass")])]},
 }
 
 

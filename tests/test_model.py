@@ -89,6 +89,18 @@ def test_left_padded_batch_equals_rows_alone(tmp_path):
             assert (step[i, -1] - alone_next).abs().max() < 1e-5
 
 
+def test_last_position_only_and_one_source_of_padding(tmp_path):
+    _, path = hf_checkpoint(tmp_path, "llama-gqa")
+    m = model.Transformer.from_pretrained(path)
+    ids = torch.randint(0, VOCAB, (2, 7), generator=torch.Generator().manual_seed(4))
+    pad = torch.tensor([0, 2])
+    with torch.no_grad():
+        full, cache = m(ids, pad=pad), model.KVCache(m, 2, 8, pad=pad)
+        assert torch.allclose(m(ids, cache=cache, last=True), full[:, -1:], atol=1e-5)
+        with pytest.raises(ValueError, match="the cache's"):
+            m(ids[:, :1], cache=cache, pad=pad)
+
+
 @pytest.mark.parametrize("case", ["llama-gqa", "llama-tied-sharded"])
 def test_save_load_round_trip_and_transformers_loads_ours(tmp_path, case, tiny_tokenizer):
     hf, path = hf_checkpoint(tmp_path / "hf", case)
