@@ -2,6 +2,7 @@
 
     python assignments/grade.py                      # writes grade.json here
     python assignments/grade.py --out alice.json     # elsewhere
+    python assignments/grade.py --hidden             # with the lecturer's hidden cases (not in the student copy)
 
 The points are the table in assignments/README.md (POINTS below): a coding assignment's points are shared
 equally among its grader's tests; an experiment's grader points are for the hand-in (results.json of the
@@ -25,18 +26,22 @@ POINTS = {1: ("the loss masks", 15, 0), 2: ("the rule-based expert", 15, 0), 3: 
 
 
 def assignment_of(case):
-    """The assignment a junit testcase belongs to: test_N_* files, or test_N_* functions in test_4_to_7."""
+    """The assignment a junit testcase belongs to: test_N_* files, or test_N_* functions in test_4_to_7 and in
+    the hidden set."""
     module, name = case.get("classname", "").rsplit(".", 1)[-1], case.get("name", "")
-    m = re.match(r"test_(\d+)_", name) if "4_to_7" in module else re.match(r"test_(\d+)_", module)
+    by_name = "4_to_7" in module or module == "test_hidden"
+    m = re.match(r"test_(\d+)_", name) if by_name else re.match(r"test_(\d+)_", module)
     return int(m[1]) if m else None
 
 
-def run_graders():
-    """{assignment: [(test, None or its failure message)]} from one pytest run over assignments/."""
+def run_graders(hidden=False):
+    """{assignment: [(test, None or its failure message)]} from one pytest run over the graders (and the hidden
+    set)."""
     with tempfile.TemporaryDirectory() as tmp:
         xml = os.path.join(tmp, "junit.xml")
+        skip = [] if hidden else ["--ignore=assignments/lecturer"]
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-                            "assignments"], cwd=ROOT, capture_output=True, text=True)
+                            "assignments", *skip], cwd=ROOT, capture_output=True, text=True)
         if not os.path.exists(xml):
             sys.exit(f"error: the graders did not run:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
         results = {n: [] for n in POINTS}
@@ -54,8 +59,10 @@ def run_graders():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="grade.json", help="the JSON grade file to write (default: ./grade.json)")
+    ap.add_argument("--hidden", action="store_true", help="also run the lecturer's hidden cases "
+                    "(assignments/lecturer/, which the student copy does not hold)")
     args = ap.parse_args()
-    results, grade = run_graders(), {"assignments": {}}
+    results, grade = run_graders(args.hidden), {"assignments": {}}
     for n, (title, auto, answers) in POINTS.items():
         tests = results[n]
         passed = sum(msg is None for _, msg in tests)

@@ -8,8 +8,8 @@ becomes `raise NotImplementedError("assignment N: title (see assignments/)")`, t
 see where to write. Where a raise cannot stand (a module-level table that other modules import), the region's
 first line names its stand-in, `# stand-in: CODE`, and CODE replaces the region instead. Everything else is
 copied as it is (the files git tracks, or all files outside .git), except what is the lecturer's alone: the
-solution's hand-ins, the tests of the assignments themselves (they hold wrong solutions next to right ones)
-and CI.
+solution's hand-ins, the hidden test set (assignments/lecturer/), the tests of the assignments themselves (they
+hold wrong solutions next to right ones) and CI. The copy is a git repository of its own, with one commit.
 
     python assignments/make_student_copy.py ../student-copy            # blank every assignment
     python assignments/make_student_copy.py ../student-copy --only 2   # blank assignment 2 alone
@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPEN = re.compile(r"^(\s*)# >>> assignment (\d+): (.+?)\s*$")
 CLOSE = re.compile(r"^\s*# <<< assignment (\d+)\s*$")
 STAND_IN = re.compile(r"^\s*# stand-in: (.+?)\s*$")
-LECTURER_ONLY = ("assignments/handin/", ".ci/", "tests/test_assignments.py")
+LECTURER_ONLY = ("assignments/handin/", "assignments/lecturer/", ".ci/", "tests/test_assignments.py")
 
 
 def blank(text, only=None, where="?"):
@@ -91,6 +91,11 @@ def main():
                 f.write(new)
         else:
             shutil.copy2(src, dst)
+    git = ["git", "-c", "user.name=course", "-c", "user.email=course@localhost", "-c", "init.defaultBranch=main"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "The student copy"]):
+        if shutil.which("git") is None or subprocess.run(git + cmd, cwd=args.dest).returncode:
+            print("warning: the copy is not a git repository (git is missing or failed)", file=sys.stderr)
+            break
     print(f"wrote {args.dest}: {count} files with assignments blanked")
 
 

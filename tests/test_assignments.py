@@ -52,8 +52,10 @@ def student(tmp_path_factory):
 
 
 def test_student_copy_fails_each_coding_grader_with_its_hint(student):
-    for lecturers in ("assignments/handin", ".ci", "tests/test_assignments.py"):
+    for lecturers in ("assignments/handin", "assignments/lecturer", ".ci", "tests/test_assignments.py"):
         assert not (student / lecturers).exists(), lecturers
+    git = subprocess.run(["git", "status", "--porcelain"], cwd=student, capture_output=True, text=True)
+    assert git.returncode == 0 and git.stdout == "", "the copy is a clean git repository of its own"
     for n, f in CODING.items():
         r = grade(student, f)
         assert r.returncode == 1 and " passed" not in r.stdout, r.stdout[-2000:]
@@ -220,6 +222,24 @@ def test_each_grader_fails_wrong_solutions_with_its_hint(n, wrong, monkeypatch, 
     for msg in failures:
         assert msg.startswith(f"assignment {n}: ") and msg.endswith(f"\nHINT: {hint}"), msg
         assert "Traceback" not in msg and len(msg.splitlines()) <= 3, msg
+
+
+@pytest.mark.parametrize("n, wrong", [(1, "IM loss on the first instruction only"), (2, "always saturated"),
+                                      (3, "padding keys seen at a decoding step")])
+def test_hidden_cases_pass_the_solution_and_fail_a_wrong_one(n, wrong, monkeypatch, tiny_tokenizer,
+                                                             tiny_checkpoint):
+    sys.path.insert(0, str(ROOT / "assignments" / "lecturer"))
+    hidden = importlib.import_module("test_hidden")
+    test = next(f for name, f in vars(hidden).items() if name.startswith(f"test_{n}_"))
+    fixtures = {"tok": tiny_tokenizer, "checkpoint": tiny_checkpoint}
+    test(**{k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters})
+    for where, name, how in WRONG[n][wrong]:
+        if isinstance(where, dict):
+            monkeypatch.setitem(where, name, how)
+        else:
+            monkeypatch.setattr(where, name, patched(getattr(where, name), *how))
+    with pytest.raises(pytest.fail.Exception, match=f"^assignment {n}: "):
+        test(**{k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters})
 
 
 def test_graders_pass_the_solution_in_process(tiny_tokenizer, tiny_checkpoint):
