@@ -75,6 +75,8 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     steps = int(room.max())
     done = torch.zeros(B, dtype=torch.bool, device=dev)
     out = torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)
+    # [B, T + steps]: every token so far, for rules that look back (-1 marks the left padding)
+    history = torch.cat([ids.masked_fill(torch.arange(T, device=dev) < pad[:, None], -1), out], 1)
     rows = torch.arange(B, device=dev)
     cache = KVCache(model, B, T + steps, pad=pad)
     logits = model(ids, cache=cache, last=True)             # prefill: [B, 1, V'], the last position's only
@@ -82,9 +84,9 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
         logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
         # The product of experts, Eq. 4 (+ a constant).
         if rules is not None:
-            logp = logp + rules.scores(seen, length)
+            logp = logp + rules.scores(seen, length, history[:, :T + t])
         nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
-        out[:, t] = nxt
+        out[:, t] = history[:, T + t] = nxt
         seen[rows, nxt] = True
         length += ~done
         done |= (nxt == tok.eos_id) | (length >= room)

@@ -106,8 +106,10 @@ class RuleExpert:
             self._on[key] = uni.to(device), start.to(device)
         return self._on[key]
 
-    def scores(self, seen, length):
-        """r [B, V] float32 for seen [B, V] bool and length [B] long."""
+    def scores(self, seen, length, history=None):
+        """r [B, V] float32 for seen [B, V] bool and length [B] long. `history` [B, S] long holds every token so
+        far (the prompt, -1 for its left padding, then the response): none of the paper's rules needs it, but a
+        rule of your own may (an n-gram rule, one against restating the instruction)."""
         B, V = seen.shape
         uniform, start = self._vectors(seen.device, V)
         if "diversity" in self.rules:

@@ -157,6 +157,25 @@ def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
         generate.generate_ids(m, tok, [long * 3], 5)
 
 
+def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
+    """What a rule of one's own gets as `history` at each step: its row's prompt (-1 for the padding), then the
+    response so far."""
+    class Recorder(rules.RuleExpert):
+        def scores(self, seen, length, history=None):
+            self.steps.append(history.clone())
+            return super().scores(seen, length, history)
+    expert = Recorder(tiny_tokenizer, ())
+    expert.steps = []
+    got = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS[:2], 5, rules=expert)
+    prompts = [generate.prompt_ids(tiny_tokenizer, i)[0] for i in INSTRUCTIONS[:2]]
+    T = max(map(len, prompts))
+    order = sorted(range(2), key=lambda i: -len(prompts[i]))        # the batch's rows, longest prompt first
+    for t, h in enumerate(expert.steps):
+        for row, i in zip(h.tolist(), order):
+            response = (got[i] + [tiny_tokenizer.eos_id] * 5)[:t]
+            assert row == [-1] * (T - len(prompts[i])) + prompts[i] + response
+
+
 def test_seen_set_starts_at_instruction(tiny_tokenizer):
     ids, start = generate.prompt_ids(tiny_tokenizer, "What is a cat")
     assert ids == train.build_prompt(tiny_tokenizer, "What is a cat")
