@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -60,8 +61,17 @@ def shard_files(path):
     return files
 
 
-def read_tensors(path, files, expected, dtype, device):
-    """{name: tensor} of the files, each in `dtype` on `device`, checked against the expected {name: shape}."""
+def check_device(device):
+    """A one-line error for a device torch cannot use here (before a checkpoint's files get the blame)."""
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise UserError(f"device {device!r} is not usable here ({str(e).splitlines()[0]})")
+
+
+def read_tensors(path, files, expected, dtype, device, optional=()):
+    """{name: tensor} of the files, each in `dtype` on `device`, checked against the expected {name: shape}:
+    each one there, except those named in `optional`."""
     sd = {}
     for name in files:
         file = os.path.join(path, name)
@@ -81,6 +91,10 @@ def read_tensors(path, files, expected, dtype, device):
             raise
         except Exception as e:                              # truncated or not safetensors at all
             raise UserError(f"{file}: cannot read safetensors ({type(e).__name__}: {e})")
+    missing = sorted(set(expected) - set(sd) - set(optional))
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise UserError(f"{path}: missing tensor {missing[0]}{more}")
     return sd
 
 

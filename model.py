@@ -266,26 +266,18 @@ class Transformer(nn.Module):
         Built on the meta device and filled with the loaded tensors (assign=True): no second copy in memory."""
         if not os.path.isdir(path):
             raise UserError(f"{path}: checkpoint directory not found")
-        try:                                                    # before the files get the blame for it
-            torch.empty(0, device=device)
-        except (RuntimeError, AssertionError) as e:
-            raise UserError(f"device {device!r} is not usable here ({str(e).splitlines()[0]})")
+        hf.check_device(device)
         config = read_config(os.path.join(path, "config.json"))
         dtype = dtype or getattr(torch, config.torch_dtype or "float32")
-        files = hf.shard_files(path)
         with torch.device("meta"):
             model = cls(config)
-        expected = model.state_dict()
-        sd = hf.read_tensors(path, files, {k: v.shape for k, v in expected.items()}, dtype, device)
-        # lm_head shares the embedding.
-        if config.tie_word_embeddings and "model.embed_tokens.weight" in sd:
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+        sd = hf.read_tensors(path, hf.shard_files(path), shapes, dtype, device, optional=tied)
+        if tied:                                                # lm_head shares the embedding
             sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
-        missing = sorted(set(expected) - set(sd))
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise UserError(f"{path}: missing tensor {missing[0]}{more}")
         model.load_state_dict(sd, strict=True, assign=True)
-        if config.tie_word_embeddings:                          # assign=True made two Parameters: tie again
+        if tied:                                                # assign=True made two Parameters: tie again
             model.lm_head.weight = model.model.embed_tokens.weight
         return model.eval()
 
