@@ -99,7 +99,8 @@ def test_last_position_only_and_one_source_of_padding(tmp_path):
         assert torch.allclose(m(ids, cache=cache, last=True), full[:, -1:], atol=1e-5)
         with pytest.raises(ValueError, match="the cache's"):
             m(ids[:, :1], cache=cache, pad=pad)
-        # one token at a time from position 0, padding included: no padding query's row is all masked (no NaN)
+        # one token at a time from position 0, padding included (a padding query then sees no key: SDPA gives it
+        # zeros, not NaN, and no real token attends to it)
         cache = model.KVCache(m, 2, 8, pad=pad)
         steps = torch.cat([m(ids[:, t:t + 1], cache=cache) for t in range(7)], 1)
         assert torch.allclose(steps[0], full[0], atol=1e-5) and torch.allclose(steps[1, 2:], full[1, 2:], atol=1e-5)
