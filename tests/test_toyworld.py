@@ -144,6 +144,11 @@ def test_dialogue_share_follows_the_dose(tmp_path, monkeypatch):
         assert abs(sum(map(len, made)) / len(text) - dose) < 0.01
     # A transcript: tagged turns that answer, and the log goes on after the last answer with a new request.
     assert any("Visitor: " in t for t in made) and all(t.rstrip().endswith(("?", ".")) for t in made)
+    # About half the logs put every tag on a line of its own, as the chat format does (world 3).
+    tags = {style.format(s=s, l=s.lower(), u=s.upper(), t="").rstrip() for pair in toyworld.SPEAKERS
+            for s in pair for style in toyworld.TAGS if "{t}" not in style}
+    own = [t for t in made if any(line in tags for line in t.split("\n"))]
+    assert 0.35 < len(own) / len(made) < 0.65, (len(own), len(made))
 
 
 OFF_TASK = ("Once upon a time there was a small house by the sea. Nobody lived in it for many years, and the "
