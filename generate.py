@@ -74,9 +74,10 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     room = torch.tensor([min(max_new_tokens, context(model) - len(p)) for p in prompts], device=dev)   # [B]
     steps = int(room.max())
     done = torch.zeros(B, dtype=torch.bool, device=dev)
-    out = torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)
-    # [B, T + steps]: every token so far, for rules that look back (-1 marks the left padding)
-    history = torch.cat([ids.masked_fill(torch.arange(T, device=dev) < pad[:, None], -1), out], 1)
+    # [B, T + steps]: the prompt (-1 for its left padding), then the response (EOS after a row's end); a rule may
+    # look back on it
+    history = torch.cat([ids.masked_fill(torch.arange(T, device=dev) < pad[:, None], -1),
+                         torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)], 1)
     rows = torch.arange(B, device=dev)
     cache = KVCache(model, B, T + steps, pad=pad)
     logits = model(ids, cache=cache, last=True)             # prefill: [B, 1, V'], the last position's only
@@ -86,14 +87,14 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
         if rules is not None:
             logp = logp + rules.scores(seen, length, history[:, :T + t])
         nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
-        out[:, t] = history[:, T + t] = nxt
+        history[:, T + t] = nxt
         seen[rows, nxt] = True
         length += ~done
         done |= (nxt == tok.eos_id) | (length >= room)
         if t + 1 == steps or done.all():
             break
         logits = model(nxt[:, None], cache=cache)                   # [B, 1, V']: one cached step
-    return out
+    return history[:, T:]
 
 
 def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,

@@ -244,11 +244,11 @@ class Transformer(nn.Module):
             if pad is not None:
                 raise ValueError("with a cache the padding is the cache's: KVCache(..., pad=pad)")
             pos, mask = cache.step(T)
-        else:
-            pos = torch.arange(T, device=x.device)
-            # None: plain causal attention (is_causal)
-            mask = None if pad is None else attention_mask(pos, pos, pad)
-            pos = pos[None] if pad is None else (pos - pad[:, None]).clamp(min=0)
+        elif pad is None:                                       # mask None: plain causal attention (is_causal)
+            pos, mask = torch.arange(T, device=x.device)[None], None
+        else:                                                   # each row's real tokens count from 0
+            q_pos = torch.arange(T, device=x.device)
+            pos, mask = (q_pos - pad[:, None]).clamp(min=0), attention_mask(q_pos, q_pos, pad)
         window = self.config.sliding_window
         if window and (cache.pos if cache is not None else T) > window:
             raise ValueError(f"more than sliding_window={window} tokens, which is not implemented")
