@@ -92,10 +92,9 @@ def main():
         else:
             shutil.copy2(src, dst)
     git = ["git", "-c", "user.name=course", "-c", "user.email=course@localhost", "-c", "init.defaultBranch=main"]
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "The student copy"]):
-        if shutil.which("git") is None or subprocess.run(git + cmd, cwd=args.dest).returncode:
-            print("warning: the copy is not a git repository (git is missing or failed)", file=sys.stderr)
-            break
+    steps = (["init", "-q"], ["add", "-A"], ["commit", "-qm", "The student copy"])
+    if shutil.which("git") is None or any(subprocess.run(git + cmd, cwd=args.dest).returncode for cmd in steps):
+        print("warning: the copy is not a git repository (git is missing or failed)", file=sys.stderr)
     print(f"wrote {args.dest}: {count} files with assignments blanked")
 
 

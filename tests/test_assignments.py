@@ -209,13 +209,18 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("n, wrong", [(n, w) for n in WRONG for w in WRONG[n]])
-def test_each_grader_fails_wrong_solutions_with_its_hint(n, wrong, monkeypatch, tiny_tokenizer, tiny_checkpoint):
+def apply_wrong(monkeypatch, n, wrong):
+    """Patch the code into the wrong solution WRONG[n][wrong], for this test only."""
     for where, name, how in WRONG[n][wrong]:
         if isinstance(where, dict):
             monkeypatch.setitem(where, name, how)
         else:
             monkeypatch.setattr(where, name, patched(getattr(where, name), *how))
+
+
+@pytest.mark.parametrize("n, wrong", [(n, w) for n in WRONG for w in WRONG[n]])
+def test_each_grader_fails_wrong_solutions_with_its_hint(n, wrong, monkeypatch, tiny_tokenizer, tiny_checkpoint):
+    apply_wrong(monkeypatch, n, wrong)
     failures = run_grader(n, tiny_tokenizer, tiny_checkpoint)
     assert failures, f"assignment {n}'s grader passes a wrong solution: {wrong}"
     hint = importlib.import_module(CODING[n][:-3]).G.hint
@@ -232,14 +237,11 @@ def test_hidden_cases_pass_the_solution_and_fail_a_wrong_one(n, wrong, monkeypat
     hidden = importlib.import_module("test_hidden")
     test = next(f for name, f in vars(hidden).items() if name.startswith(f"test_{n}_"))
     fixtures = {"tok": tiny_tokenizer, "checkpoint": tiny_checkpoint}
-    test(**{k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters})
-    for where, name, how in WRONG[n][wrong]:
-        if isinstance(where, dict):
-            monkeypatch.setitem(where, name, how)
-        else:
-            monkeypatch.setattr(where, name, patched(getattr(where, name), *how))
+    fixtures = {k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters}
+    test(**fixtures)
+    apply_wrong(monkeypatch, n, wrong)
     with pytest.raises(pytest.fail.Exception, match=f"^assignment {n}: "):
-        test(**{k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters})
+        test(**fixtures)
 
 
 def test_graders_pass_the_solution_in_process(tiny_tokenizer, tiny_checkpoint):
