@@ -81,6 +81,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds")
     ap.add_argument("--lr", type=float, help="tuning learning rate, the same for every condition (default: "
                     "train.py's)")
+    ap.add_argument("--epochs", type=int, help="every tuned condition's epochs (data/epoch_sweep.py; default: "
+                    "each condition's own, in CONDITIONS)")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every condition's epochs (tests)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap for every model")
     ap.add_argument("--limit", type=int, help="only the first N evaluation instructions (tests)")
@@ -137,7 +139,7 @@ def main(argv=None):
             if name not in wanted:
                 continue
             run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
-            tune(run, mode, data, epochs, seed)
+            tune(run, mode, data, args.epochs or epochs, seed)
             results.setdefault(name, []).append(decode(run, f"{name} seed {seed}"))
             files.setdefault(name, []).append(f"outputs/{slug(f'{name} seed {seed}')}.json")
 

@@ -93,3 +93,24 @@ def test_probe_formats_tiny(tmp_path, capsys):
     probe_formats.main(["--checkpoint", base, "--max-new-tokens", "2"])
     out = capsys.readouterr().out
     assert all(f"| {name} | " in out for name in probe_formats.FORMATS)
+
+
+def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
+    import epoch_sweep
+    assert epoch_sweep.choose({5: 10.0, 7: 30.0, 15: 20.0}, paper=15) == 7
+    assert epoch_sweep.choose({5: 30.0, 7: 30.0, 15: 30.0}, paper=15) == 15
+    assert epoch_sweep.choose({5: 10.0, 7: 30.0, 10: 30.0}, paper=15) == 7
+
+
+@pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_epoch_sweep_tiny(tmp_path):
+    import epoch_sweep
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+    out = tmp_path / "epochs"
+    chosen = epoch_sweep.main(["--base", base, "--grid", "1", "2", "--out", str(out), "--limit", "3"])
+    res = json.loads((out / "epochs.json").read_text())
+    assert res["chosen"] == chosen and chosen["instruction-modelling"] == chosen["instruction-tuned"]
+    assert set(res["scores"]) == set(epoch_sweep.SWEPT) and all(set(s) == {"1", "2"} for s in res["scores"].values())
+    assert (out / "epochs-2" / "runs" / "response-tuned-seed42" / "model.safetensors").exists()
+    assert "| response-tuned | win % vs IT |" in (out / "epochs.md").read_text()

@@ -1,0 +1,87 @@
+"""Each condition's tuning epochs, chosen on the validation set as the paper chose them (§4.1, App. A):
+
+    python data/epoch_sweep.py                       # about 75 minutes of one core on a 2-core CPU
+    python data/epoch_sweep.py --grid 20 7 5 &  python data/epoch_sweep.py --grid 15 10   # then once more, whole
+
+For each count in --grid, every tuned condition (instruction tuning, response tuning, each single-task set) is
+trained from the base at the paper's validation seed and decodes val.jsonl (data/reproduce.py, so every step
+resumes and a finished one is skipped). Instruction tuning takes the count with the most checks passed;
+response tuning and each single-task set the count with the highest win rate against that instruction tuning;
+ties go to the paper's count, else to the fewest epochs (the rule in data/TOYWORLD.md). Instruction Modelling
+reuses instruction tuning's count. Writes epochs.md and epochs.json under --out.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "data"))
+import evaluate  # noqa: E402
+import generate  # noqa: E402
+import reproduce  # noqa: E402
+from model import UserError, cli  # noqa: E402
+from util import write_atomic  # noqa: E402
+
+SWEPT = [name for name in reproduce.CONDITIONS if name != "instruction-modelling"]
+
+
+def choose(scores, paper):
+    """The count with the highest score; ties to the paper's count, else to the fewest epochs."""
+    best = max(scores.values())
+    tied = [e for e, s in scores.items() if s == best]
+    return paper if paper in tied else min(tied)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--grid", type=int, nargs="+", default=[5, 7, 10, 15, 20], help="epoch counts (the paper's)")
+    ap.add_argument("--seed", type=int, default=42, help="tuning seed (the paper's validation runs use 42)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "epochs"), help="where runs and results go")
+    ap.add_argument("--base", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="base model checkpoint")
+    ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every count (tests)")
+    ap.add_argument("--limit", type=int, help="only the first N validation instructions (tests)")
+    args = ap.parse_args(argv)
+    if min(args.grid) < 1:
+        raise UserError("--grid: epoch counts must be at least 1")
+    graded = {}                                         # (condition, count) -> [(passed, F1)] per instruction
+    for epochs in args.grid:
+        folder = os.path.join(args.out, f"epochs-{epochs}")
+        reproduce.main(["--base", args.base, "--out", folder, "--split", "val", "--seeds", str(args.seed),
+                        "--epochs", str(epochs), "--epochs-scale", str(args.epochs_scale),
+                        "--attribution-prompts", "0", "--conditions", *SWEPT]
+                       + (["--limit", str(args.limit)] if args.limit else []))
+        records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
+        for name in SWEPT:
+            path = os.path.join(folder, "outputs", reproduce.slug(f"{name} seed {args.seed}") + ".json")
+            outs = evaluate.align([r["instruction"] for r in records], path)
+            graded[name, epochs] = evaluate.grades(records, outs)
+    score = {}                                          # (condition, count) -> the rule's score, in %
+    for epochs in args.grid:
+        g = graded["instruction-tuned", epochs]
+        score["instruction-tuned", epochs] = 100 * sum(p for p, _ in g) / len(g)
+    paper = {name: epochs for name, (_, _, epochs) in reproduce.CONDITIONS.items()}
+    chosen = {"instruction-tuned": choose({e: score["instruction-tuned", e] for e in args.grid},
+                                          paper["instruction-tuned"])}
+    it = graded["instruction-tuned", chosen["instruction-tuned"]]
+    for name in SWEPT[1:]:
+        for epochs in args.grid:
+            score[name, epochs] = evaluate.winrate(graded[name, epochs], it)
+        chosen[name] = choose({e: score[name, e] for e in args.grid}, paper[name])
+    chosen["instruction-modelling"] = chosen["instruction-tuned"]
+    rows = [[name, "checks %" if name == "instruction-tuned" else "win % vs IT"]
+            + [f"{score[name, e]:.1f}" for e in args.grid] + [str(paper[name]), str(chosen[name])] for name in SWEPT]
+    md = (f"Tuning epochs on val.jsonl, seed {args.seed}: instruction tuning by checks passed, every other "
+          f"condition by win rate against the chosen instruction tuning ({chosen['instruction-tuned']} epochs); "
+          "Instruction Modelling reuses instruction tuning's count\n\n"
+          + evaluate.table(["condition", "score", *[f"{e} epochs" for e in args.grid], "paper", "chosen"], rows))
+    generate.write_json(os.path.join(args.out, "epochs.json"),
+                        {"seed": args.seed, "grid": args.grid, "chosen": chosen,
+                         "scores": {name: {str(e): score[name, e] for e in args.grid} for name in SWEPT}})
+    write_atomic(os.path.join(args.out, "epochs.md"), md + "\n")
+    print(md)
+    return chosen
+
+
+if __name__ == "__main__":
+    cli(main)
