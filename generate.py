@@ -82,8 +82,10 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
     cache = KVCache(model, B, T + steps, pad=pad)
     logits = model(ids, cache=cache, last=True)             # prefill: [B, 1, V'], the last position's only
     for t in range(steps):
-        logp = torch.log_softmax(logits[:, -1, :V].float(), -1)      # [B, V] log p_base(w | x), in fp32
-        # The product of experts, Eq. 4 (+ a constant).
+        # [B, V] log p_base(w | x) in fp32, up to its normaliser: a constant per row, which neither the argmax
+        # nor a sample sees (the paper's code subtracts it with a log_softmax; skipping it saves a pass over V)
+        logp = logits[:, -1, :V].float()
+        # The product of experts, Eq. 4, up to a constant per row (the rules' normaliser is dropped too).
         if rules is not None:
             logp = logp + rules.scores(seen, length, history[:, :T + t])
         nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
