@@ -60,7 +60,7 @@ def main(argv=None):
     for epochs in args.grid:
         g = graded["instruction-tuned", epochs]
         score["instruction-tuned", epochs] = 100 * sum(p for p, _ in g) / len(g)
-    paper = {name: epochs for name, (_, _, epochs) in reproduce.CONDITIONS.items()}
+    paper = reproduce.PAPER_EPOCHS
     chosen = {"instruction-tuned": choose({e: score["instruction-tuned", e] for e in args.grid},
                                           paper["instruction-tuned"])}
     it = graded["instruction-tuned", chosen["instruction-tuned"]]
