@@ -59,7 +59,9 @@ class PaperRules:
 
     def __call__(self, input_ids, scores):
         ids = input_ids[0].tolist()
-        after = lambda tail: max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == tail)
+
+        def after(tail):                            # the position after the last occurrence of a tag's ids
+            return max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == tail)
         first, L = after(self.user), len(ids) - after(self.assistant)
         r = torch.zeros(scores.shape[-1])
         for i, s in self.uniform.items():
@@ -180,8 +182,11 @@ def main():
           f"{args.repeat}")
     # The same greedy tokens, from both libraries: the paper's way (whole sequence, rules rescanned each step)
     # against ours (cached, rules carried), and transformers' cache against ours without rules.
-    same = lambda a, b: sum(x == y for x, y in zip(a, b)) / len(a)
-    first = lambda ids, k: [row[:k] for row in ids]
+    def same(a, b):                                 # the share of rows with the same tokens
+        return sum(x == y for x, y in zip(a, b)) / len(a)
+
+    def first(ids, k):
+        return [row[:k] for row in ids]
     print(f"  same tokens as the paper's approach (first {pk}): "
           f"{same(first(outputs['ours', True, 1, n], pk), outputs['hf', True, 1, pk]):.0%} of prompts; "
           f"as hf-cache without rules: b1 {same(outputs['ours', False, 1, n], outputs['hf', False, 1, n]):.0%}, "

@@ -64,8 +64,8 @@ def main(argv=None):
         # The same world and sets, fresh documents (another corpus seed) at this dialogue share.
         corpus = os.path.join(folder, "corpus.jsonl")
         if not os.path.exists(corpus):
-            toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens, dialogue=dose / 100,
-                              corpus_seed=1000 + round(10 * dose))
+            toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens,
+                              dialogue=dose / 100, corpus_seed=1000 + round(10 * dose))
             os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
         base = os.path.join(folder, "base")
         reproduce.train_once(base, ["--mode", "pretrain", "--model", args.base, "--data", corpus, "--epochs", "1",
@@ -82,8 +82,8 @@ def main(argv=None):
                f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]
     md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs instruction following, on "
           f"{args.split}.jsonl (checks passed %, and win rates against instruction tuning of the same base)\n\n"
-          + evaluate.table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS], "RT win %", "rules win %",
-                            "rules (ramp 8) win %"], rows))
+          + evaluate.table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS],
+                            "RT win %", "rules win %", "rules (ramp 8) win %"], rows))
     generate.write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)

@@ -119,7 +119,9 @@ def test_known_model_eos_ramp(tiny_tokenizer):
     tok = tiny_tokenizer
     A = tok.vocab_size - 1
     m = known_model(tok, {A: 0.0, tok.eos_id: -8.0})           # EOS 8 nats below the favourite
-    run = lambda *names, **kw: generate.generate_ids(m, tok, ["hi"], 300, rules.RuleExpert(tok, names, **kw))[0]
+
+    def run(*names, **kw):
+        return generate.generate_ids(m, tok, ["hi"], 300, rules.RuleExpert(tok, names, **kw))[0]
     assert generate.generate_ids(m, tok, ["hi"], 300)[0] == [A] * 300          # never ends by itself
     assert run("uniform") == [A] * 300
     assert run("eos") == [A] * 134                 # the ramp 15·L/250 first passes 8 at L = 134
