@@ -74,6 +74,11 @@ def slug(name):
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
+def run_dir(out, name, seed):
+    """Where the tuning run of condition `name` at `seed` lives."""
+    return os.path.join(out, "runs", f"{slug(name)}-seed{seed}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="base model checkpoint")
@@ -142,7 +147,7 @@ def main(argv=None):
         for name, (mode, data, epochs) in CONDITIONS.items():
             if name not in wanted:
                 continue
-            run = os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")
+            run = run_dir(args.out, name, seed)
             tune(run, mode, data, args.epochs or epochs, seed)
             results.setdefault(name, []).append(decode(run, f"{name} seed {seed}"))
             files.setdefault(name, []).append(f"outputs/{slug(f'{name} seed {seed}')}.json")
@@ -192,7 +197,6 @@ def main(argv=None):
 
     # --------------------------------------------------- Table 2 ranking, IM losses, attribution (seed 1)
     seed = args.seeds[0]
-    ckpt = lambda name: os.path.join(args.out, "runs", f"{slug(name)}-seed{seed}")     # noqa: E731
     pairs = [(r["instruction"], r["reference"]) for r in records]
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
     lima = [msgs for _, msgs in train.load_conversations(os.path.join(args.data, "lima.jsonl"))]
@@ -200,7 +204,7 @@ def main(argv=None):
     for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling"):
         if name not in results:
             continue
-        path = args.base if name == "base" else ckpt(name)
+        path = args.base if name == "base" else run_dir(args.out, name, seed)
         loaded[name] = (Transformer.from_pretrained(path), Tokenizer(path))
         rank = evaluate.ranking(*loaded[name], pairs)
         nll = {"train": evaluate.response_nll(*loaded[name], lima),
