@@ -1,7 +1,9 @@
 """Each condition's tuning epochs, chosen on the validation set as the paper chose them (§4.1, App. A):
 
-    python data/epoch_sweep.py                       # about 75 minutes of one core on a 2-core CPU
+    python data/epoch_sweep.py                       # about an hour of one core
     python data/epoch_sweep.py --grid 20 7 5 &  python data/epoch_sweep.py --grid 15 10   # then once more, whole
+
+(The second way took 33 minutes of wall time on a 2-core CPU, measured.)
 
 For each count in --grid, every tuned condition (instruction tuning, response tuning, each single-task set) is
 trained from the base at the paper's validation seed and decodes val.jsonl (data/reproduce.py, so every step
