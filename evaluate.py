@@ -362,14 +362,17 @@ def main():
     if a.cmd == "checks":
         res = {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
     elif a.cmd in ("winrate", "judge"):
-        judge = a.cmd == "judge" and Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
+        if a.cmd == "judge":
+            judge = Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
         res, against = {}, a.against.split(",")
         for cond in a.files:
             pairs = seed_pairs(cond.split(","), against)
-            rates = [judge_file(judge, f, paired(f, ref)) if judge else winrate(graded(f), graded(ref))
-                     for f, ref in pairs]
+            if a.cmd == "judge":
+                rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
+            else:
+                rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
             res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
-            if not judge:
+            if a.cmd == "winrate":
                 res[cond]["ties_%"] = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
         # The command for the paper's judge.
         for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):
