@@ -37,7 +37,8 @@ def main():
     torch.manual_seed(0)
     ours = model.Transformer(cfg)
     for p in ours.parameters():
-        torch.nn.init.normal_(p, std=0.02) if p.dim() > 1 else None
+        if p.dim() > 1:                             # matrices; the norms' weights stay 1
+            torch.nn.init.normal_(p, std=0.02)
     with tempfile.TemporaryDirectory() as d:        # the same weights, through a checkpoint both can read
         ours.save_pretrained(os.path.join(d, "m"))
         hf = LlamaForCausalLM.from_pretrained(os.path.join(d, "m"), attn_implementation="sdpa").float()

@@ -68,7 +68,8 @@ def make_checkpoint(path, tokenizer, seed=0, **overrides):
     cfg.update(overrides)
     m = model.Transformer(model.Config(**cfg))
     for p in m.parameters():                        # larger than the default init, so outputs vary by input
-        torch.nn.init.normal_(p, std=0.2) if p.dim() > 1 else None
+        if p.dim() > 1:                             # matrices; the norms' weights stay 1
+            torch.nn.init.normal_(p, std=0.2)
     m.save_pretrained(str(path), tokenizer=tokenizer)
     return str(path)
 
