@@ -27,6 +27,7 @@ from rules import UNIFORM  # noqa: E402
 from util import write_atomic  # noqa: E402
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
+HTML = 0.1                      # share of the other pages (without code, tables or ####) left in HTML
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
 HELD_SHARE = 0.2                # share of each entity kind held out for validation, and again for evaluation
 
@@ -952,9 +953,9 @@ def html(doc):
     return "\n".join(out)
 
 
-def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=()):
-    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; a tenth
-    of the others without code, tables or #### are in HTML. A document holding a held-out instruction or
+def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML):
+    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; an
+    `html_share` of the others without code, tables or #### are in HTML. A document holding a held-out instruction or
     reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
     genres, weights = zip(*GENRES)
     total = talk = 0
@@ -964,7 +965,7 @@ def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=()):
             talk += len(doc)
         else:
             doc = rnd.choices(genres, weights)[0](w, rnd)
-            if rnd.random() < 0.1 and not any(s in doc for s in ("    ", "|", "####")):
+            if rnd.random() < html_share and not any(s in doc for s in ("    ", "|", "####")):
                 doc = html(doc)
         if any(h in doc for h in held):
             continue
@@ -1062,7 +1063,7 @@ def write_jsonl(path, rows):
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None):
+def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None, html_share=HTML):
     """Write the tuning sets, the validation and evaluation sets and (if corpus_tokens > 0) the corpus under
     out/; `corpus_seed` draws other documents of the same world. Returns the number of records per set."""
     os.makedirs(out, exist_ok=True)
@@ -1079,7 +1080,7 @@ def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_see
     if corpus_tokens > 0:
         held = sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
         rnd = random.Random(seed + 20 if corpus_seed is None else corpus_seed)
-        kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held)
+        kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held, html_share)
         write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in kept))
     return stats
 
@@ -1166,15 +1167,18 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="the world's seed; the same seed gives the same bytes")
     ap.add_argument("--dialogue", type=float, default=DIALOGUE, help=f"share of the corpus that is dialogue "
                     f"transcripts (default: {DIALOGUE})")
+    ap.add_argument("--html", type=float, default=HTML, help="share of the other pages (without code, tables "
+                    f"or worked math) left in HTML (default: {HTML})")
     ap.add_argument("--corpus-tokens", type=int, default=5_000_000, help="approximate corpus size in tokens of "
                     "the toy tokenizer (default: 5,000,000; 0 writes no corpus)")
     args = ap.parse_args(argv)
     if args.corpus_tokens < 0:
         raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")
     t0 = time.time()
-    if not 0 <= args.dialogue <= 1:
-        raise UserError(f"--dialogue must be a share in [0, 1], got {args.dialogue}")
-    stats = generate(args.out, args.seed, args.corpus_tokens, args.dialogue)
+    for flag, share in (("--dialogue", args.dialogue), ("--html", args.html)):
+        if not 0 <= share <= 1:
+            raise UserError(f"{flag} must be a share in [0, 1], got {share}")
+    stats = generate(args.out, args.seed, args.corpus_tokens, args.dialogue, html_share=args.html)
     corpus_note = (f"corpus.jsonl {os.path.getsize(os.path.join(args.out, 'corpus.jsonl')) / 1e6:.1f} MB"
                    if args.corpus_tokens else "no corpus")
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in stats.items())
