@@ -46,6 +46,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if min(args.grid) < 1:
         raise UserError("--grid: epoch counts must be at least 1")
+    records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
     graded = {}                                         # (condition, count) -> [(passed, F1)] per instruction
     for epochs in args.grid:
         folder = os.path.join(args.out, f"epochs-{epochs}")
@@ -53,7 +54,6 @@ def main(argv=None):
                         "--epochs", str(epochs), "--epochs-scale", str(args.epochs_scale),
                         "--attribution-prompts", "0", "--conditions", *SWEPT]
                        + (["--limit", str(args.limit)] if args.limit else []))
-        records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
         for name in SWEPT:
             path = os.path.join(folder, "outputs", reproduce.slug(f"{name} seed {args.seed}") + ".json")
             outs = evaluate.align([r["instruction"] for r in records], path)
