@@ -27,7 +27,7 @@ from rules import UNIFORM  # noqa: E402
 from util import write_atomic  # noqa: E402
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
-HTML = 0.1                      # share of the other pages (without code, tables or ####) left in HTML
+HTML = 0.05                     # share of the other pages (without code, tables or ####) left in HTML
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
 HELD_SHARE = 0.2                # share of each entity kind held out for validation, and again for evaluation
 
