@@ -955,8 +955,8 @@ def html(doc):
 
 def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML):
     """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; an
-    `html_share` of the others without code, tables or #### are in HTML. A document holding a held-out instruction or
-    reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
+    `html_share` of the others without code, tables or #### are in HTML. A document holding a held-out
+    instruction or reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
     genres, weights = zip(*GENRES)
     total = talk = 0
     while total < n_chars:
