@@ -13,13 +13,14 @@ from collections import Counter
 import torch
 from tqdm import tqdm
 
-import criteria
-from criteria import check, validate
+from data import criteria
+from data.criteria import check, validate
 from generate import generate, generate_ids
-from judge import Judge, judge_file
+from lib.judge import Judge, judge_file
 from model import Tokenizer, Transformer
-from train import build_example, build_prompt, collate, instruction_span, token_nll
-from util import (Help, UserError, align, cli, conversation, flatten, read_pairs, read_records, table,
+from chat import build_prompt, instruction_span
+from train import build_example, collate, token_nll
+from lib.util import (Help, UserError, align, cli, conversation, flatten, read_pairs, read_records, table,
                   write_json)
 
 

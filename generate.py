@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
-from train import build_prompt, instruction_span
-from util import UserError, check_output, cli, read_records, require, write_json
+from chat import build_prompt, instruction_span
+from lib.util import UserError, check_output, cli, read_records, require, write_json
 
 
 def prompt_ids(tok, instruction):

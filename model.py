@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import hf
-from util import UserError, cli, require
+from lib import hf
+from lib.util import UserError, cli, require
 
 
 # ----------------------------------------------------------------------------------------------- config

@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from util import UserError
+from lib.util import UserError
 
 RULES = ("eos", "uniform", "diversity", "start")   # "start" is in the code only, not in the paper's model
 PAPER_RULES = ("eos", "uniform", "diversity")       # the paper's rule-based model (Table 4, "all")

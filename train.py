@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model import Tokenizer
-from runtime import agree, distribute, interrupts, load_model, open_run, resume, save, stopped
-from util import Help, UserError, cli, load_conversations, load_documents, locked, require, trim_log
+from chat import segments
+from model import Tokenizer, Transformer, read_config
+from lib.runtime import agree, distribute, interrupts, open_run, resume, save, stopped
+from lib.util import Help, UserError, cli, load_conversations, load_documents, locked, require, trim_log
 
 IGNORE = -100                                  # label of a token that carries no loss
-USER_TAG, ASSISTANT_TAG = "<|user|>", "<|assistant|>"        # Tulu tags, plain text (never added tokens)
 
 # The conditions as loss masks over one text: (is the instruction's text kept, which roles carry loss).
 # Roles: "tmpl" (BOS and the chat tags), "ins" (an instruction), "resp" (a response and its EOS),
@@ -51,25 +51,6 @@ MODES = tuple(MASKS)
 
 
 # --------------------------------------------------------------------------------------------- the data
-def segments(tok: Tokenizer, messages):
-    """The chat text <s><|user|>\\n{ins}\\n<|assistant|>\\n{resp}</s> (repeated per turn) as (ids, role)
-    pieces, roles 'tmpl', 'ins', 'resp'. Each piece after the first starts right after a newline, so it is
-    encoded without SentencePiece's dummy prefix: the ids equal the whole text's, as in the paper's code.
-    A conversation ending in a user turn gives the generation prompt (ends with the assistant tag)."""
-    segs, first = [([tok.bos_id], "tmpl")], True
-    for m in messages:
-        content = m["content"].strip()
-        if m["role"] == "user":
-            tag = USER_TAG + "\n" if first else "\n" + USER_TAG + "\n"
-            segs.append((tok.encode(tag) if first else tok.encode_next(tag), "tmpl"))
-            segs.append((tok.encode_next(content), "ins"))
-            segs.append((tok.encode_next("\n" + ASSISTANT_TAG + "\n"), "tmpl"))
-        else:
-            segs.append((tok.encode_next(content) + [tok.eos_id], "resp"))   # EOS carries loss
-        first = False
-    return segs
-
-
 def apply_mask(segs, mode):
     """(input_ids, labels) of (ids, role) pieces under the mode's loss mask (MASKS); labels are IGNORE where
     there is no loss. The one-token shift happens in the loss, not here."""
@@ -88,20 +69,6 @@ def apply_mask(segs, mode):
 def build_example(tok: Tokenizer, messages, mode):
     """(input_ids, labels) of one conversation for a mode; labels are IGNORE where there is no loss."""
     return apply_mask(segments(tok, messages), mode)
-
-
-def build_prompt(tok: Tokenizer, instruction):
-    """The generation prompt <s><|user|>\\n{instruction}\\n<|assistant|>\\n, from the builder training uses.
-    The instruction is stripped of surrounding whitespace as in training; the paper's code strips it when it
-    trains but not when it evaluates (5 of AlpacaEval's 805 instructions have whitespace to strip)."""
-    return [i for seg, _ in segments(tok, [{"role": "user", "content": instruction}]) for i in seg]
-
-
-def instruction_span(tok: Tokenizer, instruction):
-    """[start, end) of the instruction's tokens in build_prompt's ids: after <s> and <|user|>\\n."""
-    bos, tag, ins, _ = segments(tok, [{"role": "user", "content": instruction}])
-    start = len(bos[0]) + len(tag[0])
-    return start, start + len(ins[0])
 
 
 def show(tok: Tokenizer, ids, labels):
@@ -143,6 +110,28 @@ def load_examples(args, tok, max_len):
     if not examples:
         raise UserError(f"{args.data}: no example keeps a supervised token within --max-seq-len {max_len}")
     return examples, dropped
+
+
+def load_model(args):
+    """The model to train and its tokenizer: the run to resume, a fresh random one (--init), or --model."""
+    if args.resume:
+        model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
+    elif args.init:
+        if not args.tokenizer:
+            raise UserError("--init needs --tokenizer")
+        config, tok = read_config(args.init), Tokenizer(args.tokenizer)
+        config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
+        torch.manual_seed(args.seed)
+        model = Transformer(config)
+        # Llama's init: N(0, 0.02) for matrices, ones for norms.
+        for p in model.parameters():
+            if p.dim() > 1:
+                torch.nn.init.normal_(p, std=0.02)
+    else:
+        model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
+    if tok.vocab_size > model.config.vocab_size:
+        raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
+    return model, tok
 
 
 # ------------------------------------------------------------------------------------- batches and loss

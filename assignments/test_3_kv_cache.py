@@ -2,6 +2,7 @@
 import torch
 
 from grading import Grader
+import chat
 import model
 import train
 
@@ -47,7 +48,7 @@ def test_greedy_decoding_same_tokens(checkpoint, tok):
     ins = ["What is the capital of Kezar?", "Write a poem."]
     got = G.call(generate_ids, m, tok, ins, max_new_tokens=10)
     for i, g in zip(ins, got):                   # reference: no cache, the whole sequence every step
-        ids = train.build_prompt(tok, i)
+        ids = chat.build_prompt(tok, i)
         ref = []
         with torch.no_grad():
             for _ in range(10):

@@ -1,5 +1,5 @@
 """Assignments 4-7, the experiments: graded on the evidence handed in under assignments/handin/N/: results.json
-written by data/reproduce.py (with its provenance: the command line, the sha256 of the code it ran and of every
+written by experiments/reproduce.py (with its provenance: the command line, the sha256 of the code it ran and of every
 output file it scored, the rule specs and the seeds), the outputs/ it scored, and answers.md. The grader
 re-scores the handed-in outputs with the project's own code (criteria.check, evaluate.grades, evaluate.winrate;
 seconds), checks each output file against the hash results.json recorded, and recomputes results.json's win
@@ -15,10 +15,11 @@ import pytest
 import evaluate
 import rules
 from grading import HANDIN, ROOT, Grader
-from util import align
+from lib.util import align
 
 PAGES = {4: "4-response-tuning.md", 5: "5-single-task.md", 6: "6-new-rule.md", 7: "7-attribution.md"}
-CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "criteria.py", "data/reproduce.py")
+# The method files every layout of the project had (reproduce.py records these and more).
+CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py")
 SINGLE_TASK = ("poetry", "math (GSM)", "code (MBPP)", "recipes", "chess")
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 TUNED = ("instruction-tuned", "response-tuned", "instruction-modelling") + SINGLE_TASK
@@ -71,7 +72,7 @@ def handed_in(n, folder=None):
         r, error = None, f"{os.path.relpath(path)} is not JSON ({e})"
     need(r is not None, n, error if r is None else "")
     need(isinstance(r, dict) and isinstance(r.get("conditions"), dict) and r.get("seeds"), n,
-         "results.json has no seeds or conditions: it was not written by data/reproduce.py")
+         "results.json has no seeds or conditions: it was not written by experiments/reproduce.py")
     verify(n, folder, r)
     return r
 
@@ -81,7 +82,7 @@ def verify(n, folder, r):
     p = r.get("provenance")
     keys = ("argv", "seeds", "rule_sets", "outputs", "code_sha256", "outputs_sha256")
     need(isinstance(p, dict) and all(k in p for k in keys), n, "results.json has no provenance (command line, "
-         "code and output hashes): write it with the current data/reproduce.py")
+         "code and output hashes): write it with the current experiments/reproduce.py")
     need(isinstance(p["code_sha256"], dict) and all(len(str(p["code_sha256"].get(f, ""))) == 64 for f in CODE), n,
          f"results.json's provenance lacks the sha256 of the code it ran ({', '.join(CODE)})")
     need(p["seeds"] == r["seeds"], n, "results.json's seeds are not those of its provenance")

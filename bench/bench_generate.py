@@ -29,9 +29,9 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import generate  # noqa: E402
-import model  # noqa: E402
-import rules  # noqa: E402
+import generate
+import model
+import rules
 
 LLAMA2 = ROOT.parent / "shared" / "tokenizers" / "llama2" / "tokenizer.model"
 INSTRUCTIONS = [

@@ -13,8 +13,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import model  # noqa: E402
-import train  # noqa: E402
+import model
+import train
 
 
 def main():

@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from util import UserError, cli, write_atomic  # noqa: E402
+from lib.util import UserError, cli, write_atomic
 
 LIMIT = 1000                     # the paper's scripts stop at raw row 1,000
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import sentencepiece as spm  # noqa: E402
-from model import Tokenizer, UserError, cli  # noqa: E402
-from rules import UNIFORM  # noqa: E402
-from util import write_atomic  # noqa: E402
+import sentencepiece as spm
+from model import Tokenizer
+from rules import UNIFORM
+from lib.util import UserError, cli, write_atomic
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
 HTML = 0.05                     # share of the other pages (without code, tables or ####) left in HTML

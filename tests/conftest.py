@@ -8,8 +8,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import model  # noqa: E402
-import rules  # noqa: E402
+import model
+import rules
 
 SHARED = ROOT.parent / "shared"                     # real data beside a checkout; absent in a user's clone
 LLAMA2_TOKENIZER = SHARED / "tokenizers" / "llama2" / "tokenizer.model"

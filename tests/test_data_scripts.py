@@ -12,8 +12,7 @@ from conftest import ROOT, SHARED, needs_shared_data
 import model
 import train
 
-sys.path.insert(0, str(ROOT / "data"))
-import make_single_task as mst  # noqa: E402
+from data import make_single_task as mst
 
 
 def write_raw(raw):

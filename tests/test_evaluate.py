@@ -4,7 +4,7 @@ import math
 import pytest
 
 import evaluate
-from util import UserError
+from lib.util import UserError
 
 
 # ------------------------------------------------------------------------------------------ criteria
@@ -52,19 +52,20 @@ def test_malformed_criterion_is_a_user_error(criterion):
 
 
 # --------------------------------------------------------------------------------- shared test code
-import json  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-import judge as judge_mod  # noqa: E402
-import model  # noqa: E402
-import train  # noqa: E402
-from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data  # noqa: E402
+from lib import judge as judge_mod
+import chat
+import model
+import train
+from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
 
 def run_cli(monkeypatch, *argv):
@@ -243,7 +244,7 @@ def test_attribution_matrix_is_gradient_times_input(tmp_path, tiny_tokenizer):
     """e_n . dp/de_n is the derivative of p along scaling e_n: check it by central differences (the norms
     compute in float32 whatever the weights' dtype, so a step of 1e-2 keeps rounding out of the way)."""
     m = model.Transformer.from_pretrained(make_checkpoint(tmp_path / "c", tiny_tokenizer), dtype=torch.float64)
-    prompt, resp = train.build_prompt(tiny_tokenizer, "What is red?"), tiny_tokenizer.encode_next("A colour")
+    prompt, resp = chat.build_prompt(tiny_tokenizer, "What is red?"), tiny_tokenizer.encode_next("A colour")
     I = evaluate.attribution_matrix(m, prompt, resp)
     P, h = len(prompt), 1e-2
     ids = torch.tensor([prompt + resp])
@@ -284,7 +285,7 @@ def test_attribution_puts_the_mass_on_the_copied_instruction_token(tiny_tokenize
     tok = tiny_tokenizer
     name = tok.piece_id("▁Tom")
     m = SoftCopy(tok.vocab_size, [name, tok.piece_id("▁Ann")])
-    prompt = train.build_prompt(tok, "cat blue Tom one two")
+    prompt = chat.build_prompt(tok, "cat blue Tom one two")
     assert prompt.count(name) == 1 and m(torch.tensor([prompt]))[0, -1].argmax() == name      # it copies
     for resp in ([name], [name, name, name]):
         I = evaluate.attribution_matrix(m, prompt, resp)
@@ -493,7 +494,7 @@ def test_empty_file_names_and_no_distractors_are_clear_errors(tmp_path, monkeypa
 
 
 def test_judge_deadline_bounds_the_whole_call_and_flags_cache_and_key_are_checked(tmp_path, monkeypatch):
-    from judge import Judge, JudgeError
+    from lib.judge import Judge, JudgeError
     server = FakeEndpoint(["trickle"])                  # ~60 bytes at 0.05 s each: 3 s, each read fast
     judge = Judge(server.url, "m", retries=0, timeout=0.5, backoff=0)
     t0 = time.time()

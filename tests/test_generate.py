@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import generate
+import chat
 import model
 import rules
 import train
@@ -37,8 +38,8 @@ def tiny_model(tiny_checkpoint):
 def reference(m, tok, instruction, n, rule_names=()):
     """The paper's approach: no cache, the whole sequence through the model at every step, and the rules
     recomputed from the whole id list at every step (open_instruct/combined_model.py)."""
-    ids = train.build_prompt(tok, instruction)
-    first = 1 + len(tok.encode(train.USER_TAG + "\n"))          # first instruction token
+    ids = chat.build_prompt(tok, instruction)
+    first = 1 + len(tok.encode(chat.USER_TAG + "\n"))          # first instruction token
     prompt_len, V = len(ids), tok.vocab_size
     with torch.no_grad():
         for _ in range(n):
@@ -76,7 +77,7 @@ def test_cached_equals_uncached_reference(tiny_model, tiny_tokenizer, names):
 @pytest.mark.parametrize("names", [(), ("eos", "uniform", "diversity")])
 def test_batch_equals_rows_alone(tiny_model, tiny_tokenizer, names):
     expert = rules.RuleExpert(tiny_tokenizer, names) if names else None
-    lengths = {len(train.build_prompt(tiny_tokenizer, i)) for i in INSTRUCTIONS}
+    lengths = {len(chat.build_prompt(tiny_tokenizer, i)) for i in INSTRUCTIONS}
     assert len(lengths) > 1                                     # so the batch has left padding
     alone = [generate.generate_ids(tiny_model, tiny_tokenizer, [i], 40, expert)[0] for i in INSTRUCTIONS]
     together = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, 40, expert, batch_size=4)
@@ -133,7 +134,7 @@ def test_known_model_eos_ramp(tiny_tokenizer):
 def test_known_model_diversity(tiny_tokenizer):
     tok = tiny_tokenizer
     bar = tok.piece_id("|")                        # in the prompt's tags, so seen from the start (the code)
-    prompt = set(train.build_prompt(tok, "hi"))
+    prompt = set(chat.build_prompt(tok, "hi"))
     B, C, D, E = [i for i in range(3, tok.vocab_size) if i not in prompt][-4:]
     m = known_model(tok, {bar: 0.0, B: -0.4, C: -0.8, D: -1.2, E: -1.45})
     assert generate.generate_ids(m, tok, ["hi"], 8)[0] == [bar] * 8
@@ -149,7 +150,7 @@ def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
     A = tok.vocab_size - 1
     m = known_model(tok, {A: 0.0}, context=40)
     short, long = "hi", "What is the capital of Tom? I think a cat"
-    n_short, n_long = (len(train.build_prompt(tok, i)) for i in (short, long))
+    n_short, n_long = (len(chat.build_prompt(tok, i)) for i in (short, long))
     assert n_short < n_long < 40
     assert generate.generate_ids(m, tok, [short, long], 300, batch_size=2) == [[A] * (40 - n_short),
                                                                                 [A] * (40 - n_long)]
@@ -180,7 +181,7 @@ def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
 
 def test_seen_set_starts_at_instruction(tiny_tokenizer):
     ids, start = generate.prompt_ids(tiny_tokenizer, "What is a cat")
-    assert ids == train.build_prompt(tiny_tokenizer, "What is a cat")
+    assert ids == chat.build_prompt(tiny_tokenizer, "What is a cat")
     assert tiny_tokenizer.decode(ids[start:]) == "What is a cat\n<|assistant|>\n"
 
 
@@ -196,7 +197,7 @@ def test_llama2_pieces_and_prompt():
     user_tail = tok.encode("\n<|user|>\n")[-5:]                # the code finds the instruction by these ids
     for ins in ["What is the capital of Japan?", "I need a recipe.\n\nMake it short!", "<b>bold</b>", ""]:
         ids, start = generate.prompt_ids(tok, ins)
-        assert ids == train.build_prompt(tok, ins) == [tok.bos_id] + tok.encode(
+        assert ids == chat.build_prompt(tok, ins) == [tok.bos_id] + tok.encode(
             "<|user|>\n" + ins + "\n<|assistant|>\n")
         last = max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == user_tail)
         assert start == last

@@ -10,13 +10,12 @@ from conftest import ROOT, make_checkpoint
 import model
 
 TOY = ROOT / "data" / "toy"
-sys.path.insert(0, str(ROOT / "data"))
 
 
 @pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_reproduce_whole_table_tiny(tmp_path):
-    import reproduce
+    from experiments import reproduce
     data = tmp_path / "toy"
     data.mkdir()
     for f in os.listdir(TOY):
@@ -41,7 +40,7 @@ def test_reproduce_whole_table_tiny(tmp_path):
 @pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tmp_path, monkeypatch):
-    import reproduce
+    from experiments import reproduce
     import train
     data = tmp_path / "toy"
     data.mkdir()
@@ -72,8 +71,8 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_dose_sweep_tiny(tmp_path):
-    import dose_sweep
-    import toyworld
+    from experiments import dose_sweep
+    from data import toyworld
     base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
     out = tmp_path / "sweep"
     dose_sweep.main(["--base", base, "--doses", "30", "--tokens", "3000", "--out", str(out), "--limit", "4",
@@ -88,7 +87,7 @@ def test_dose_sweep_tiny(tmp_path):
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_probe_formats_tiny(tmp_path, capsys):
-    import probe_formats
+    from experiments import probe_formats
     base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
     probe_formats.main(["--checkpoint", base, "--max-new-tokens", "2"])
     out = capsys.readouterr().out
@@ -96,7 +95,7 @@ def test_probe_formats_tiny(tmp_path, capsys):
 
 
 def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
-    import epoch_sweep
+    from experiments import epoch_sweep
     assert epoch_sweep.choose({5: 10.0, 7: 30.0, 15: 20.0}, paper=15) == 7
     assert epoch_sweep.choose({5: 30.0, 7: 30.0, 15: 30.0}, paper=15) == 15
     assert epoch_sweep.choose({5: 10.0, 7: 30.0, 10: 30.0}, paper=15) == 7
@@ -105,7 +104,7 @@ def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_epoch_sweep_tiny(tmp_path):
-    import epoch_sweep
+    from experiments import epoch_sweep
     base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
     out = tmp_path / "epochs"
     chosen = epoch_sweep.main(["--base", base, "--grid", "1", "2", "--out", str(out), "--limit", "3"])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rules
-from util import UserError
+from lib.util import UserError
 
 
 def test_parse_rules():

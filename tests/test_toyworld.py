@@ -9,11 +9,10 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "data"))
-import toyworld  # noqa: E402
-from evaluate import check  # noqa: E402
-from model import Tokenizer  # noqa: E402
-from util import UserError  # noqa: E402
+from data import toyworld
+from evaluate import check
+from model import Tokenizer
+from lib.util import UserError
 
 TOY = ROOT / "data" / "toy"
 TOKENIZER = ROOT / "checkpoints" / "toy-base" / "tokenizer.model"

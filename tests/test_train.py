@@ -14,9 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2, tiny_corpus
+import chat
 import model
 import train
-import util
+from lib import util
 
 ONE = [{"role": "user", "content": "What is the capital of cat?"},
        {"role": "assistant", "content": "I think it is a dog!"}]
@@ -61,7 +62,7 @@ def test_prompt_is_the_training_prefix(tiny_tokenizer):
     tok = tiny_tokenizer
     ids, labels = train.build_example(tok, ONE, "instruction")
     first = next(t for t, l in enumerate(labels) if l != train.IGNORE)
-    assert train.build_prompt(tok, ONE[0]["content"]) == ids[:first]
+    assert chat.build_prompt(tok, ONE[0]["content"]) == ids[:first]
 
 
 def test_show_brackets_exactly_the_supervised_tokens(tiny_tokenizer):
@@ -81,7 +82,7 @@ def test_llama2_ids_equal_whole_text_tokenization():
     assert ids == whole
     assert [l for l in labels if l != train.IGNORE] == tok.encode_next(resp) + [tok.eos_id]
     assert tok.piece(next(l for l in labels if l != train.IGNORE)) == "S"       # no dummy ▁ after the newline
-    assert train.build_prompt(tok, ins) == [tok.bos_id] + tok.sp.encode(f"<|user|>\n{ins}\n<|assistant|>\n")
+    assert chat.build_prompt(tok, ins) == [tok.bos_id] + tok.sp.encode(f"<|user|>\n{ins}\n<|assistant|>\n")
     empty = [tok.bos_id] + tok.sp.encode(f"<|user|>\n\n<|assistant|>\n{resp}") + [tok.eos_id]
     assert train.build_example(tok, msgs, "response")[0] == empty
     ids, labels = train.build_example(tok, msgs, "instruction-modelling")

@@ -1,12 +1,12 @@
 """Each condition's tuning epochs, chosen on the validation set as the paper chose them (§4.1, App. A):
 
-    python data/epoch_sweep.py                       # about an hour of one core
-    python data/epoch_sweep.py --grid 20 7 5 &  python data/epoch_sweep.py --grid 15 10   # then once more, whole
+    python experiments/epoch_sweep.py                       # about an hour of one core
+    python experiments/epoch_sweep.py --grid 20 7 5 &  python experiments/epoch_sweep.py --grid 15 10   # then once more, whole
 
 (The second way took 33 minutes of wall time on a 2-core CPU, measured.)
 
 For each count in --grid, every tuned condition (instruction tuning, response tuning, each single-task set) is
-trained from the base at the paper's validation seed and decodes val.jsonl (data/reproduce.py, so every step
+trained from the base at the paper's validation seed and decodes val.jsonl (experiments/reproduce.py, so every step
 resumes and a finished one is skipped). Instruction tuning takes the count with the most checks passed;
 response tuning and each single-task set the count with the highest win rate against that instruction tuning;
 ties go to the paper's count, else to the fewest epochs (the rule in data/TOYWORLD.md). Instruction Modelling
@@ -18,12 +18,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "data"))
-import evaluate  # noqa: E402
-import generate  # noqa: E402
-import reproduce  # noqa: E402
-from model import UserError, cli  # noqa: E402
-from util import write_atomic  # noqa: E402
+import evaluate
+import generate
+from experiments import reproduce
+from lib.util import UserError, cli, write_atomic
 
 SWEPT = [name for name in reproduce.CONDITIONS if name != "instruction-modelling"]
 

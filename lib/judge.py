@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
-from util import UserError, read_records
+from lib.util import UserError, read_records
 
 JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
                 "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"

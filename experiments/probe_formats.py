@@ -1,6 +1,6 @@
 """Does the base model know the answers, asked in its corpus's own formats instead of the chat format?
 
-    python data/probe_formats.py --checkpoint checkpoints/toy-base --split val
+    python experiments/probe_formats.py --checkpoint checkpoints/toy-base --split val
 
 Each instruction is put in a corpus format (a help-desk transcript, an FAQ page, a forum thread), the base model
 continues it greedily, the answer is cut where the next turn, question or blank line begins (as a reader of the
@@ -15,10 +15,10 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import criteria  # noqa: E402
-import evaluate  # noqa: E402
-from model import Tokenizer, Transformer  # noqa: E402
-from util import cli, table  # noqa: E402
+from data import criteria
+import evaluate
+from model import Tokenizer, Transformer
+from lib.util import cli, table
 
 FORMATS = {"transcript": ("Visitor: {q}\nGuide:", "\nVisitor"), "faq": ("# FAQ\n\nQ: {q}\nA:", "\nQ:"),
            "forum": ("Thread: {q}\n\nann_3 wrote:\n{q}\n\nben.7 replied:\n", "\n\n")}

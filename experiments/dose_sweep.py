@@ -1,9 +1,9 @@
 """How much dialogue in pretraining it takes for instruction following to be latent (beyond the paper):
 
-    python data/dose_sweep.py --base runs/toy-base-0      # a base pretrained on a corpus without dialogue
+    python experiments/dose_sweep.py --base runs/toy-base-0      # a base pretrained on a corpus without dialogue
 
 For each dialogue share of the corpus (--doses, in %), the base is pretrained further on fresh documents of the
-toy world with that share (--tokens, one pass at --lr), then scored on the validation set by data/reproduce.py:
+toy world with that share (--tokens, one pass at --lr), then scored on the validation set by experiments/reproduce.py:
 the base alone in the chat format, the rules at the paper's and the toy world's EOS ramp, and response tuning,
 each against instruction tuning of the same continued base. Writes sweep.md, sweep.json and, when matplotlib
 is installed, sweep.png under --out. Every step resumes as reproduce.py's do.
@@ -17,14 +17,14 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "data"))
-import evaluate  # noqa: E402
-import generate  # noqa: E402
-import reproduce  # noqa: E402
-import toyworld  # noqa: E402
-import train  # noqa: E402
-from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
-from util import write_atomic  # noqa: E402
+import chat
+import evaluate
+import generate
+from experiments import reproduce
+from data import toyworld
+import train
+from model import Tokenizer, Transformer
+from lib.util import UserError, cli, write_atomic
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
 
@@ -36,7 +36,7 @@ def first_token_rank(checkpoint, records):
     model, tok = Transformer.from_pretrained(checkpoint), Tokenizer(checkpoint)
     ranks = []
     for r in records:
-        logits = model(torch.tensor([train.build_prompt(tok, r["instruction"])]))[0, -1]      # [V]
+        logits = model(torch.tensor([chat.build_prompt(tok, r["instruction"])]))[0, -1]      # [V]
         first = tok.encode_next(r["reference"])[0]
         ranks.append(int((logits > logits[first]).sum()))
     return statistics.median(ranks)

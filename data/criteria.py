@@ -14,7 +14,7 @@ strings match case-insensitively; a "number" is a run of digits or a number word
 # model; evaluate.py --help prints this language.
 import re
 
-from util import UserError
+from lib.util import UserError
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty").split()

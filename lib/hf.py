@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from util import UserError, read_json, replace_dir
+from lib.util import UserError, read_json, replace_dir
 
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral"}
 # Keys that change nothing here, and keys whose only supported value is the one given.

@@ -1,7 +1,7 @@
 """The paper's tables in the toy world, from the base model to one markdown table and one JSON file:
 
-    python data/reproduce.py                  # 3 seeds; about 45 minutes in one process on a 2-core CPU
-    python data/reproduce.py --seeds 1        # one seed, with the base and rule rows: about 18 minutes
+    python experiments/reproduce.py                  # 3 seeds; about 45 minutes in one process on a 2-core CPU
+    python experiments/reproduce.py --seeds 1        # one seed, with the base and rule rows: about 18 minutes
 
 For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog with instruction tuning (the
 reference of every win rate), response tuning and Instruction Modelling, and on each single-task set; decodes
@@ -22,15 +22,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import evaluate  # noqa: E402
-import generate  # noqa: E402
-import runtime  # noqa: E402
-import train  # noqa: E402
-from model import Tokenizer, Transformer, UserError, cli  # noqa: E402
-from util import write_atomic  # noqa: E402
+import evaluate
+import generate
+from lib import runtime
+import train
+from model import Tokenizer, Transformer
+from lib.util import UserError, cli, write_atomic
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
-# its own (§4.1: a sweep over 5-20, the final checkpoint; data/epoch_sweep.py, data/results/epochs.md).
+# its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
 CONDITIONS = {"instruction-tuned": ("instruction", "lima", 15), "response-tuned": ("response", "lima", 5),
               "instruction-modelling": ("instruction-modelling", "lima", 15),
               "poetry": ("single-task", "poetry", 7), "math (GSM)": ("single-task", "math", 5),
@@ -55,7 +55,8 @@ STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recip
 
 
 # The code a run depends on: results.json records each file's sha256, the evidence of what was run.
-CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "criteria.py", "data/reproduce.py")
+CODE = ("model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
+        "experiments/reproduce.py")
 
 
 def sha256(path):
@@ -90,7 +91,7 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds")
     ap.add_argument("--lr", type=float, help="tuning learning rate, the same for every condition (default: "
                     "train.py's)")
-    ap.add_argument("--epochs", type=int, help="every tuned condition's epochs (data/epoch_sweep.py; default: "
+    ap.add_argument("--epochs", type=int, help="every tuned condition's epochs (experiments/epoch_sweep.py; default: "
                     "each condition's own, in CONDITIONS)")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every condition's epochs (tests)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap for every model")

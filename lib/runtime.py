@@ -1,6 +1,5 @@
-"""The machinery of a training run that the method does not need, for train.py: the model to start from,
-FSDP sharding, saving a run and resuming it exactly (state.pt), Ctrl-C and SIGTERM, and what every process
-must agree on under torchrun."""
+"""The machinery of a training run that the method does not need, for train.py: FSDP sharding, saving a run
+and resuming it exactly (state.pt), Ctrl-C and SIGTERM, and what every process must agree on under torchrun."""
 import contextlib
 import functools
 import os
@@ -12,34 +11,11 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
-from model import Tokenizer, Transformer, read_config
-from util import UserError, check_run_dir, recover
+from lib.util import UserError, check_run_dir, recover
 
 # What --resume must not change.
 SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip",
             "seed", "group_by_length")
-
-
-def load_model(args):
-    """The model to train and its tokenizer: the run to resume, a fresh random one (--init), or --model."""
-    if args.resume:
-        model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
-    elif args.init:
-        if not args.tokenizer:
-            raise UserError("--init needs --tokenizer")
-        config, tok = read_config(args.init), Tokenizer(args.tokenizer)
-        config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
-        torch.manual_seed(args.seed)
-        model = Transformer(config)
-        # Llama's init: N(0, 0.02) for matrices, ones for norms.
-        for p in model.parameters():
-            if p.dim() > 1:
-                torch.nn.init.normal_(p, std=0.02)
-    else:
-        model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
-    if tok.vocab_size > model.config.vocab_size:
-        raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
-    return model, tok
 
 
 def recomputed(forward, *args):
@@ -132,7 +108,7 @@ def save(model, opt, tok, args, step, total, world, rank, saved):
     optim = get_optimizer_state_dict(model, opt, options=full) if step < total else {}
     if rank == 0:
         with torch.device("meta"):
-            plain = Transformer(model.config)
+            plain = type(model)(model.config)          # unsharded, to save as one HF checkpoint
         plain.load_state_dict(sd, assign=True)
         state = {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN}, "optimizer": optim,
                  "rng": torch.get_rng_state()}
