@@ -4,6 +4,7 @@ markdown table and, with --json, writes its results:  python evaluate.py SUBCOMM
 """
 import argparse
 import math
+import os
 import random
 import re
 import statistics
@@ -13,15 +14,15 @@ from collections import Counter
 import torch
 from tqdm import tqdm
 
+from chat import build_prompt, instruction_span
 from data import criteria
 from data.criteria import check, validate
 from generate import generate, generate_ids
 from lib.judge import Judge, judge_file
 from model import Tokenizer, Transformer
-from chat import build_prompt, instruction_span
 from train import build_example, collate, token_nll
-from lib.util import (Help, UserError, align, cli, conversation, flatten, read_pairs, read_records, table,
-                  write_json)
+from lib.util import (Help, UserError, align, cli, conversation, read_pairs, read_records, results_table,
+                      write_json)
 
 
 # ------------------------------------------------------------------------------------------- reading files
@@ -272,22 +273,106 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     return out
 
 
-# ------------------------------------------------------------------------------------------ command line
-def results_table(res):
-    """Markdown table of {file: {measure: value}}, nested measures as 'measure.key'. With many measures (a pass
-    rate per family) they are the rows and the files the columns, so the table fits a terminal."""
-    rows = {name: flatten(r) for name, r in res.items()}
-    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
-    if len(cols) > 8:
-        return table([""] + list(rows), [[c] + [r.get(c) for r in rows.values()] for c in cols])
-    return table([""] + cols, [[name] + [r.get(c) for c in cols] for name, r in rows.items()])
+# ------------------------------------------------------------------------------------ one function a command
+def load(a, checkpoint):
+    """(model, tokenizer) of a checkpoint, on the command's --device and --dtype."""
+    return Transformer.from_pretrained(checkpoint, getattr(torch, a.dtype), a.device), Tokenizer(checkpoint)
 
 
-def main():
+def graded_files(a):
+    """The eval records, and a function path -> grades of that output file against them (each read once)."""
+    ev, memo = read_eval(a.eval), {}
+
+    def graded(path):
+        if path not in memo:
+            memo[path] = grades(ev, align([r["instruction"] for r in ev], path))
+        return memo[path]
+    return ev, graded
+
+
+def conditions(a):
+    """{condition: [(output file, reference file) per seed]} of --files against --against."""
+    if not all(f for c in [a.against, *a.files] for f in c.split(",")):
+        raise UserError("--against and --files need file names, none empty")
+    res = {cond: seed_pairs(cond.split(","), a.against.split(",")) for cond in a.files}
+    for f, ref in (pair for pairs in res.values() for pair in pairs):          # the command of the paper's judge
+        print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
+              "weighted_alpaca_eval_gpt4_turbo")
+    return res
+
+
+def checks(a):
+    ev, graded = graded_files(a)
+    return {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
+
+
+def winrates(a):
+    _, graded = graded_files(a)
+    res = {}
+    for cond, pairs in conditions(a).items():
+        rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
+        ties = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
+        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates, "ties_%": ties}
+    return res
+
+
+def judge(a):
+    judge = Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
+    res = {}
+    for cond, pairs in conditions(a).items():
+        rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
+        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates}
+    return res
+
+
+def rank(a):
+    if a.distractors < 1:
+        raise UserError(f"need --distractors >= 1, got {a.distractors}")
+    pairs = read_pairs(a.data)[:a.limit]
+    return {a.checkpoint: ranking(*load(a, a.checkpoint), pairs, a.distractors, a.seed, a.batch_size, a.max_len)}
+
+
+def stats(a):
+    tok = Tokenizer(a.tokenizer) if a.tokenizer != "none" else None
+    if not a.eval:
+        return {f: output_stats(read_pairs(f), tok, a.max_new_tokens) for f in a.files}
+    ev = read_eval(a.eval)
+    ins, near = [r["instruction"] for r in ev], [r.get("near") for r in ev]
+    return {f: output_stats(list(zip(ins, align(ins, f))), tok, a.max_new_tokens, near) for f in a.files}
+
+
+def attribute(a):
+    records = read_records(a.prompts)[:a.limit]
+    ins = [conversation(w, r, need_response=False)[0]["content"] for w, r in records]
+    return dict(zip(a.checkpoints, attribution([load(a, c) for c in a.checkpoints], ins, a.max_new_tokens,
+                                               a.min_tokens, a.batch_size, progress=True)))
+
+
+def im(a):
+    train, held = ([conversation(w, r) for w, r in read_records(f)[:a.limit]] for f in (a.train, a.heldout))
+    res = {}
+    for c in a.checkpoint:
+        model, tok = load(a, c)
+        res[c] = {k: response_nll(model, tok, x, a.batch_size, a.max_len) for k, x in
+                  (("train_nll", train), ("heldout_nll", held))}
+        if a.bleu:
+            outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)
+            res[c]["train_bleu4"] = statistics.mean(bleu4(o, t[1]["content"]) for o, t in zip(outs, train))
+    return res
+
+
+COMMANDS = {"checks": checks, "winrate": winrates, "rank": rank, "stats": stats, "attribution": attribute,
+            "im": im, "judge": judge}
+TOY_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "toy-base")
+
+
+def parser():
+    """The command line: a subcommand per measurement (COMMANDS), each with --help."""
     ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub, out, ev, vs, lm = ap.add_subparsers(dest="cmd", required=True), *(
-        argparse.ArgumentParser(add_help=False) for _ in range(4))              # shared groups of flags
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    # Flags several commands share: the JSON output, the eval set, the files compared, the model's settings.
+    out, ev, vs, lm = (argparse.ArgumentParser(add_help=False) for _ in range(4))
     out.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--eval", required=True, help="toy eval set JSONL: 'instruction', 'family', 'near', "
                     "'criterion'")
@@ -317,11 +402,13 @@ def main():
     p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
     p.set_defaults(limit=1000)                                                  # the paper's --max_examples
-    p = cmd("stats", "Output statistics per file: length, EOS, repetition, restating, single-task style.")
+    p = cmd("stats", "Output statistics per file: length, EOS, repetition, restating, single-task style. The "
+            "defaults are the tables'.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
-    p.add_argument("--tokenizer", help="tokenizer.model or checkpoint directory: lengths in tokens, not words")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="the generation cap: shorter outputs met "
-                   "EOS")
+    p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="tokenizer.model or checkpoint directory, for "
+                   "lengths in tokens; 'none' for lengths in words")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="the generation cap: shorter outputs met "
+                   "EOS (the tables decode at most 128 tokens; generate.py's default is 256)")
     p.add_argument("--eval", help="toy eval set: also split the task style by the records' 'near' task")
     p = cmd("attribution", "Wu et al.'s instruction attribution, each model on its own greedy responses.", lm)
     p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base model "
@@ -344,65 +431,12 @@ def main():
     p.add_argument("--retries", type=int, default=3, help="retries after a timeout or a server error")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     p.add_argument("--seed", type=int, default=0, help="seed of the order randomisation")
-    a = ap.parse_args()
+    return ap
 
-    def load(checkpoint):
-        return Transformer.from_pretrained(checkpoint, getattr(torch, a.dtype), a.device), Tokenizer(checkpoint)
 
-    if a.cmd in ("winrate", "judge") and not all(f for c in [a.against, *a.files] for f in c.split(",")):
-        raise UserError("--against and --files need file names, none empty")
-    if a.cmd == "rank" and a.distractors < 1:
-        raise UserError(f"need --distractors >= 1, got {a.distractors}")
-    if a.cmd in ("checks", "winrate"):
-        ev, memo = read_eval(a.eval), {}
-
-        def graded(path):                     # each file read and scored once
-            if path not in memo:
-                memo[path] = grades(ev, align([r["instruction"] for r in ev], path))
-            return memo[path]
-    if a.cmd == "checks":
-        res = {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
-    elif a.cmd in ("winrate", "judge"):
-        if a.cmd == "judge":
-            judge = Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
-        res, against = {}, a.against.split(",")
-        for cond in a.files:
-            pairs = seed_pairs(cond.split(","), against)
-            if a.cmd == "judge":
-                rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
-            else:
-                rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
-            res[cond] = dict(zip(("winrate_%", "std"), mean_std(rates)), per_seed=rates)
-            if a.cmd == "winrate":
-                res[cond]["ties_%"] = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
-        # The command for the paper's judge.
-        for f, ref in (pair for c in a.files for pair in seed_pairs(c.split(","), against)):
-            print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
-                  "weighted_alpaca_eval_gpt4_turbo")
-    elif a.cmd == "rank":
-        model, tok = load(a.checkpoint)
-        pairs = read_pairs(a.data)[:a.limit]
-        res = {a.checkpoint: ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len)}
-    elif a.cmd == "stats":
-        tok, ev = Tokenizer(a.tokenizer) if a.tokenizer else None, read_eval(a.eval) if a.eval else None
-        ins = [r["instruction"] for r in ev] if ev else None
-        res = {f: output_stats(list(zip(ins, align(ins, f))) if ev else read_pairs(f), tok, a.max_new_tokens,
-                               [r.get("near") for r in ev] if ev else None) for f in a.files}
-    elif a.cmd == "attribution":
-        records = read_records(a.prompts)[:a.limit]
-        ins = [conversation(w, r, need_response=False)[0]["content"] for w, r in records]
-        res = dict(zip(a.checkpoints, attribution([load(c) for c in a.checkpoints], ins, a.max_new_tokens,
-                                                  a.min_tokens, a.batch_size, progress=True)))
-    elif a.cmd == "im":
-        train, held = ([conversation(w, r) for w, r in read_records(f)[:a.limit]] for f in (a.train, a.heldout))
-        res = {}
-        for c in a.checkpoint:
-            model, tok = load(c)
-            res[c] = {k: response_nll(model, tok, x, a.batch_size, a.max_len) for k, x in
-                      (("train_nll", train), ("heldout_nll", held))}
-            if a.bleu:
-                outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)
-                res[c]["train_bleu4"] = statistics.mean(bleu4(o, t[1]["content"]) for o, t in zip(outs, train))
+def main(argv=None):
+    a = parser().parse_args(argv)
+    res = COMMANDS[a.cmd](a)
     print(results_table(res))
     if a.json:
         write_json(a.json, res)

@@ -7,6 +7,7 @@ The prompt is the Tulu chat prompt from train.py's builder; decoding is KV-cache
 greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import build_prompt, instruction_span
-from lib.util import UserError, check_output, cli, read_records, require, write_json
+from lib.util import UserError, check_output, cli, parse, read_records, require, write_json
 
 
 def prompt_ids(tok, instruction):
@@ -40,15 +41,20 @@ def argmax(x):
     return j * 128 + blocks[torch.arange(B), j].argmax(-1)
 
 
-def pick(logp, temperature, top_p, gen):
-    """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus."""
+def pick(logp, temperature, top_p, gens):
+    """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus,
+    row b drawn with the generator gens[b] (one per instruction, so a row's draws do not depend on the rows
+    decoded beside it)."""
     if temperature == 0:
         return argmax(logp)
     probs = torch.softmax(logp / temperature, -1)
     if top_p < 1:                               # keep the smallest set of tokens whose mass reaches top_p
         p, i = probs.sort(-1, descending=True)
         probs = torch.zeros_like(probs).scatter_(-1, i, p * (p.cumsum(-1) - p < top_p))
-    return torch.multinomial(probs, 1, generator=gen)[:, 0]
+    # Inverse CDF: each row's uniform draw u [B, 1] picks the first token whose cumulative mass exceeds u
+    cdf = probs.cumsum(-1)                                                  # [B, V], unnormalised
+    u = torch.cat([torch.rand(1, generator=g) for g in gens]).to(cdf)[:, None] * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, side="right")[:, 0].clamp(max=cdf.shape[1] - 1)
 
 
 def context(model):
@@ -56,10 +62,21 @@ def context(model):
     return min(model.config.max_position_embeddings, model.config.sliding_window or 1 << 62)
 
 
+def prefill(model, ids, cache):
+    """The left-padded prompts [B, T] through the model at once, filling the cache: the logits [B, V'] of each
+    row's next token."""
+    return model(ids, cache=cache, last=True)[:, -1]
+
+
+def decode_one_token(model, token, cache):
+    """One new token per row [B] through the model, continuing the cache: the logits [B, V'] of the next."""
+    return model(token[:, None], cache=cache)[:, -1]
+
+
 @torch.inference_mode()
-def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_p, gen):
-    """Response ids [B, <= max_new_tokens] (EOS after a row's end) for a batch of prompt id lists. A row also
-    ends where it fills the model's context."""
+def decode(model, tok, prompts, starts, *, max_new_tokens, rules, temperature, top_p, gens):
+    """Response ids [B, <= max_new_tokens] (EOS after a row's end) for a batch of prompt id lists; `starts`,
+    each prompt's first instruction token. A row also ends where it fills the model's context."""
     dev = next(model.parameters()).device
     B, T = len(prompts), max(map(len, prompts))
     # As the paper's code: the smaller of the two vocabularies.
@@ -80,26 +97,33 @@ def decode(model, tok, prompts, starts, max_new_tokens, rules, temperature, top_
                          torch.full((B, steps), tok.eos_id, dtype=torch.long, device=dev)], 1)
     rows = torch.arange(B, device=dev)
     cache = KVCache(model, B, T + steps, pad=pad)
-    logits = model(ids, cache=cache, last=True)             # prefill: [B, 1, V'], the last position's only
+    logits = prefill(model, ids, cache)
     for t in range(steps):
         # [B, V] log p_base(w | x) in fp32, up to its normaliser: a constant per row, which neither the argmax
         # nor a sample sees (the paper's code subtracts it with a log_softmax; skipping it saves a pass over V)
-        logp = logits[:, -1, :V].float()
+        logp = logits[:, :V].float()
         # The product of experts, Eq. 4, up to a constant per row (the rules' normaliser is dropped too).
         if rules is not None:
             logp = logp + rules.scores(seen, length, history[:, :T + t])
-        nxt = pick(logp, temperature, top_p, gen).masked_fill_(done, tok.eos_id)        # [B]
+        nxt = pick(logp, temperature, top_p, gens).masked_fill_(done, tok.eos_id)       # [B]
         history[:, T + t] = nxt
         seen[rows, nxt] = True
         length += ~done
         done |= (nxt == tok.eos_id) | (length >= room)
         if t + 1 == steps or done.all():
             break
-        logits = model(nxt[:, None], cache=cache)                   # [B, 1, V']: one cached step
+        logits = decode_one_token(model, nxt, cache)
     return history[:, T:]
 
 
-def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
+def instruction_generator(seed, instruction):
+    """The sampling generator of one instruction: a function of the seed and the instruction alone, so a
+    sampled output is the same whatever the batch, the chunk or an interrupted run it was decoded in."""
+    digest = hashlib.sha256(f"{seed}\0{instruction}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+
+def generate_ids(model, tok, instructions, *, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
                  top_p=1.0, seed=0, progress=False):
     """Response token ids (EOS excluded) for each instruction, in order. `rules` is a RuleExpert or None.
     Prompts are batched by length, so a batch holds little padding."""
@@ -112,14 +136,14 @@ def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch
         tqdm.write(f"generate: responses to long prompts stop at the model's context of {context(model)} "
                    f"tokens", file=sys.stderr)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
-    dev = next(model.parameters()).device
-    gen = torch.Generator(device=dev).manual_seed(seed)
     result = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc="generate", unit="ins", disable=not progress)
     for k in range(0, len(order), batch_size):
         idx = order[k:k + batch_size]
-        out = decode(model, tok, [prompts[i][0] for i in idx], [prompts[i][1] for i in idx], max_new_tokens,
-                     rules, temperature, top_p, gen).tolist()
+        out = decode(model, tok, [prompts[i][0] for i in idx], [prompts[i][1] for i in idx],
+                     max_new_tokens=max_new_tokens, rules=rules, temperature=temperature, top_p=top_p,
+                     gens=[instruction_generator(seed, instructions[i]) for i in idx] if temperature else None
+                     ).tolist()
         for i, row in zip(idx, out):
             result[i] = row[:row.index(tok.eos_id)] if tok.eos_id in row else row
         bar.update(len(idx))
@@ -127,12 +151,9 @@ def generate_ids(model, tok, instructions, max_new_tokens=256, rules=None, batch
     return result
 
 
-def generate(model, tok, instructions, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
-             top_p=1.0, seed=0, progress=False):
-    """Responses (text) to instructions, in order; arguments as generate_ids."""
-    ids = generate_ids(model, tok, instructions, max_new_tokens, rules, batch_size, temperature, top_p, seed,
-                       progress)
-    return [tok.decode(r) for r in ids]
+def generate(model, tok, instructions, **settings):
+    """Responses (text) to instructions, in order; the settings as generate_ids'."""
+    return [tok.decode(r) for r in generate_ids(model, tok, instructions, **settings)]
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -142,37 +163,48 @@ def read_instructions(path):
     return [r for _, r in read_records(path, need="instruction")]
 
 
-def main(argv=None):
+def settings(argv=None, **values):
+    """The decoding run's settings: from the command line, or (for a caller in Python) `values` by flag name
+    with the command line's defaults for the rest."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
-    ap.add_argument("--input", default="data/toy/eval.jsonl", help="JSON list or JSONL of {'instruction': ...}")
-    ap.add_argument("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
-    ap.add_argument("--rules", default="none", help=f"rules multiplied in, e.g. {','.join(PAPER_RULES)} (the "
-                    "paper's model), any subset, 'start' (in the code, not the paper), or 'none'")
-    ap.add_argument("--saturate", action="store_true", help="keep the EOS bonus at +15 from the ramp's end on "
-                    "(the paper's code gives it nothing there)")
-    ap.add_argument("--eos-ramp", type=int, default=250, help="tokens over which the EOS rule's bonus rises to "
-                    "+15 (the paper: 250; the toy world's scaled row: 8, see data/TOYWORLD.md)")
-    ap.add_argument("--response-only", action="store_true", help="diversity rule counts only response tokens "
-                    "(the paper's text) instead of everything from the instruction on (its code)")
-    ap.add_argument("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
-    ap.add_argument("--batch-size", type=int, default=16, help="prompts decoded together")
-    ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper); > 0 samples")
-    ap.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature > 0)")
-    ap.add_argument("--seed", type=int, default=0, help="sampling seed")
-    ap.add_argument("--generator", help="name written in each record; default from checkpoint and rules")
-    ap.add_argument("--limit", type=int, help="only the first N instructions")
-    ap.add_argument("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    ap.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                    help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads. 1 suits small models: on a busy CPU, "
-                    "threads waiting on each other made a 5M-parameter model 30x slower with 2")
-    args = ap.parse_args(argv)
+    add = ap.add_argument
+    add("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
+    add("--input", default="data/toy/eval.jsonl", help="JSON list or JSONL of {'instruction': ...}")
+    add("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
+    add("--overwrite", action="store_true", help="replace an existing --output (without it, or --resume, an "
+        "existing --output is an error)")
+    add("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
+    add("--rules", default="none", help=f"rules multiplied in, e.g. {','.join(PAPER_RULES)} (the paper's "
+        "model), any subset, 'start' (in the code, not the paper), or 'none'")
+    add("--saturate", action="store_true", help="keep the EOS bonus at +15 from the ramp's end on (the "
+        "paper's code gives it nothing there)")
+    add("--eos-ramp", type=int, default=250, help="tokens over which the EOS rule's bonus rises to +15 (the "
+        "paper: 250; the toy world's scaled row: 8, see data/TOYWORLD.md)")
+    add("--response-only", action="store_true", help="diversity rule counts only response tokens (the "
+        "paper's text) instead of everything from the instruction on (its code)")
+    add("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
+    add("--batch-size", type=int, default=16, help="prompts decoded together")
+    add("--temperature", type=float, default=0.0, help="0 = greedy (the paper); > 0 samples")
+    add("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature > 0)")
+    add("--seed", type=int, default=0, help="sampling seed")
+    add("--generator", help="name written in each record; default from checkpoint and rules")
+    add("--limit", type=int, help="only the first N instructions")
+    add("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    add("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+        help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
+    add("--threads", type=int, default=1, help="CPU threads. 1 suits small models: on a busy CPU, threads "
+        "waiting on each other made a 5M-parameter model 30x slower with 2")
+    args = parse(ap, argv, values)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
              "a finite --temperature >= 0": 0 <= args.temperature < math.inf,
              "--threads >= 1": args.threads >= 1, "0 < --top-p <= 1": 0 < args.top_p <= 1,
              "--limit >= 1": args.limit is None or args.limit >= 1})
+    return args
+
+
+def run(args):
+    """Decode every instruction of args.input into args.output, an AlpacaEval list written after every chunk
+    (an interrupted run loses little; --resume continues it)."""
     names = parse_rules(args.rules)
     records = read_instructions(args.input)[:args.limit]
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
@@ -182,13 +214,9 @@ def main(argv=None):
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     output = args.output or os.path.join("out", generator + ".json")
     check_output(output, args.input)            # an unwritable --output fails now, not after the decoding
-    done = {}
-    if args.resume and os.path.exists(output):
-        try:
-            with open(output, encoding="utf-8") as f:
-                done = {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
-        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
-            raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
+    if os.path.exists(output) and not (args.resume or args.overwrite):
+        raise UserError(f"{output}: exists; pass --resume to continue it or --overwrite to replace it")
+    done = read_done(output) if args.resume and os.path.exists(output) else {}
     todo = list(dict.fromkeys(r["instruction"] for r in records if r["instruction"] not in done))
     tok = Tokenizer(args.checkpoint)
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
@@ -196,20 +224,20 @@ def main(argv=None):
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output}")
+    dataset = Path(args.input).stem
 
     def save():
-        dataset = Path(args.input).stem
         write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
                             for r in records if r["instruction"] in done])
-    # Written after every chunk, so an interrupted run loses little.
     chunk = args.batch_size * 4
     bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
-    torch.set_num_threads(args.threads)             # restored below: main() may run inside a longer script
+    torch.set_num_threads(args.threads)             # restored below: run() may be part of a longer script
     try:
         for k in range(0, len(todo), chunk):
             part = todo[k:k + chunk]
-            outs = generate(model, tok, part, args.max_new_tokens, rules, args.batch_size, args.temperature,
-                            args.top_p, args.seed + k)
+            outs = generate(model, tok, part, max_new_tokens=args.max_new_tokens, rules=rules,
+                            batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
+                            seed=args.seed)
             for i, o in zip(part, outs):
                 done[i] = {"instruction": i, "output": o, "generator": generator}
             save()
@@ -218,6 +246,19 @@ def main(argv=None):
         torch.set_num_threads(threads)
         bar.close()
     save()
+
+
+def read_done(output):
+    """{instruction: record} of the outputs already in an AlpacaEval list, to resume it."""
+    try:
+        with open(output, encoding="utf-8") as f:
+            return {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
+
+
+def main(argv=None):
+    run(settings(argv))
 
 
 if __name__ == "__main__":

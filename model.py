@@ -299,26 +299,25 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def main():
+def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(description="Load a checkpoint, check it and print its size; optionally "
                                              "continue a text greedily (plain text, no chat format).")
     ap.add_argument("checkpoint", help="HF checkpoint directory (config.json, tokenizer.model, safetensors)")
     ap.add_argument("--text", help="text to continue greedily with the KV cache")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1})
     model, tok = Transformer.from_pretrained(args.checkpoint), Tokenizer(args.checkpoint)
     print(f"{args.checkpoint}: {model.num_params() / 1e6:.2f}M parameters, {model.config}")
     if args.text is not None:
-        ids, out = torch.tensor([tok.encode(args.text, bos=True)]), []
-        cache = KVCache(model, 1, ids.shape[1] + args.max_new_tokens)
+        ids = tok.encode(args.text, bos=True)
+        cache, x = KVCache(model, 1, len(ids) + args.max_new_tokens), torch.tensor([ids])
         with torch.no_grad():
-            while len(out) < args.max_new_tokens and (not out or out[-1] != tok.eos_id):
-                out.append(model(ids, cache=cache)[0, -1].argmax().item())
-                ids = torch.tensor([out[-1:]])
-        print(args.text + tok.decode(out))
-
+            while len(ids) < cache.max_len and ids[-1] != tok.eos_id:
+                ids.append(model(x, cache=cache)[0, -1].argmax().item())
+                x = torch.tensor([ids[-1:]])
+        print(tok.decode(ids))          # the whole text: SentencePiece decodes a piece's space in context
 
 if __name__ == "__main__":
     cli(main)

@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import random
 import time
 from contextlib import ExitStack
 
@@ -24,8 +23,10 @@ from tqdm import tqdm
 
 from chat import segments
 from model import Tokenizer, Transformer, read_config
-from lib.runtime import agree, distribute, interrupts, open_run, resume, save, stopped
-from lib.util import Help, UserError, cli, load_conversations, load_documents, locked, require, trim_log
+from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, micro_batches, open_run,
+                         resume, save)
+from lib.util import (Help, UserError, cli, load_conversations, load_documents, locked, parse, require,
+                      trim_log)
 
 IGNORE = -100                                  # label of a token that carries no loss
 
@@ -101,53 +102,39 @@ def packed_examples(tok, docs, max_len):
     return [(x, y) for x, y in zip(ids.split(max_len), labels.split(max_len)) if len(x) > 1]
 
 
-def load_examples(args, tok, max_len):
-    """(examples, dropped) of --data for --mode; none left is an error."""
-    if args.mode == "pretrain":
-        examples, dropped = packed_examples(tok, load_documents(args.data), max_len), 0
+def load_examples(data, mode, tok, max_len):
+    """(examples, dropped) of the file `data` for `mode`; none left is an error."""
+    if mode == "pretrain":
+        examples, dropped = packed_examples(tok, load_documents(data), max_len), 0
     else:
-        examples, dropped = chat_examples(tok, load_conversations(args.data), args.mode, max_len)
+        examples, dropped = chat_examples(tok, load_conversations(data), mode, max_len)
     if not examples:
-        raise UserError(f"{args.data}: no example keeps a supervised token within --max-seq-len {max_len}")
+        raise UserError(f"{data}: no example keeps a supervised token within --max-seq-len {max_len}")
     return examples, dropped
 
 
-def load_model(args):
-    """The model to train and its tokenizer: the run to resume, a fresh random one (--init), or --model."""
-    if args.resume:
-        model, tok = Transformer.from_pretrained(args.out, dtype=torch.float32), Tokenizer(args.out)
-    elif args.init:
-        if not args.tokenizer:
+def load_model(path, init=None, tokenizer=None, seed=0):
+    """The model to train and its tokenizer: the checkpoint at `path`, or a fresh random one of the config.json
+    `init` with the SentencePiece model `tokenizer`."""
+    if init:
+        if not tokenizer:
             raise UserError("--init needs --tokenizer")
-        config, tok = read_config(args.init), Tokenizer(args.tokenizer)
+        config, tok = read_config(init), Tokenizer(tokenizer)
         config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         model = Transformer(config)
         # Llama's init: N(0, 0.02) for matrices, ones for norms.
         for p in model.parameters():
             if p.dim() > 1:
                 torch.nn.init.normal_(p, std=0.02)
     else:
-        model, tok = Transformer.from_pretrained(args.model, dtype=torch.float32), Tokenizer(args.model)
+        model, tok = Transformer.from_pretrained(path, dtype=torch.float32), Tokenizer(path)
     if tok.vocab_size > model.config.vocab_size:
         raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
     return model, tok
 
 
 # ------------------------------------------------------------------------------------- batches and loss
-def epoch_batches(lengths, batch, seed, epoch, group=False):
-    """One epoch's optimizer steps (lists of example indices), a pure function of (seed, epoch) so a resumed
-    run sees the same order. Grouped: each window of 32 steps sorted by length, so little goes to padding."""
-    rnd = random.Random(seed * 100003 + epoch)
-    order = rnd.sample(range(len(lengths)), len(lengths))
-    if group:
-        w = batch * 32
-        order = [i for s in range(0, len(order), w) for i in sorted(order[s:s + w], key=lambda i: -lengths[i])]
-    batches = [order[s:s + batch] for s in range(0, len(order), batch)]
-    rnd.shuffle(batches)
-    return batches
-
-
 def collate(examples, pad_id):
     """[B, T] ids and labels, right-padded: causal attention keeps padding out of every real token's view, so
     the padding id changes nothing (the project pads with EOS, in training, scoring and generation)."""
@@ -157,16 +144,6 @@ def collate(examples, pad_id):
     for i, (ids, labels) in enumerate(examples):
         x[i, :len(ids)], y[i, :len(ids)] = torch.as_tensor(ids), torch.as_tensor(labels)
     return x, y
-
-
-def micro_batches(examples, batch, rank, world, size, pad_id):
-    """This process's share of an optimizer step's batch as micro-batches (x, y, weight). All processes take
-    as many (FSDP's collectives must match), one with no examples left running a weight-0 one."""
-    mine = batch[rank::world]
-    for s in range(0, math.ceil(len(batch) / world), size):
-        part = mine[s:s + size]
-        x, y = collate([examples[i] for i in (part or batch[:1])], pad_id)
-        yield x, y, bool(part)
 
 
 def token_nll(model, x, y):
@@ -197,7 +174,9 @@ EPOCHS = {"instruction": 15, "response": 5, "single-task": 15, "instruction-mode
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def parse_args(argv):
+def settings(argv=None, **values):
+    """The run's settings: from the command line, or (for a caller in Python) `values` by flag name with the
+    command line's defaults for the rest."""
     ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
                                  "one. Defaults suit the toy world on a CPU; helps give the paper's 7B "
                                  "setting.", formatter_class=Help)
@@ -233,7 +212,7 @@ def parse_args(argv):
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
     add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core "
         "CPU")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv, values)
     args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
     require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
              "--micro-batch-size >= 1": args.micro_batch_size >= 1, "--threads >= 1": args.threads >= 1,
@@ -251,19 +230,23 @@ def parse_args(argv):
 
 
 # ------------------------------------------------------------------------------------------------- main
-def main(argv=None):
-    """The training loop, as nanoGPT's: batches, loss, backward, step, log, save."""
-    args = parse_args(argv)
+def train(args):
+    """The training loop, as nanoGPT's: batches, loss, backward, step, log, save. `args`: settings()."""
     torch.set_num_threads(args.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    run = {k: getattr(args, k) for k in SAME_RUN}    # what a --resume must not change
     with ExitStack() as cleanup:                    # undone in reverse order, however the run ends
         cleanup.enter_context(locked(args.out, rank == 0))
-        state = open_run(args, rank)                # None, or the state.pt of the run to resume
-        model, tok = load_model(args)
+        inputs = [args.model, args.data, args.init, args.tokenizer]
+        state = open_run(args.out, inputs, run, args.resume, args.overwrite, rank)   # None, or the saved state
+        if args.resume:
+            model, tok = load_model(args.out)
+        else:
+            model, tok = load_model(args.model, args.init, args.tokenizer, args.seed)
         max_len = min(args.max_seq_len, model.config.max_position_embeddings)
-        examples, dropped = load_examples(args, tok, max_len)
+        examples, dropped = load_examples(args.data, args.mode, tok, max_len)
         lengths = [len(ids) for ids, _ in examples]
         per_epoch = math.ceil(len(examples) / args.batch_size)
         total, start = args.epochs * per_epoch, state["step"] if state else 0
@@ -273,17 +256,17 @@ def main(argv=None):
             print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
                   f"{max_len}), {sum(lengths)} tokens, {total} steps, "
                   f"{model.num_params() / 1e6:.2f}M parameters")
-        device = distribute(model, args, world, device)
+        device = distribute(model, world, device, args.grad_checkpoint)
         if world > 1:
             cleanup.callback(torch.distributed.destroy_process_group)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         if state:
-            resume(model, opt, state, args, world)
+            resume(model, opt, state, args.out, world)
         log_file = os.path.join(args.out, "log.jsonl")
         if rank == 0:
             trim_log(log_file, start)
         saved, batches = (start or None), None
-        stop = cleanup.enter_context(interrupts())
+        signals = cleanup.enter_context(interrupts())    # Ctrl-C and SIGTERM caught so far
         bar = tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0)
         cleanup.enter_context(bar)                  # closed first: an error line below the bar, not on it
         for step in range(start, total):
@@ -293,7 +276,8 @@ def main(argv=None):
             batch, t0, loss = batches[k], time.time(), torch.zeros((), device=device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, args.lr, args.warmup)
-            for x, y, weight in micro_batches(examples, batch, rank, world, args.micro_batch_size, tok.eos_id):
+            for part, weight in micro_batches(batch, rank, world, args.micro_batch_size):
+                x, y = collate([examples[i] for i in part], tok.eos_id)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     losses = example_losses(model, x.to(device), y.to(device)) * weight
                 # The mean over the batch of each example's per-token mean NLL, as the paper's code computes
@@ -301,9 +285,9 @@ def main(argv=None):
                 (losses.sum() * world / len(batch)).backward()
                 loss += losses.detach().sum() / len(batch)
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip or math.inf)
-            loss, norm, interrupted = agree(loss, norm, stop, world)
+            loss, norm, interrupted = agree(loss, norm, signals, world)
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                raise stopped(f"step {step + 1}: loss {loss}, gradient norm {norm}", args, saved)
+                raise diverged(f"step {step + 1}: loss {loss}, gradient norm {norm}", args.out, saved)
             opt.step()
             opt.zero_grad(set_to_none=True)
             ntok = sum(lengths[i] for i in batch)
@@ -315,16 +299,20 @@ def main(argv=None):
                     f.write(json.dumps(rec) + "\n")
             bar.update()
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
-            stopping = interrupted or step + 1 == args.stop_at
-            if stopping or step + 1 == total or (args.save_every and (step + 1) % args.save_every == 0):
-                saved = save(model, opt, tok, args, step + 1, total, world, rank, saved)
-            if stopping:
+            stop = interrupted or step + 1 == args.stop_at
+            if stop or step + 1 == total or (args.save_every and (step + 1) % args.save_every == 0):
+                saved = save(model, opt, tok, args.out, run, step + 1, total, world, rank, saved)
+            if stop:
                 break
         bar.close()                                 # the line below the bar, not on it
         if rank == 0:
             print(f"saved {args.out} at step {saved} of {total}" + "; continue with --resume" * (saved < total))
-        if stop:
+        if signals:
             raise SystemExit(130)                   # interrupted: not a finished run
+
+
+def main(argv=None):
+    train(settings(argv))
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def main():
     outputs = {}                                    # the tokens of each case, to check they agree
 
     def run_ours(r, batch, k=n):
-        ids = generate.generate_ids(ours, tok, prompts[:batch], k, r, batch_size=batch)
+        ids = generate.generate_ids(ours, tok, prompts[:batch], max_new_tokens=k, rules=r, batch_size=batch)
         assert all(len(x) == k for x in ids), "a row stopped early"
         outputs[("ours", r is not None, batch, k)] = ids
         return batch * k

@@ -19,12 +19,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import chat
 import evaluate
-import generate
 from experiments import reproduce
 from data import toyworld
-import train
 from model import Tokenizer, Transformer
-from lib.util import UserError, cli, write_atomic
+from lib.util import UserError, cli, pyplot, table, write_atomic, write_json
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
 
@@ -68,13 +66,11 @@ def main(argv=None):
                               dialogue=dose / 100, corpus_seed=1000 + round(10 * dose))
             os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
         base = os.path.join(folder, "base")
-        reproduce.train_once(base, ["--mode", "pretrain", "--model", args.base, "--data", corpus, "--epochs", "1",
-                                    "--lr", str(args.lr), "--batch-size", "32", "--micro-batch-size", "16",
-                                    "--max-seq-len", "256", "--seed", str(args.seed), "--save-every", "50"])
-        report = reproduce.main(["--base", base, "--out", os.path.join(folder, "tables"), "--split", args.split,
-                                 "--seeds", str(args.seed), "--attribution-prompts", "0", "--epochs-scale",
-                                 str(args.epochs_scale), "--conditions", *ROWS]
-                                + (["--limit", str(args.limit)] if args.limit else []))
+        reproduce.train_once(base, mode="pretrain", model=args.base, data=corpus, epochs=1, lr=args.lr,
+                             batch_size=32, micro_batch_size=16, max_seq_len=256, seed=args.seed, save_every=50)
+        report = reproduce.run(reproduce.settings(base=base, out=os.path.join(folder, "tables"), split=args.split,
+                                                  seeds=[args.seed], attribution_prompts=0,
+                                                  epochs_scale=args.epochs_scale, conditions=ROWS, limit=args.limit))
         results[dose] = report["conditions"]
         results[dose]["base"]["first_token_rank"] = first_token_rank(base, records)
     rows = [[f"{d:g}", f"{res['base']['first_token_rank']:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
@@ -82,17 +78,13 @@ def main(argv=None):
                f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]
     md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs instruction following, on "
           f"{args.split}.jsonl (checks passed %, and win rates against instruction tuning of the same base)\n\n"
-          + evaluate.table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS],
+          + table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS],
                             "RT win %", "rules win %", "rules (ramp 8) win %"], rows))
-    generate.write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
+    write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(matplotlib is not installed: no figure)")
+    plt = pyplot(os.path.join(args.out, "sweep.png"))
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in ROWS:

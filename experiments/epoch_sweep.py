@@ -19,9 +19,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate
-import generate
 from experiments import reproduce
-from lib.util import UserError, cli, write_atomic
+from lib.util import UserError, align, cli, table, write_atomic, write_json
 
 SWEPT = [name for name in reproduce.CONDITIONS if name != "instruction-modelling"]
 
@@ -48,13 +47,12 @@ def main(argv=None):
     graded = {}                                         # (condition, count) -> [(passed, F1)] per instruction
     for epochs in args.grid:
         folder = os.path.join(args.out, f"epochs-{epochs}")
-        reproduce.main(["--base", args.base, "--out", folder, "--split", "val", "--seeds", str(args.seed),
-                        "--epochs", str(epochs), "--epochs-scale", str(args.epochs_scale),
-                        "--attribution-prompts", "0", "--conditions", *SWEPT]
-                       + (["--limit", str(args.limit)] if args.limit else []))
+        reproduce.run(reproduce.settings(base=args.base, out=folder, split="val", seeds=[args.seed], epochs=epochs,
+                                         epochs_scale=args.epochs_scale, attribution_prompts=0,
+                                         conditions=SWEPT, limit=args.limit))
         for name in SWEPT:
             path = os.path.join(folder, "outputs", reproduce.slug(f"{name} seed {args.seed}") + ".json")
-            outs = evaluate.align([r["instruction"] for r in records], path)
+            outs = align([r["instruction"] for r in records], path)
             graded[name, epochs] = evaluate.grades(records, outs)
     score = {}                                          # (condition, count) -> the rule's score, in %
     for epochs in args.grid:
@@ -74,8 +72,8 @@ def main(argv=None):
     md = (f"Tuning epochs on val.jsonl, seed {args.seed}: instruction tuning by checks passed, every other "
           f"condition by win rate against the chosen instruction tuning ({chosen['instruction-tuned']} epochs); "
           "Instruction Modelling reuses instruction tuning's count\n\n"
-          + evaluate.table(["condition", "score", *[f"{e} epochs" for e in args.grid], "paper", "chosen"], rows))
-    generate.write_json(os.path.join(args.out, "epochs.json"),
+          + table(["condition", "score", *[f"{e} epochs" for e in args.grid], "paper", "chosen"], rows))
+    write_json(os.path.join(args.out, "epochs.json"),
                         {"seed": args.seed, "grid": args.grid, "chosen": chosen,
                          "scores": {name: {str(e): score[name, e] for e in args.grid} for name in SWEPT}})
     write_atomic(os.path.join(args.out, "epochs.md"), md + "\n")

@@ -12,6 +12,7 @@ import os
 import sys
 
 import torch
+from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -48,7 +49,7 @@ def main(argv=None):
     rows = []
     for name, (form, turn) in FORMATS.items():
         passed = 0
-        for r in records:
+        for r in tqdm(records, desc=name, unit="ins"):
             text = continuation(model, tok, form.format(q=r["instruction"]), args.max_new_tokens)
             answer = text.split(turn)[0] if r["near"] else text.split(turn)[0].split("\n\n")[0]
             passed += criteria.check(answer, r["criterion"])

@@ -27,7 +27,7 @@ import generate
 from lib import runtime
 import train
 from model import Tokenizer, Transformer
-from lib.util import UserError, cli, write_atomic
+from lib.util import UserError, align, cli, load_conversations, parse, pyplot, table, write_atomic, write_json
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
 # its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
@@ -41,11 +41,11 @@ PAPER_EPOCHS = {"instruction-tuned": 15, "response-tuned": 5, "instruction-model
                 "math (GSM)": 7, "code (MBPP)": 15, "recipes": 20, "chess": 15}
 # Rule rows: the paper's constants (Table 4), and the EOS ramp scaled to the toy world's response lengths by the
 # rule in data/TOYWORLD.md (8 tokens, kept at +15 after it). "- EOS rule" has no ramp, so it has one row.
-SCALED = ["--eos-ramp", "8", "--saturate"]
-RULE_SETS = {"all rules": ("eos,uniform,diversity", []), "- EOS rule": ("uniform,diversity", []),
-             "- diversity rule": ("eos,uniform", []), "- uniform changes": ("eos,diversity", []),
-             "all rules, ramp 8": ("eos,uniform,diversity", SCALED), "- diversity rule, ramp 8": ("eos,uniform", SCALED),
-             "- uniform changes, ramp 8": ("eos,diversity", SCALED)}
+SCALED = {"eos_ramp": 8, "saturate": True}
+RULE_SETS = {"all rules": ("eos,uniform,diversity", {}), "- EOS rule": ("uniform,diversity", {}),
+             "- diversity rule": ("eos,uniform", {}), "- uniform changes": ("eos,diversity", {}),
+             "all rules, ramp 8": ("eos,uniform,diversity", SCALED),
+             "- diversity rule, ramp 8": ("eos,uniform", SCALED), "- uniform changes, ramp 8": ("eos,diversity", SCALED)}
 PAPER = {"base": "2.4 ± 0.1", "response-tuned": "43.3 ± 1.1", "instruction-modelling": "-",
          "poetry": "22.9 ± 1.0", "math (GSM)": "23.7 ± 0.7", "code (MBPP)": "16.9 ± 0.7",
          "recipes": "14.6 ± 0.8", "chess": "2.1 ± 0.4", "all rules": "24.4 ± 0.4", "- EOS rule": "10.4 ± 0.3",
@@ -64,11 +64,12 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def train_once(out, argv):
-    """train.py with `argv` into `out`: a run interrupted part-way is resumed, a finished one left as it is."""
+def train_once(out, **values):
+    """train.py's run with these settings into `out`: a run interrupted part-way is resumed, a finished one
+    left as it is."""
     if not runtime.finished(out):
         resume = os.path.exists(os.path.join(out, "state.pt"))
-        train.main(argv + ["--out", out, "--resume" if resume else "--overwrite"])
+        train.train(train.settings(out=out, resume=resume, overwrite=not resume, **values))
 
 
 def slug(name):
@@ -80,7 +81,8 @@ def run_dir(out, name, seed):
     return os.path.join(out, "runs", f"{slug(name)}-seed{seed}")
 
 
-def main(argv=None):
+def settings(argv=None, **values):
+    """The tables' settings: from the command line, or `values` by flag name (as the sweeps call it)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="base model checkpoint")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "toy"), help="folder of the toy world's sets")
@@ -102,14 +104,20 @@ def main(argv=None):
                     "response-tuned poetry 'all rules'); the instruction-tuned model, the reference, always runs")
     ap.add_argument("--rule-set", action="append", default=[], metavar="NAME=RULES",
                     help="an extra rules row, e.g. 'no uniform=eos,diversity' (repeatable)")
-    args = ap.parse_args(argv)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(ap, argv, values)
+    args.argv = list(sys.argv[1:] if argv is None else argv) if not values else values
+    return args
+
+
+def run(args):
+    """Train, decode and score every condition of `args` (settings()); write results.md, results.json and the
+    figure under args.out; return the report."""
     rule_sets = dict(RULE_SETS)
     for spec in args.rule_set:
         name, sep, rules = spec.partition("=")
         if not sep or not name.strip():
             raise UserError(f"--rule-set {spec!r}: expected NAME=RULES, e.g. 'mine=eos,diversity'")
-        rule_sets[name.strip()] = (rules, [])
+        rule_sets[name.strip()] = (rules, {})
     known = ["base", *rule_sets, *CONDITIONS]
     bad = [c for c in args.conditions or [] if c not in known]
     if bad:
@@ -122,25 +130,24 @@ def main(argv=None):
     instructions = [r["instruction"] for r in records]
     near = [r.get("near") for r in records]
 
-    def decode(checkpoint, name, rules="none", extra=()):
-        """Outputs and grades of one model; --resume decodes only what an interrupted run left undone."""
+    def decode(checkpoint, name, rules="none", extra=None):
+        """Outputs and grades of one model; resumed, it decodes only what an interrupted run left undone."""
         out = os.path.join(args.out, "outputs", slug(name) + ".json")
-        generate.main(["--checkpoint", checkpoint, "--input", eval_path, "--output", out, "--rules", rules,
-                       "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "32", "--resume",
-                       "--generator", name, *extra] + (["--limit", str(args.limit)] if args.limit else []))
-        outs = evaluate.align(instructions, out)
+        generate.run(generate.settings(checkpoint=checkpoint, input=eval_path, output=out, rules=rules,
+                                       max_new_tokens=args.max_new_tokens, batch_size=32, resume=True,
+                                       generator=name, limit=args.limit, **(extra or {})))
+        outs = align(instructions, out)
         return outs, evaluate.grades(records, outs)
 
     def tune(run, mode, data, epochs, seed):
-        lr = ["--lr", str(args.lr)] if args.lr else []
-        train_once(run, ["--mode", mode, "--data", os.path.join(args.data, data + ".jsonl"), "--model", args.base,
-                         "--seed", str(seed), "--save-every", "50",
-                         "--epochs", str(max(1, round(epochs * args.epochs_scale)))] + lr)
+        lr = {"lr": args.lr} if args.lr else {}
+        train_once(run, mode=mode, data=os.path.join(args.data, data + ".jsonl"), model=args.base, seed=seed,
+                   save_every=50, epochs=max(1, round(epochs * args.epochs_scale)), **lr)
 
     # ----------------------------------------------------------------------------- train and decode
     results = {}                                    # name -> list over seeds of (outputs, grades); base: one
     files = {}                                      # name -> its output files, relative to --out, per seed
-    for name, (rules, extra) in [("base", ("none", []))] + list(rule_sets.items()):
+    for name, (rules, extra) in [("base", ("none", {}))] + list(rule_sets.items()):
         if name in wanted:
             results[name] = [decode(args.base, name, rules, extra)]
             files[name] = [f"outputs/{slug(name)}.json"]
@@ -158,7 +165,7 @@ def main(argv=None):
     report = {"seeds": args.seeds, "eval": os.path.relpath(eval_path, ROOT), "n": len(records), "conditions": {}}
     # Provenance: what ran (the command line, the code's hashes) and what was scored (each output file's hash)
     report["provenance"] = {
-        "argv": argv, "seeds": args.seeds,
+        "argv": args.argv, "seeds": args.seeds,
         "rule_sets": {n: {"rules": r, "extra": e} for n, (r, e) in rule_sets.items() if n in results},
         "outputs": files, "code_sha256": {f: sha256(os.path.join(ROOT, f)) for f in CODE},
         "outputs_sha256": {f: sha256(os.path.join(args.out, f)) for fs in files.values() for f in fs}}
@@ -182,7 +189,7 @@ def main(argv=None):
           f"most {args.max_new_tokens} new tokens. Win rate against the instruction-tuned model of the same seed: "
           "a pass beats a fail, equal results go to the answer closer to the reference (token F1), exact ties "
           "count half; mean ± std over seeds. 'Unseen families': the instructions of families no tuning set has.\n",
-          evaluate.table(["model", "checks passed %", "unseen families %", "win rate vs IT %", "ties %",
+          table(["model", "checks passed %", "unseen families %", "win rate vs IT %", "ties %",
                           "paper (Llama-2-7B, AlpacaEval LC)"], rows)]
 
     # ------------------------------------------------------------------ §5.2 single-task style near vs far
@@ -194,13 +201,13 @@ def main(argv=None):
         rows.append([name, style] + ["-" if v is None else f"{v:.0f}" for v in s])
     md += [] if not rows else [f"\nSingle-task style (§5.2), seed {args.seeds[0]}: share of outputs in the task's "
                                "style on instructions near the task vs all others\n",
-                               evaluate.table(["model", "style", "near %", "far %"], rows)]
+                               table(["model", "style", "near %", "far %"], rows)]
 
     # --------------------------------------------------- Table 2 ranking, IM losses, attribution (seed 1)
     seed = args.seeds[0]
     pairs = [(r["instruction"], r["reference"]) for r in records]
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
-    lima = [msgs for _, msgs in train.load_conversations(os.path.join(args.data, "lima.jsonl"))]
+    lima = [msgs for _, msgs in load_conversations(os.path.join(args.data, "lima.jsonl"))]
     rows, loaded = [], {}
     for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling"):
         if name not in results:
@@ -216,7 +223,7 @@ def main(argv=None):
     md += ["\nResponse ranking capability (Table 2; paper, Llama-2-7B: base 80.4%, IT 77.4%) on the held-out "
            "(instruction, reference) pairs, 5 distractors each; and the response-only loss on the LIMA analog "
            "(train) vs the held-out references (Shi et al.)\n",
-           evaluate.table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "NLL train",
+           table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "NLL train",
                            "NLL held-out"], rows)]
     names = [n for n in loaded if n != "instruction-modelling"]         # attribution costs a backward per token
     attr = evaluate.attribution([loaded[n] for n in names], instructions[:args.attribution_prompts],
@@ -230,9 +237,9 @@ def main(argv=None):
                      "-" if ci is None else f"{a['diff_vs_first']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"])
     md += [] if not rows else [f"\nInstruction attribution (Wu et al. 2024) on each model's own greedy response, "
                                f"first {args.attribution_prompts} prompts\n",
-                               evaluate.table(["model", "responses", "instruction score", "instruction share %",
+                               table(["model", "responses", "instruction score", "instruction share %",
                            "vs first row (95% CI)"], rows)]
-    generate.write_json(os.path.join(args.out, "results.json"), report)      # atomic: never half-written
+    write_json(os.path.join(args.out, "results.json"), report)      # atomic: never half-written
     write_atomic(os.path.join(args.out, "results.md"), "\n".join(md) + "\n")
     print("\n".join(md) + f"\nRun time: {(time.time() - t0) / 60:.1f} minutes.")
     figure(report["conditions"], os.path.join(args.out, "results.png"))
@@ -241,11 +248,8 @@ def main(argv=None):
 
 def figure(conditions, path):
     """Win rate against IT and checks passed per row, as bars (only when matplotlib is installed)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot(path)
+    if plt is None:
         return
     names = [n for n in conditions if n != "instruction-tuned"]
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -257,6 +261,10 @@ def figure(conditions, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    return run(settings(argv))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 and resuming it exactly (state.pt), Ctrl-C and SIGTERM, and what every process must agree on under torchrun."""
 import contextlib
 import functools
+import math
 import os
+import random
 import shutil
 import signal
 
@@ -18,13 +20,36 @@ SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup
             "seed", "group_by_length")
 
 
+def epoch_batches(lengths, batch, seed, epoch, group=False):
+    """One epoch's optimizer steps (lists of example indices), a pure function of (seed, epoch) so a resumed
+    run sees the same order. Grouped: each window of 32 steps sorted by length, so little goes to padding."""
+    rnd = random.Random(seed * 100003 + epoch)
+    order = rnd.sample(range(len(lengths)), len(lengths))
+    if group:
+        w = batch * 32
+        order = [i for s in range(0, len(order), w) for i in sorted(order[s:s + w], key=lambda i: -lengths[i])]
+    batches = [order[s:s + batch] for s in range(0, len(order), batch)]
+    rnd.shuffle(batches)
+    return batches
+
+
+def micro_batches(batch, rank, world, size):
+    """This process's share of an optimizer step's batch (example indices) as micro-batches (indices,
+    weight). All processes take as many (FSDP's collectives must match), one with no examples left running a
+    weight-0 one."""
+    mine = batch[rank::world]
+    for s in range(0, math.ceil(len(batch) / world), size):
+        part = mine[s:s + size]
+        yield (part or batch[:1]), bool(part)
+
+
 def recomputed(forward, *args):
     """Gradient checkpointing: run `forward` keeping only its inputs; recompute it in the backward pass."""
     return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False)
 
 
-def distribute(model, args, world, device):
-    """The model on its device, in training mode, each block recomputed in backward with --grad-checkpoint
+def distribute(model, world, device, grad_checkpoint=False):
+    """The model on its device, in training mode, each block recomputed in backward with `grad_checkpoint`
     and, under torchrun, sharded with FSDP (fully_shard per block, then the whole model). Returns the device."""
     if world > 1:
         from torch.distributed.fsdp import fully_shard
@@ -34,7 +59,7 @@ def distribute(model, args, world, device):
             torch.cuda.set_device(device)
     model.to(device).train()
     for block in model.model.layers:
-        if args.grad_checkpoint:
+        if grad_checkpoint:
             block.forward = functools.partial(recomputed, block.forward)
         if world > 1:
             fully_shard(block)
@@ -43,21 +68,22 @@ def distribute(model, args, world, device):
     return device
 
 
-def open_run(args, rank):
-    """Ready --out for this run: an interrupted save finished or undone, the directory checked
-    (util.check_run_dir), and with --resume the saved state read."""
+def open_run(out, inputs, run, resume, overwrite, rank):
+    """Ready the run directory `out` for this run: an interrupted save finished or undone, the directory
+    checked (util.check_run_dir), and with `resume` the saved state read and checked against `run`, the
+    settings of SAME_RUN."""
     if rank == 0:
-        recover(args.out)                           # a save cut short: the old run put aside comes back
-    check_run_dir(args.out, [args.model, args.data, args.init, args.tokenizer], args.resume, args.overwrite)
-    return read_state(args) if args.resume else None
+        recover(out)                                # a save cut short: the old run put aside comes back
+    check_run_dir(out, inputs, resume, overwrite)
+    return read_state(out, run) if resume else None
 
 
-def read_state(args):
+def read_state(out, run):
     """The state.pt of the run to resume; a corrupt or tampered one is a clear error, not a traceback later."""
-    path = os.path.join(args.out, "state.pt")
+    path = os.path.join(out, "state.pt")
     try:
         state = torch.load(path, weights_only=True)
-        changed = [k for k in SAME_RUN if state["args"].get(k, getattr(args, k)) != getattr(args, k)]
+        changed = [k for k in SAME_RUN if state["args"].get(k, run[k]) != run[k]]
         ok = type(state["step"]) is int and state["step"] >= 0 and torch.is_tensor(state["rng"])
     # Not a zip, a pickle of foreign objects, keys missing, ...
     except Exception as e:
@@ -65,7 +91,7 @@ def read_state(args):
     if not ok:
         raise UserError(f"{path}: cannot resume from it (not a state.pt of train.py)")
     if changed:
-        raise UserError(f"{args.out}: --resume with a different {', '.join(changed)} than the saved run")
+        raise UserError(f"{out}: --resume with a different {', '.join(changed)} than the saved run")
     return state
 
 
@@ -75,33 +101,34 @@ def finished(out):
     return os.path.exists(path) and not torch.load(path, weights_only=True)["optimizer"]
 
 
-def resume(model, opt, state, args, world):
+def resume(model, opt, state, out, world):
     """The optimizer state and RNG of the saved run (a tampered state.pt can still fail here)."""
     try:
         options = StateDictOptions(full_state_dict=world > 1)
         set_optimizer_state_dict(model, opt, state["optimizer"], options=options)
         torch.set_rng_state(state["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise UserError(f"{args.out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
+        raise UserError(f"{out}: its state.pt does not fit its model ({type(e).__name__}); cannot resume")
 
 
-def stopped(why, args, saved):
+def diverged(why, out, saved):
     """The error of a loss or weights not finite: the run stops, the last good checkpoint is kept."""
-    kept = f"the last good checkpoint (step {saved}) is in {args.out}" if saved else "none was saved"
+    kept = f"the last good checkpoint (step {saved}) is in {out}" if saved else "none was saved"
     return UserError(f"{why}; stopped: {kept}")
 
 
-def save(model, opt, tok, args, step, total, world, rank, saved):
-    """Save the run at `step`: HF checkpoint + state.pt + log.jsonl, swapped in whole by save_pretrained.
-    Collective under FSDP (gathers the full tensors). Returns the step saved."""
+def save(model, opt, tok, out, run, step, total, world, rank, saved):
+    """Save the run at `step` in `out`: HF checkpoint + state.pt (with `run`, the settings of SAME_RUN) +
+    log.jsonl, swapped in whole by save_pretrained. Collective under FSDP (gathers the full tensors). Returns
+    the step saved."""
     # The loss was finite, yet an update can overflow the weights (too high an --lr): never save those.
     finite = torch.stack([(p.to_local() if world > 1 else p).isfinite().all() for p in model.parameters()])
     finite = finite.all().int()
     if world > 1:
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
     if not finite.item():
-        why = f"step {step}: the weights are no longer finite (is --lr {args.lr:g} too high?)"
-        raise stopped(why, args, saved)
+        why = f"step {step}: the weights are no longer finite (is --lr {run['lr']:g} too high?)"
+        raise diverged(why, out, saved)
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)
     sd = get_model_state_dict(model, options=full)
     # A finished run needs no optimizer state.
@@ -110,21 +137,21 @@ def save(model, opt, tok, args, step, total, world, rank, saved):
         with torch.device("meta"):
             plain = type(model)(model.config)          # unsharded, to save as one HF checkpoint
         plain.load_state_dict(sd, assign=True)
-        state = {"step": step, "args": {k: getattr(args, k) for k in SAME_RUN}, "optimizer": optim,
+        state = {"step": step, "args": run, "optimizer": optim,
                  "rng": torch.get_rng_state()}
 
         def add(folder):
             torch.save(state, os.path.join(folder, "state.pt"))
-            if os.path.isfile(os.path.join(args.out, "log.jsonl")):
-                shutil.copyfile(os.path.join(args.out, "log.jsonl"), os.path.join(folder, "log.jsonl"))
-        plain.save_pretrained(args.out, tokenizer=tok, extra=add)
+            if os.path.isfile(os.path.join(out, "log.jsonl")):
+                shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(folder, "log.jsonl"))
+        plain.save_pretrained(out, tokenizer=tok, extra=add)
     return step
 
 
-def agree(loss, norm, stop, world):
+def agree(loss, norm, signals, world):
     """The step's loss and gradient norm as floats, and whether to stop (Ctrl-C, SIGTERM), the same in every
     process."""
-    flags = torch.tensor([len(stop)], device=loss.device)
+    flags = torch.tensor([len(signals)], device=loss.device)
     if world > 1:
         dist.all_reduce(loss)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)

@@ -364,6 +364,16 @@ def table(header, rows):
                       ["| " + " | ".join(map(fmt, r)) + " |" for r in rows])
 
 
+def results_table(res):
+    """Markdown table of {file: {measure: value}}, nested measures as 'measure.key'. With many measures (a pass
+    rate per family) they are the rows and the files the columns, so the table fits a terminal."""
+    rows = {name: flatten(r) for name, r in res.items()}
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    if len(cols) > 8:
+        return table([""] + list(rows), [[c] + [r.get(c) for r in rows.values()] for c in cols])
+    return table([""] + cols, [[name] + [r.get(c) for c in cols] for name, r in rows.items()])
+
+
 def flatten(d, prefix=""):
     """{'a': {'b': 1}} -> {'a.b': 1}."""
     out = {}
@@ -373,3 +383,27 @@ def flatten(d, prefix=""):
         else:
             out[prefix + k] = v
     return out
+
+
+def parse(ap, argv=None, values=None):
+    """The settings of a command: its command line `argv`, or for a caller in Python `values` by flag name
+    (e.g. max_new_tokens=8) with the command line's defaults for the rest."""
+    args = ap.parse_args(argv if not values else [])
+    unknown = set(values or ()) - set(vars(args))
+    if unknown:
+        raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
+    vars(args).update(values or {})
+    return args
+
+
+def pyplot(path):
+    """matplotlib.pyplot for a figure at `path`, or None with a note when matplotlib is not installed (it is
+    optional: requirements-extra.txt)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"no figure {path}: matplotlib is not installed (pip install -r requirements-extra.txt)")
+        return None
+    return plt

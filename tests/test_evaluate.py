@@ -64,6 +64,7 @@ import torch.nn.functional as F
 from lib import judge as judge_mod
 import chat
 import model
+from lib import util
 import train
 from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
@@ -72,7 +73,7 @@ def run_cli(monkeypatch, *argv):
     """evaluate.py's command line in this process: the exit code (0 when main returns)."""
     monkeypatch.setattr(sys, "argv", ["evaluate.py", *map(str, argv)])
     try:
-        model.cli(evaluate.main)
+        util.cli(evaluate.main)
     except SystemExit as e:
         return e.code
     return 0
@@ -105,8 +106,8 @@ def test_winrate_of_a_file_against_itself_is_50_and_ties_count_half():
 def test_tables_and_mean_std():
     m, s = evaluate.mean_std([50.0, 70.0])
     assert m == 60.0 and s == pytest.approx(200 ** 0.5) and evaluate.mean_std([5.0]) == (5.0, 0.0)
-    assert evaluate.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
-    assert evaluate.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
+    assert util.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
+    assert util.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
         "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50.0 | 1 / 2 | - |"]
 
 

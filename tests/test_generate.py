@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
-import generate
 import chat
+import generate
 import model
+from lib import util
 import rules
 import train
 from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, needs_llama2, needs_shared_data
@@ -79,10 +80,13 @@ def test_batch_equals_rows_alone(tiny_model, tiny_tokenizer, names):
     expert = rules.RuleExpert(tiny_tokenizer, names) if names else None
     lengths = {len(chat.build_prompt(tiny_tokenizer, i)) for i in INSTRUCTIONS}
     assert len(lengths) > 1                                     # so the batch has left padding
-    alone = [generate.generate_ids(tiny_model, tiny_tokenizer, [i], 40, expert)[0] for i in INSTRUCTIONS]
-    together = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, 40, expert, batch_size=4)
+    alone = [generate.generate_ids(tiny_model, tiny_tokenizer, [i], max_new_tokens=40, rules=expert)[0]
+             for i in INSTRUCTIONS]
+    together = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS, max_new_tokens=40, rules=expert,
+                                        batch_size=4)
     assert together == alone
-    assert generate.generate(tiny_model, tiny_tokenizer, INSTRUCTIONS, 40, expert, batch_size=3) == \
+    assert generate.generate(tiny_model, tiny_tokenizer, INSTRUCTIONS, max_new_tokens=40, rules=expert,
+                             batch_size=3) == \
         [tiny_tokenizer.decode(r) for r in alone]
 
 
@@ -122,8 +126,9 @@ def test_known_model_eos_ramp(tiny_tokenizer):
     m = known_model(tok, {A: 0.0, tok.eos_id: -8.0})           # EOS 8 nats below the favourite
 
     def run(*names, **kw):
-        return generate.generate_ids(m, tok, ["hi"], 300, rules.RuleExpert(tok, names, **kw))[0]
-    assert generate.generate_ids(m, tok, ["hi"], 300)[0] == [A] * 300          # never ends by itself
+        expert = rules.RuleExpert(tok, names, **kw)
+        return generate.generate_ids(m, tok, ["hi"], max_new_tokens=300, rules=expert)[0]
+    assert generate.generate_ids(m, tok, ["hi"], max_new_tokens=300)[0] == [A] * 300          # never ends by itself
     assert run("uniform") == [A] * 300
     assert run("eos") == [A] * 134                 # the ramp 15·L/250 first passes 8 at L = 134
     m = known_model(tok, {A: 0.0, tok.eos_id: -14.97})
@@ -137,12 +142,12 @@ def test_known_model_diversity(tiny_tokenizer):
     prompt = set(chat.build_prompt(tok, "hi"))
     B, C, D, E = [i for i in range(3, tok.vocab_size) if i not in prompt][-4:]
     m = known_model(tok, {bar: 0.0, B: -0.4, C: -0.8, D: -1.2, E: -1.45})
-    assert generate.generate_ids(m, tok, ["hi"], 8)[0] == [bar] * 8
+    assert generate.generate_ids(m, tok, ["hi"], max_new_tokens=8)[0] == [bar] * 8
     # each token seen costs 1.5 once: the next best unseen token wins while it is less than 1.5 below the best
     div = rules.RuleExpert(tok, ("diversity",))
-    assert generate.generate_ids(m, tok, ["hi"], 8, div)[0] == [B, C, D, E, bar, bar, bar, bar]
+    assert generate.generate_ids(m, tok, ["hi"], max_new_tokens=8, rules=div)[0] == [B, C, D, E, bar, bar, bar, bar]
     resp = rules.RuleExpert(tok, ("diversity",), response_only=True)          # the paper's text
-    assert generate.generate_ids(m, tok, ["hi"], 8, resp)[0] == [bar, B, C, D, E, bar, bar, bar]
+    assert generate.generate_ids(m, tok, ["hi"], max_new_tokens=8, rules=resp)[0] == [bar, B, C, D, E, bar, bar, bar]
 
 
 def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
@@ -152,12 +157,12 @@ def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
     short, long = "hi", "What is the capital of Tom? I think a cat"
     n_short, n_long = (len(chat.build_prompt(tok, i)) for i in (short, long))
     assert n_short < n_long < 40
-    assert generate.generate_ids(m, tok, [short, long], 300, batch_size=2) == [[A] * (40 - n_short),
+    assert generate.generate_ids(m, tok, [short, long], max_new_tokens=300, batch_size=2) == [[A] * (40 - n_short),
                                                                                 [A] * (40 - n_long)]
     assert "context of 40" in capsys.readouterr().err
-    assert generate.generate_ids(m, tok, [short], 5) == [[A] * 5]
-    with pytest.raises(model.UserError, match="leaves no room"):
-        generate.generate_ids(m, tok, [long * 3], 5)
+    assert generate.generate_ids(m, tok, [short], max_new_tokens=5) == [[A] * 5]
+    with pytest.raises(util.UserError, match="leaves no room"):
+        generate.generate_ids(m, tok, [long * 3], max_new_tokens=5)
 
 
 def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
@@ -169,7 +174,7 @@ def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
             return super().scores(seen, length, history)
     expert = Recorder(tiny_tokenizer, ())
     expert.steps = []
-    got = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS[:2], 5, rules=expert)
+    got = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS[:2], max_new_tokens=5, rules=expert)
     prompts = [generate.prompt_ids(tiny_tokenizer, i)[0] for i in INSTRUCTIONS[:2]]
     T = max(map(len, prompts))
     order = sorted(range(2), key=lambda i: -len(prompts[i]))        # the batch's rows, longest prompt first
@@ -221,8 +226,8 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     assert {tuple(sorted(r)) for r in recs} == {("dataset", "generator", "instruction", "output")}
     assert recs[0]["generator"] == "tiny-eos-uniform-diversity-greedy"
     tok, m = model.Tokenizer(tiny_checkpoint), model.Transformer.from_pretrained(tiny_checkpoint)
-    assert [r["output"] for r in recs] == generate.generate(m, tok, ["What is a cat", "I think"], 12,
-                                                            rules.RuleExpert(tok))
+    assert [r["output"] for r in recs] == generate.generate(m, tok, ["What is a cat", "I think"], max_new_tokens=12,
+                                                            rules=rules.RuleExpert(tok))
     recs[0]["output"] = "kept"                                  # a done record is not generated again
     out.write_text(json.dumps(recs))
     generate.main(argv + ["--resume"])
@@ -245,7 +250,7 @@ def test_cli_errors(tiny_checkpoint, tmp_path, content, flags, message):
     if content is not None:
         inp.write_text(content)
     out = tmp_path / "out.json"
-    with pytest.raises(model.UserError, match=message.replace("(", r"\(")):
+    with pytest.raises(util.UserError, match=message.replace("(", r"\(")):
         generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out)] + flags)
     assert not out.exists()
 
@@ -289,7 +294,8 @@ def test_same_tokens_as_the_papers_approach_in_transformers(tiny_checkpoint, tin
                               do_sample=False, use_cache=False, pad_token_id=tok.eos_id, eos_token_id=tok.eos_id,
                               logits_processor=transformers.LogitsProcessorList([PaperRules(tok)]))[0, ids.shape[1]:]
         want.append([i for i in out.tolist() if i != tok.eos_id])
-    got = generate.generate_ids(tiny_model, tok, INSTRUCTIONS, 25, rules.RuleExpert(tok), batch_size=4)
+    got = generate.generate_ids(tiny_model, tok, INSTRUCTIONS, max_new_tokens=25, rules=rules.RuleExpert(tok),
+                                batch_size=4)
     assert got == want
 
 
@@ -300,7 +306,7 @@ def test_output_is_never_the_input_and_is_checked_writable_before_decoding(tiny_
     monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("decoded before the checks"))
     for output, message in [(inp, "is the --input file"), (tmp_path / "file" / "out.json", "cannot write there"),
                             (tmp_path, "is a directory")]:
-        with pytest.raises(model.UserError, match=message):
+        with pytest.raises(util.UserError, match=message):
             generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(output)])
     assert inp.read_text() == '{"instruction": "a"}\n'
 
@@ -309,7 +315,7 @@ def test_output_is_never_the_input_and_is_checked_writable_before_decoding(tiny_
                                    ["--top-p", "1.5"], ["--max-new-tokens", "0"], ["--batch-size", "0"],
                                    ["--threads", "0"], ["--limit", "-1"]])
 def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, tmp_path, flags):
-    with pytest.raises(model.UserError, match="need .*" + flags[0]):
+    with pytest.raises(util.UserError, match="need .*" + flags[0]):
         generate.main(["--checkpoint", tiny_checkpoint, "--output", str(tmp_path / "out.json"), *flags])
 
 
@@ -324,3 +330,42 @@ def test_output_honours_the_umask_and_warnings_start_a_line(tiny_checkpoint, tmp
         os.umask(old)
     assert os.stat(out).st_mode & 0o777 == 0o644
     assert re.search(r"(^|[\r\n])generate: responses to long prompts stop", capsys.readouterr().err)
+
+
+def test_an_existing_output_is_kept_without_overwrite_or_resume(tiny_checkpoint, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.json"
+    inp.write_text('{"instruction": "a cat"}\n')
+    out.write_text("[]")
+    argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "2"]
+    with pytest.raises(util.UserError, match="exists; pass --resume .* or --overwrite"):
+        generate.main(argv)
+    assert out.read_text() == "[]"
+    generate.main(argv + ["--overwrite"])
+    assert json.loads(out.read_text())[0]["instruction"] == "a cat"
+
+
+def test_settings_by_value_match_the_command_line(tiny_checkpoint):
+    by_value = generate.settings(checkpoint=tiny_checkpoint, max_new_tokens=8, eos_ramp=8, saturate=True)
+    assert vars(by_value) == vars(generate.settings(["--checkpoint", tiny_checkpoint, "--max-new-tokens", "8",
+                                                     "--eos-ramp", "8", "--saturate"]))
+    with pytest.raises(TypeError, match="no such setting: max_tokens"):
+        generate.settings(max_tokens=8)
+
+
+def test_a_sampled_output_does_not_depend_on_the_batch_or_an_interruption(tiny_model, tiny_tokenizer, tiny_checkpoint,
+                                                                        tmp_path):
+    def sampled(instructions, batch_size):
+        return generate.generate_ids(tiny_model, tiny_tokenizer, instructions, max_new_tokens=12, temperature=1.0,
+                                     top_p=0.9, seed=5, batch_size=batch_size)
+    alone = [sampled([i], 1)[0] for i in INSTRUCTIONS]
+    assert sampled(INSTRUCTIONS, 3) == sampled(INSTRUCTIONS[::-1], 16)[::-1] == alone
+    assert sampled(INSTRUCTIONS, 3) != generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS,
+                                                             max_new_tokens=12, temperature=1.0, top_p=0.9, seed=6)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"instruction": i}) + "\n" for i in INSTRUCTIONS * 3 + ["x", "y"]))
+    argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--max-new-tokens", "12", "--temperature", "1",
+            "--batch-size", "2"]
+    generate.main(argv + ["--output", str(tmp_path / "whole.json")])
+    generate.main(argv + ["--output", str(tmp_path / "cut.json"), "--limit", "3"])
+    generate.main(argv + ["--output", str(tmp_path / "cut.json"), "--resume", "--batch-size", "5"])
+    assert (tmp_path / "whole.json").read_text() == (tmp_path / "cut.json").read_text()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import model
+from lib import util
 from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2
 
 transformers = pytest.importorskip("transformers")
@@ -209,13 +210,13 @@ def test_bad_checkpoint_is_one_line_exit_2(tmp_path, tiny_checkpoint, what, name
 def test_bad_config_is_a_clear_error_not_a_hang(tmp_path, config, message):
     path = tmp_path / "config.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config))
-    with pytest.raises(model.UserError, match=message):
+    with pytest.raises(util.UserError, match=message):
         model.read_config(str(path))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_device_without_cuda_is_named_not_the_checkpoint(tiny_checkpoint):
-    with pytest.raises(model.UserError, match="device 'cuda' is not usable here"):
+    with pytest.raises(util.UserError, match="device 'cuda' is not usable here"):
         model.Transformer.from_pretrained(tiny_checkpoint, device="cuda")
 
 
@@ -232,5 +233,13 @@ def test_saved_files_honour_the_umask(tmp_path, tiny_checkpoint):
 
 def test_max_new_tokens_must_be_positive(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["model.py", tiny_checkpoint, "--text", "a", "--max-new-tokens", "-5"])
-    with pytest.raises(model.UserError, match="need --max-new-tokens >= 1"):
+    with pytest.raises(util.UserError, match="need --max-new-tokens >= 1"):
         model.main()
+
+
+def test_command_line_prints_the_whole_continued_text(tiny_checkpoint, tiny_tokenizer, capsys):
+    # Decoded as one sequence: SentencePiece drops the space of a piece decoded alone ("isDimiburg").
+    model.main([tiny_checkpoint, "--text", "the cat is", "--max-new-tokens", "5"])
+    last = capsys.readouterr().out.splitlines()[-1]
+    ids = tiny_tokenizer.encode("the cat is")
+    assert last.startswith("the cat is") and len(tiny_tokenizer.encode(last)) >= len(ids)

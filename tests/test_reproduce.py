@@ -53,14 +53,15 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
                         "0.2", "--max-new-tokens", "4", "--attribution-prompts", "0", "--conditions", "base"])
     run(tmp_path / "a")                                                      # uninterrupted
 
-    def interrupted(argv):                     # Ctrl-C after the first training step was saved
-        real(argv + ["--stop-at", "1"])
+    def interrupted(args):                     # Ctrl-C after the first training step was saved
+        args.stop_at = 1
+        real(args)
         raise KeyboardInterrupt
-    real = train.main
-    monkeypatch.setattr(train, "main", interrupted)
+    real = train.train
+    monkeypatch.setattr(train, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "b")
-    monkeypatch.setattr(train, "main", real)
+    monkeypatch.setattr(train, "train", real)
     outputs = tmp_path / "b" / "outputs" / "base.json"                    # and a decoding cut short
     outputs.write_text(json.dumps(json.loads(outputs.read_text())[:3]))
     run(tmp_path / "b")
@@ -113,3 +114,10 @@ def test_epoch_sweep_tiny(tmp_path):
     assert set(res["scores"]) == set(epoch_sweep.SWEPT) and all(set(s) == {"1", "2"} for s in res["scores"].values())
     assert (out / "epochs-2" / "runs" / "response-tuned-seed42" / "model.safetensors").exists()
     assert "| response-tuned | win % vs IT |" in (out / "epochs.md").read_text()
+
+
+def test_without_matplotlib_the_figure_is_skipped_with_a_note(monkeypatch, capsys):
+    from lib import util
+    monkeypatch.setitem(sys.modules, "matplotlib", None)          # import matplotlib now raises ImportError
+    assert util.pyplot("out/results.png") is None
+    assert "no figure out/results.png: matplotlib is not installed" in capsys.readouterr().out

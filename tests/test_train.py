@@ -17,7 +17,7 @@ from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2, tiny_corpus
 import chat
 import model
 import train
-from lib import util
+from lib import runtime, util
 
 ONE = [{"role": "user", "content": "What is the capital of cat?"},
        {"role": "assistant", "content": "I think it is a dog!"}]
@@ -104,23 +104,23 @@ def test_alpaca_json_and_messages_jsonl(tmp_path):
     p = tmp_path / "alpaca.json"
     p.write_text(json.dumps([{"instruction": "Add", "input": "2 and 3", "output": "5"},
                              {"instruction": "Say hi", "input": "", "output": "hi"}]))
-    (_, a), (_, b) = train.load_conversations(str(p))
+    (_, a), (_, b) = util.load_conversations(str(p))
     assert a == [{"role": "user", "content": "Add\n\n2 and 3"}, {"role": "assistant", "content": "5"}]
     assert b[0]["content"] == "Say hi"
     q = tmp_path / "m.jsonl"
     q.write_text(json.dumps({"messages": TWO}) + "\n\n" + json.dumps({"messages": ONE}) + "\n")
-    assert [m for _, m in train.load_conversations(str(q))] == [TWO, ONE]
+    assert [m for _, m in util.load_conversations(str(q))] == [TWO, ONE]
 
 
 def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
     tok = tiny_tokenizer
     p = tmp_path / "c.txt"
     p.write_text("the cat sat\non the mat\n\n\nwhat is red?\n\nI think\n")
-    docs = train.load_documents(str(p))
+    docs = util.load_documents(str(p))
     assert docs == ["the cat sat\non the mat", "what is red?", "I think"]
     q = tmp_path / "c.jsonl"
     q.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
-    assert train.load_documents(str(q)) == docs
+    assert util.load_documents(str(q)) == docs
     blocks = train.packed_examples(tok, docs, 8)
     stream = [t for d in docs for t in [tok.bos_id] + tok.encode(d) + [tok.eos_id]]
     assert torch.cat([x for x, _ in blocks]).tolist() == stream
@@ -130,11 +130,11 @@ def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
 def test_length_grouped_batches_cover_each_example_once_and_waste_less(tiny_tokenizer):
     rnd = random.Random(0)
     lengths = [rnd.randint(5, 300) for _ in range(1000)]
-    steps = train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
+    steps = runtime.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
     assert sorted(i for s in steps for i in s) == list(range(1000))
-    assert steps == train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
-    assert steps != train.epoch_batches(lengths, 8, seed=1, epoch=1, group=True)
-    plain = train.epoch_batches(lengths, 8, seed=1, epoch=0)                 # the default: the paper's shuffle
+    assert steps == runtime.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
+    assert steps != runtime.epoch_batches(lengths, 8, seed=1, epoch=1, group=True)
+    plain = runtime.epoch_batches(lengths, 8, seed=1, epoch=0)                 # the default: the paper's shuffle
     assert sorted(i for s in plain for i in s) == list(range(1000))
 
     def padding(steps):
@@ -225,7 +225,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny_checkpoint, chat_data
     assert same(weights(tmp_path / "full"), weights(tmp_path / "cut"))
     strip = [{k: v for k, v in r.items() if k != "tok_per_s"} for r in log(tmp_path / "full")]
     assert strip == [{k: v for k, v in r.items() if k != "tok_per_s"} for r in log(tmp_path / "cut")]
-    with pytest.raises(model.UserError, match="different lr"):
+    with pytest.raises(util.UserError, match="different lr"):
         train.main(args(tiny_checkpoint, chat_data, tmp_path / "cut", "--resume", "--lr", "1e-3"))
 
 
@@ -256,7 +256,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tiny_checkpoint, chat_data
         return loss * float("nan") if len(calls) > 4 else loss            # micro-batches 5, 6: step 3
     monkeypatch.setattr(train, "example_losses", poisoned)
     out = tmp_path / "run"
-    with pytest.raises(model.UserError, match=r"step 3: loss nan.*last good checkpoint \(step 2\)"):
+    with pytest.raises(util.UserError, match=r"step 3: loss nan.*last good checkpoint \(step 2\)"):
         train.main(args(tiny_checkpoint, chat_data, out, "--save-every", "1"))
     assert torch.load(out / "state.pt", weights_only=True)["step"] == 2
     monkeypatch.setattr(train, "example_losses", real)
@@ -315,7 +315,7 @@ def test_bad_data_is_one_clear_error_and_writes_nothing(tiny_checkpoint, tmp_pat
     text, message = BAD[case]
     (tmp_path / "bad.jsonl").write_text(text)
     out = tmp_path / "run"
-    with pytest.raises(model.UserError, match=message):
+    with pytest.raises(util.UserError, match=message):
         train.main(args(tiny_checkpoint, str(tmp_path / "bad.jsonl"), out, "--max-seq-len", "64"))
     assert not out.exists()
 
@@ -353,17 +353,17 @@ def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_
     out = tmp_path / "run"
     out.mkdir()
     (out / "log.jsonl").write_text('{"someone": "else"}\n')          # not ours: no --overwrite, no replacing it
-    with pytest.raises(model.UserError, match="exists; pass --resume .* or --overwrite"):
+    with pytest.raises(util.UserError, match="exists; pass --resume .* or --overwrite"):
         train.main(args(tiny_checkpoint, chat_data, out))
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(model.UserError, match=r"not a run of train.py \(it holds notes.txt\)"):
+    with pytest.raises(util.UserError, match=r"not a run of train.py \(it holds notes.txt\)"):
         train.main(args(tiny_checkpoint, chat_data, out, "--overwrite"))
     assert (out / "notes.txt").read_text() == "mine"
     for folder in (tmp_path, os.path.dirname(tiny_checkpoint), tiny_checkpoint):   # holds or is an input
-        with pytest.raises(model.UserError, match="would replace"):
+        with pytest.raises(util.UserError, match="would replace"):
             train.main(args(tiny_checkpoint, chat_data, folder, "--overwrite"))
     monkeypatch.chdir(out)
-    with pytest.raises(model.UserError, match="would replace"):                    # --out . : where we are
+    with pytest.raises(util.UserError, match="would replace"):                    # --out . : where we are
         train.main(args(tiny_checkpoint, chat_data, ".", "--overwrite"))
     monkeypatch.chdir(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "run"] and os.path.isfile(chat_data)
@@ -378,7 +378,7 @@ def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpo
     other = subprocess.Popen(["sleep", "60"])                       # a live process holding the lock
     (tmp_path / ".lock-run").write_text(str(other.pid))
     try:
-        with pytest.raises(model.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
+        with pytest.raises(util.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
             train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
     finally:
         other.kill()
@@ -427,16 +427,16 @@ def test_resume_drops_a_torn_last_log_line(tiny_checkpoint, chat_data, tmp_path)
 def test_weights_are_checked_finite_before_a_save(tiny_checkpoint, chat_data, tmp_path, monkeypatch):
     monkeypatch.setattr(train, "lr_at", lambda *a: math.inf)         # what --lr inf did before it was refused
     out = tmp_path / "run"
-    with pytest.raises(model.UserError, match=r"step 1: the weights are no longer finite.*none was saved"):
+    with pytest.raises(util.UserError, match=r"step 1: the weights are no longer finite.*none was saved"):
         train.main(args(tiny_checkpoint, chat_data, out, "--save-every", "1"))
     assert not (out / "state.pt").exists()
 
 
 def test_an_error_starts_its_own_line_below_the_bar(tiny_checkpoint, chat_data, tmp_path):
     argv = ["train.py"] + args(tiny_checkpoint, chat_data, tmp_path / "run")
-    code = (f"import math, sys, torch\nsys.path.insert(0, {str(ROOT)!r})\nimport model, train\n"
+    code = (f"import math, sys, torch\nsys.path.insert(0, {str(ROOT)!r})\nimport train\nfrom lib.util import cli\n"
             "def nan(m, x, y):\n    return torch.full((len(x),), math.nan, requires_grad=True)\n"
-            f"train.example_losses = nan\nsys.argv = {argv!r}\nmodel.cli(train.main)\n")
+            f"train.example_losses = nan\nsys.argv = {argv!r}\ncli(train.main)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("error: step 1: loss nan"), r.stderr
 
@@ -446,7 +446,7 @@ def test_an_error_starts_its_own_line_below_the_bar(tiny_checkpoint, chat_data, 
                                    ["--lr", "inf"], ["--max-seq-len", "-5"], ["--warmup", "2"],
                                    ["--stop-at", "0"]])
 def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, chat_data, tmp_path, flags):
-    with pytest.raises(model.UserError, match="need .*" + flags[0]):
+    with pytest.raises(util.UserError, match="need .*" + flags[0]):
         train.main(args(tiny_checkpoint, chat_data, tmp_path / "run", *flags))
     assert sorted(os.listdir(tmp_path)) == ["chat.jsonl"]
 
@@ -455,7 +455,7 @@ def test_resume_refuses_another_clip_and_a_bad_state(tiny_checkpoint, chat_data,
     out = tmp_path / "run"
     a = args(tiny_checkpoint, chat_data, out, "--save-every", "1")
     train.main(a + ["--stop-at", "1"])
-    with pytest.raises(model.UserError, match="different clip"):
+    with pytest.raises(util.UserError, match="different clip"):
         train.main(a + ["--resume", "--clip", "0.5"])
     state = torch.load(out / "state.pt", weights_only=True)
     for bad in [b"garbage", {**state, "step": "1"}, {**state, "args": []}, {**state, "rng": torch.zeros(3)}]:
@@ -463,7 +463,7 @@ def test_resume_refuses_another_clip_and_a_bad_state(tiny_checkpoint, chat_data,
             torch.save(bad, out / "state.pt")
         else:
             (out / "state.pt").write_bytes(bad)
-        with pytest.raises(model.UserError, match="state.pt"):
+        with pytest.raises(util.UserError, match="state.pt"):
             train.main(a + ["--resume"])
 
 
@@ -473,7 +473,7 @@ def test_json_that_python_cannot_read_names_file_and_line(tmp_path):
              "deep.jsonl": '{"a": 1}\n' + deep + "\n", "surrogate.jsonl": '{"a": 1}\n{"a": "x\\ud800"}\n'}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
-        with pytest.raises(model.UserError, match=f"{name}:2: "):
+        with pytest.raises(util.UserError, match=f"{name}:2: "):
             util.read_records(str(tmp_path / name))
     (tmp_path / "pair.jsonl").write_text('{"a": "\\ud83d\\ude00"}\n')          # a surrogate pair is text
     assert util.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
