@@ -83,6 +83,10 @@ def tie_share(a, b):
     return 100 * sum(x == y for x, y in zip(a, b)) / len(a)
 
 
+def pct(xs):                                                    # the share of true values, in %
+    return 100 * statistics.mean(xs) if xs else None
+
+
 def mean_std(xs):                                               # the sample std over seeds
     return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
@@ -111,32 +115,63 @@ def response_logprobs(model, examples, pad_id, batch_size=16, max_len=1024):
     return out
 
 
-def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=1024):
+def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=1024, groups=None):
     """Response ranking capability (Hewitt §4.2): how often p(y_i | x_i) > p(y_j | x_i) for distractors y_j
     drawn uniformly with replacement, j != i (a draw of i is drawn again; the paper's code drops it, leaving
     that pair fewer distractors). On the same draws, 'code' compares exp(mean token log p) as Table 2's code
-    does, 'eq3' the raw sequence log p of Eq. 3."""
-    n, rnd, draws = len(pairs), random.Random(seed), []
+    does, 'eq3' the raw sequence log p of Eq. 3; chance is 50%. Beyond the paper: with `groups` (each pair's
+    family), distractors come from the pair's own group, so that the responses' own likelihoods (which differ
+    far more across the toy world's families than across Alpaca's responses) do not decide; and 'swap', the
+    control p(y_i | x_i) > p(y_i | x_j) on the same draws, holds the response fixed so its likelihood cancels."""
+    n, rnd, draws, members = len(pairs), random.Random(seed), [], {}
     if n < 2:
         raise UserError("ranking needs at least two (instruction, response) pairs")
     for i in range(n):
-        draws.append([])
-        while len(draws[i]) < distractors:
-            j = rnd.randrange(n)
+        members.setdefault(groups[i] if groups else None, []).append(i)
+    for i in range(n):
+        pool, draws = members[groups[i] if groups else None], draws + [[]]
+        while len(pool) > 1 and len(draws[i]) < distractors:
+            j = pool[rnd.randrange(len(pool))]
             draws[i] += [j] if j != i else []
-    # Pairs whose prompt alone fills max_len have no response token to score: skipped, and reported.
-    keep = [i for i in range(n) if len(build_prompt(tok, pairs[i][0])) < max_len]
+    # Pairs whose prompt alone fills max_len have no response token to score, and a group of one has no
+    # distractor: skipped, and reported.
+    keep = [i for i in range(n) if draws[i] and len(build_prompt(tok, pairs[i][0])) < max_len]
     if not keep:
-        raise UserError(f"no instruction fits in --max-len {max_len} tokens")
-    need = sorted({(i, i) for i in keep} | {(i, j) for i in keep for j in draws[i]})
+        raise UserError(f"no pair has a distractor and an instruction that fits in --max-len {max_len} tokens")
+    comparisons = [(i, j) for i in keep for j in draws[i]]
+    need = sorted({(i, i) for i in keep} | set(comparisons) | {(j, i) for i, j in comparisons})
     ex = [build_example(tok, [{"role": "user", "content": pairs[i][0]},
                               {"role": "assistant", "content": pairs[j][1]}], "instruction") for i, j in need]
     # (i, j) -> (sum of log p, count) of response j after instruction i
     sc = dict(zip(need, response_logprobs(model, ex, tok.eos_id, batch_size, max_len)))
-    code = [sc[i, i][0] / sc[i, i][1] > sc[i, j][0] / sc[i, j][1] for i in keep for j in draws[i]]
-    eq3 = [sc[i, i][0] > sc[i, j][0] for i in keep for j in draws[i]]
-    return {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
-            "code_mean_token_%": 100 * statistics.mean(code), "eq3_raw_logprob_%": 100 * statistics.mean(eq3)}
+    code = [sc[i, i][0] / sc[i, i][1] > sc[i, j][0] / sc[i, j][1] for i, j in comparisons]
+    eq3 = [sc[i, i][0] > sc[i, j][0] for i, j in comparisons]
+    # The response's count is the same after both instructions (unless one is truncated): compare the means.
+    swap = [sc[i, i][0] / sc[i, i][1] > sc[j, i][0] / max(1, sc[j, i][1]) for i, j in comparisons]
+    res = {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
+           "code_mean_token_%": pct(code), "eq3_raw_logprob_%": pct(eq3), "swap_control_%": pct(swap)}
+    if groups:
+        res["by_group_code_%"] = {g: pct([c for c, (i, _) in zip(code, comparisons) if groups[i] == g])
+                                  for g in sorted(members, key=str)}
+    return res
+
+
+@torch.no_grad()
+def first_token_ranks(model, tok, pairs):
+    """Rank of each response's first token among the model's next tokens after its chat prompt (0: the
+    model's first choice). A median of 0-5 says the model would start the answer by itself (the paper's
+    premise, §4.2), hundreds that it expects something else."""
+    dev, ranks = next(model.parameters()).device, []
+    for ins, response in pairs:
+        logits = model(torch.tensor([build_prompt(tok, ins)], device=dev), last=True)[0, -1]      # [V]
+        ranks.append(int((logits > logits[tok.encode_next(response)[0]]).sum()))
+    return ranks
+
+
+def first_lines(outputs, k=5):
+    """The k most common first lines of the outputs, with their share (%): what a model opens with."""
+    lines = Counter(o.strip().split("\n")[0][:60] for o in outputs)
+    return {line: 100 * c / len(outputs) for line, c in lines.most_common(k)}
 
 
 def response_nll(model, tok, convs, batch_size=16, max_len=1024):
@@ -174,10 +209,6 @@ STYLES = {   # the single-task styles of Hewitt §5; §5.2 finds they leak mostl
     "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,
     "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
     "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
-
-
-def pct(xs):
-    return 100 * statistics.mean(xs) if xs else None
 
 
 def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
@@ -326,10 +357,23 @@ def judge(a):
 
 
 def rank(a):
-    if a.distractors < 1:
-        raise UserError(f"need --distractors >= 1, got {a.distractors}")
     pairs = read_pairs(a.data)[:a.limit]
     return {a.checkpoint: ranking(*load(a, a.checkpoint), pairs, a.distractors, a.seed, a.batch_size, a.max_len)}
+
+
+def premise(a):
+    """The paper's premise (§4.2) for one model on the eval set: does it already rank and start the answer?"""
+    model, tok = load(a, a.checkpoint)
+    ev = read_eval(a.eval)[:a.limit]
+    pairs, families = [(r["instruction"], r["reference"]) for r in ev], [r.get("family") for r in ev]
+    res = {"uniform": ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len),
+           "same_family": ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len, families),
+           "first_token_rank_median": statistics.median(first_token_ranks(model, tok, pairs))}
+    if a.outputs:
+        outs = align([r["instruction"] for r in ev], a.outputs)
+        res["checks_%"] = pct([check(o, r["criterion"]) for o, r in zip(outs, ev)])
+        res["first_lines_%"] = first_lines(outs)
+    return {a.checkpoint: res}
 
 
 def stats(a):
@@ -361,8 +405,8 @@ def im(a):
     return res
 
 
-COMMANDS = {"checks": checks, "winrate": winrates, "rank": rank, "stats": stats, "attribution": attribute,
-            "im": im, "judge": judge}
+COMMANDS = {"checks": checks, "winrate": winrates, "rank": rank, "premise": premise, "stats": stats,
+            "attribution": attribute, "im": im, "judge": judge}
 TOY_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "toy-base")
 
 
@@ -402,6 +446,13 @@ def parser():
     p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
     p.set_defaults(limit=1000)                                                  # the paper's --max_examples
+    p = cmd("premise", "The paper's premise (§4.2) on the toy eval set: ranking with uniform and same-family "
+            "distractors (chance 50%), the swapped-instruction control, per family, the reference's first-token "
+            "rank after the chat prompt; with --outputs, the checks passed and the most common first lines.", ev, lm)
+    p.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
+    p.add_argument("--outputs", help="the model's outputs on --eval (generate.py), for its checks and first lines")
+    p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
     p = cmd("stats", "Output statistics per file: length, EOS, repetition, restating, single-task style. The "
             "defaults are the tables'.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
@@ -436,6 +487,8 @@ def parser():
 
 def main(argv=None):
     a = parser().parse_args(argv)
+    if getattr(a, "distractors", 1) < 1:
+        raise UserError(f"need --distractors >= 1, got {a.distractors}")
     res = COMMANDS[a.cmd](a)
     print(results_table(res))
     if a.json:

@@ -13,11 +13,9 @@ import os
 import statistics
 import sys
 
-import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import chat
 import evaluate
 from experiments import reproduce
 from data import toyworld
@@ -25,19 +23,6 @@ from model import Tokenizer, Transformer
 from lib.util import UserError, cli, pyplot, table, write_atomic, write_json
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
-
-
-@torch.no_grad()
-def first_token_rank(checkpoint, records):
-    """Median rank of the reference's first token among the base model's next tokens after the chat prompt:
-    0-5 means the model would start the answer (latent following), hundreds that it expects something else."""
-    model, tok = Transformer.from_pretrained(checkpoint), Tokenizer(checkpoint)
-    ranks = []
-    for r in records:
-        logits = model(torch.tensor([chat.build_prompt(tok, r["instruction"])]))[0, -1]      # [V]
-        first = tok.encode_next(r["reference"])[0]
-        ranks.append(int((logits > logits[first]).sum()))
-    return statistics.median(ranks)
 
 
 def main(argv=None):
@@ -72,7 +57,9 @@ def main(argv=None):
                                                   seeds=[args.seed], attribution_prompts=0,
                                                   epochs_scale=args.epochs_scale, conditions=ROWS, limit=args.limit))
         results[dose] = report["conditions"]
-        results[dose]["base"]["first_token_rank"] = first_token_rank(base, records)
+        model, tok = Transformer.from_pretrained(base), Tokenizer(base)
+        pairs = [(r["instruction"], r["reference"]) for r in records]
+        results[dose]["base"]["first_token_rank"] = statistics.median(evaluate.first_token_ranks(model, tok, pairs))
     rows = [[f"{d:g}", f"{res['base']['first_token_rank']:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
             + [f"{res['response-tuned']['win_rate_vs_it'][0]:.1f}", f"{res['all rules']['win_rate_vs_it'][0]:.1f}",
                f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]

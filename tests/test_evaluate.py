@@ -174,10 +174,43 @@ def test_ranking_is_100_for_a_model_that_prefers_the_true_response(tiny_tokenize
     pairs = [(w, w) for w in WORD_SETS]
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs, distractors=5, batch_size=3)
     assert res == {"pairs": 4, "skipped": 0, "comparisons": 20, "code_mean_token_%": 100.0,
-                   "eq3_raw_logprob_%": 100.0}
+                   "eq3_raw_logprob_%": 100.0, "swap_control_%": 100.0}
     long = [(" ".join([WORD_SETS[0]] * 30), "x")]                           # its prompt fills --max-len
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs + long, max_len=60)
     assert res["pairs"] == 4 and res["skipped"] == 1 and res["code_mean_token_%"] == 100.0
+
+
+def test_ranking_within_groups_draws_only_from_the_pairs_group(tmp_path, tiny_tokenizer):
+    m = model.Transformer.from_pretrained(make_checkpoint(tmp_path / "r", tiny_tokenizer))
+    pairs = [(f"q {w}", w) for w in WORD_SETS * 3]
+    plain = evaluate.ranking(m, tiny_tokenizer, pairs, seed=3)
+    one_group = evaluate.ranking(m, tiny_tokenizer, pairs, seed=3, groups=["all"] * len(pairs))
+    assert {k: one_group[k] for k in plain} == plain             # one group: the paper's uniform draws
+    groups = ["a", "b"] * 6
+    res = evaluate.ranking(m, tiny_tokenizer, pairs, seed=3, groups=groups)
+    assert set(res["by_group_code_%"]) == {"a", "b"} and res["comparisons"] == 5 * len(pairs)
+    # A pair alone in its group has no distractor: skipped, and counted.
+    res = evaluate.ranking(m, tiny_tokenizer, pairs, groups=groups[:-1] + ["alone"])
+    assert res["skipped"] == 1 and res["pairs"] == len(pairs) - 1
+    with pytest.raises(util.UserError, match="no pair has a distractor"):
+        evaluate.ranking(m, tiny_tokenizer, pairs[:3], groups=["x", "y", "z"])
+
+
+def test_swap_control_cancels_a_responses_own_likelihood(tiny_tokenizer):
+    # The copying model prefers a response made of the prompt's words: after its own instruction, not another's.
+    pairs = [(w, w) for w in WORD_SETS]
+    res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs, groups=[0, 0, 1, 1])
+    assert res["swap_control_%"] == 100.0 and res["by_group_code_%"] == {0: 100.0, 1: 100.0}
+
+
+def test_first_token_rank_and_first_lines(tiny_checkpoint, tiny_tokenizer):
+    m = model.Transformer.from_pretrained(tiny_checkpoint)
+    logits = m(torch.tensor([chat.build_prompt(tiny_tokenizer, "a cat")]))[0, -1]
+    order = logits.argsort(descending=True).tolist()
+    best, fifth = (tiny_tokenizer.decode([order[k]]) for k in (0, 5))
+    ranks = evaluate.first_token_ranks(m, tiny_tokenizer, [("a cat", best + " x"), ("a cat", fifth + " y")])
+    assert [order[r] for r in ranks] == [tiny_tokenizer.encode_next(t)[0] for t in (best + " x", fifth + " y")]
+    assert evaluate.first_lines(["<p> a\nb", "<p> a", "Yes."]) == {"<p> a": 200 / 3, "Yes.": 100 / 3}
 
 
 def test_ranking_variants_differ_where_lengths_differ(tmp_path, tiny_tokenizer):
