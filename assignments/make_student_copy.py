@@ -9,7 +9,15 @@ see where to write. Where a raise cannot stand (a module-level table that other 
 first line names its stand-in, `# stand-in: CODE`, and CODE replaces the region instead. Everything else is
 copied as it is (the files git tracks, or all files outside .git), except what is the lecturer's alone: the
 solution's hand-ins, the hidden test set (assignments/lecturer/), the tests of the assignments themselves (they
-hold wrong solutions next to right ones) and CI. The copy is a git repository of its own, with one commit.
+hold wrong solutions next to right ones), CI, and RESULTS.md (what the experiments found, which assignments 4-8
+ask the students to find). In a markdown file, a region between the lines
+
+    <!-- >>> student copy: assignments/student-copy/FILE.md -->
+    ...the lecturer's text...
+    <!-- <<< student copy -->
+
+becomes the text of that file: the README tells students what runs before their code does, and leaves out the
+results. The copy is a git repository of its own, with one commit.
 
     python assignments/make_student_copy.py ../student-copy            # blank every assignment
     python assignments/make_student_copy.py ../student-copy --only 2   # blank assignment 2 alone
@@ -25,7 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPEN = re.compile(r"^(\s*)# >>> assignment (\d+): (.+?)\s*$")
 CLOSE = re.compile(r"^\s*# <<< assignment (\d+)\s*$")
 STAND_IN = re.compile(r"^\s*# stand-in: (.+?)\s*$")
-LECTURER_ONLY = ("assignments/handin/", "assignments/lecturer/", ".ci/", "tests/test_assignments.py")
+MD_OPEN = re.compile(r"^<!-- >>> student copy: (\S+) -->\s*$")
+MD_CLOSE = re.compile(r"^<!-- <<< student copy -->\s*$")
+LECTURER_ONLY = ("assignments/handin/", "assignments/lecturer/", ".ci/", "tests/test_assignments.py", "RESULTS.md",
+                 "assignments/student-copy/")
 
 
 def blank(text, only=None, where="?"):
@@ -59,6 +70,28 @@ def blank(text, only=None, where="?"):
     return "".join(out)
 
 
+def for_students(text, where="?"):
+    """Markdown text with each student-copy region replaced by the text of the file its opening line names."""
+    out, open_ = [], None
+    for n, line in enumerate(text.splitlines(keepends=True), 1):
+        m, c = MD_OPEN.match(line), MD_CLOSE.match(line)
+        if m:
+            if open_:
+                raise ValueError(f"{where}:{n}: a student-copy region opens inside another")
+            open_ = n
+            with open(os.path.join(ROOT, m[1]), encoding="utf-8") as f:
+                out.append(f.read())
+        elif c:
+            if not open_:
+                raise ValueError(f"{where}:{n}: a student-copy region closes that is not open")
+            open_ = None
+        elif not open_:
+            out.append(line)
+    if open_:
+        raise ValueError(f"{where}:{open_}: a student-copy region is never closed")
+    return "".join(out)
+
+
 def files():
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -89,6 +122,11 @@ def main():
             count += new != text
             with open(dst, "w", encoding="utf-8") as f:
                 f.write(new)
+        elif rel.endswith(".md"):
+            with open(src, encoding="utf-8") as f:
+                text = for_students(f.read(), rel)
+            with open(dst, "w", encoding="utf-8") as f:
+                f.write(text)
         else:
             shutil.copy2(src, dst)
     git = ["git", "-c", "user.name=course", "-c", "user.email=course@localhost", "-c", "init.defaultBranch=main"]

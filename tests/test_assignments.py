@@ -105,6 +105,56 @@ def test_student_copy_holds_no_solution(student):
             assert not leaked, f"{path.relative_to(student)} holds solution code: {leaked}"
 
 
+def test_markdown_regions_become_their_stand_in():
+    from make_student_copy import for_students
+    stand_in = (ROOT / "assignments" / "student-copy" / "results.md").read_text(encoding="utf-8")
+    text = "a\n<!-- >>> student copy: assignments/student-copy/results.md -->\nanswers\n<!-- <<< student copy -->\nb\n"
+    assert for_students(text) == "a\n" + stand_in + "b\n"
+    with pytest.raises(ValueError):
+        for_students("<!-- >>> student copy: assignments/student-copy/results.md -->\nanswers\n")
+    with pytest.raises(ValueError):
+        for_students("<!-- <<< student copy -->\n")
+
+
+def test_student_readme_says_what_runs_first_and_leaves_out_the_results(student):
+    """The copy's README opens with which commands run before assignments 1 and 3; the results and observations
+    that pages 4-8 ask for are in the solution's README and RESULTS.md, and in neither of the copy's."""
+    ours, theirs = (ROOT / "README.md").read_text(encoding="utf-8"), (student / "README.md").read_text(encoding="utf-8")
+    answers = ["## What the toy world shows", "| 7.6 ± 1.6 | **18.7 ± 2.0** |", "non-follower", "RESULTS.md"]
+    assert all(a in ours for a in answers) and (ROOT / "RESULTS.md").exists()
+    assert not [a for a in answers if a in theirs], [a for a in answers if a in theirs]
+    assert not (student / "RESULTS.md").exists() and not (student / "assignments" / "student-copy").exists()
+    assert "<!--" not in theirs
+    headings = [l for l in theirs.splitlines() if l.startswith("## ")]
+    assert headings[0] == "## In this copy: what runs before assignments 1 and 3", headings
+    assert "## Results" in headings and headings.index("## Results") > headings.index("## Quickstart")
+
+
+def test_student_copy_commands_say_which_assignment_they_need(student, tmp_path):
+    """Before 1 and 3 are done, the quickstart's commands stop with one line naming the assignment, not a
+    traceback, and writes nothing; what the copy's README says runs does."""
+    def run(*argv):
+        return subprocess.run([sys.executable, *argv], cwd=student, capture_output=True, text=True)
+    for argv, n in [(["train.py", "--mode", "response", "--out", str(tmp_path / "rt")], 1),
+                    (["generate.py", "--limit", "1", "--output", str(tmp_path / "g.json")], 3)]:
+        r = run(*argv)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert r.stderr.splitlines()[-1].startswith(f"error: not done yet: assignment {n}: "), r.stderr[-2000:]
+    assert not (tmp_path / "rt").exists() and not (tmp_path / "g.json").exists()
+    records = [json.loads(l) for l in (student / "data" / "toy" / "eval.jsonl").read_text().splitlines() if l]
+    outputs = tmp_path / "out.json"
+    outputs.write_text(json.dumps([{"instruction": r["instruction"], "output": "No."} for r in records]))
+    r = run("evaluate.py", "checks", "--eval", "data/toy/eval.jsonl", str(outputs))
+    assert r.returncode == 0 and "| pass |" in r.stdout, r.stderr[-2000:]
+
+
+def test_grade_json_is_ignored_by_git(student):
+    (student / "grade.json").write_text("{}")
+    r = subprocess.run(["git", "check-ignore", "-q", "grade.json"], cwd=student)
+    (student / "grade.json").unlink()
+    assert r.returncode == 0, "grade.json would be committed with the student's code"
+
+
 @pytest.mark.parametrize("n", CODING)
 def test_blanking_one_assignment_breaks_nothing_else(tmp_path, n):
     repo = student_copy(tmp_path / f"only{n}", only=[n])
