@@ -48,6 +48,16 @@ def test_committed_sets_are_the_default_world(world):
             f"data/toy/{name}.jsonl is stale: run python data/toyworld.py --out data/toy"
 
 
+def test_the_family_lists_derive_from_the_registry():
+    fams = toyworld.FAMILIES
+    assert sorted(toyworld.FACT_FAMS + toyworld.TASK_FAMS) == sorted(fams)
+    assert toyworld.UNSEEN == ["revcap", "river", "legs", "opposite", "compare", "sort"]
+    assert list(toyworld.NEAR.values()) == list(toyworld.TASKS)
+    assert set(toyworld.EVAL_FAR) == set(fams) - set(toyworld.NEAR)
+    for f in fams.values():
+        assert set(f.phrases) == {"web", "tune", "val", "eval"} and f.phrases["val"] and f.phrases["eval"]
+
+
 def test_corpus_is_plain_documents(tmp_path):
     toyworld.generate(str(tmp_path), seed=0, corpus_tokens=100_000)
     docs = [r["text"] for r in read(tmp_path / "corpus.jsonl")]
