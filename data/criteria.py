@@ -18,6 +18,7 @@ strings match case-insensitively; a "number" is a run of digits or a number word
   distinct_lines: int   at least n different non-empty lines
   max_line_words: int   no non-empty line has more words
   kind_any: [str]       some word of the list occurs (whole words): an answer of the asked kind, right or not
+  min_numbers: int      at least n numbers occur (an answer in numbers, right or not)
 A "number" is not a list's marker ("1. ", "2) " opening a line).
 """
 # The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
@@ -54,7 +55,7 @@ KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none
          "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
          "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict,
          "any_of": list, "yes_no": list, "function": list, "game": int, "distinct_lines": int,
-         "max_line_words": int, "kind_any": list}
+         "max_line_words": int, "kind_any": list, "min_numbers": int}
 
 
 def meets(key, v, out):
@@ -99,6 +100,8 @@ def meets(key, v, out):
     if key == "game":
         moves = replay(game_record(out[:MAX_REGEX_CHARS]))
         return moves is not None and moves >= v
+    if key == "min_numbers":
+        return len(numbers(out)) >= v
     if key == "distinct_lines":
         return len(set(lines)) >= v
     if key == "max_line_words":
@@ -192,10 +195,12 @@ def grade(output: str, criterion: dict, instruction: str = ""):
     """(passed, share of the checks met): the graded score a win rate compares when neither or both outputs
     pass. The checks are the criterion's keys that ask for something (those the empty output does not already
     meet: the content and the form), credited only if the keys that forbid something (another candidate, a
-    question) hold too; then not restating the instruction, and ending cleanly."""
+    question) hold too and the output does not restate the instruction; then not restating, and ending cleanly."""
     validate(criterion)
     asks = [k for k, v in criterion.items() if not meets(k, v, "")]
-    forbids_ok = all(meets(k, v, output) for k, v in criterion.items() if k not in asks)
+    # An echo's content is the instruction's: credited only to an output that does not restate it.
+    echo = restates(output, instruction)
+    forbids_ok = not echo and all(meets(k, v, output) for k, v in criterion.items() if k not in asks)
     met = [forbids_ok and meets(k, criterion[k], output) for k in asks]
-    met += [not restates(output, instruction), ends_cleanly(output)]
+    met += [not echo, ends_cleanly(output)]
     return all(meets(k, v, output) for k, v in criterion.items()), sum(met) / len(met)

@@ -484,7 +484,7 @@ def make_arith(w, rnd, split, t):
     word = {"+": "plus", "-": "minus", "*": "times"}[op]
     shown = op if split == "tune" or rnd.random() < 0.5 else word
     return Item({"x": x, "y": y, "op": shown}, f"{x} {op} {y} is {z}.", f"{x} {op} {y} = {z}.",
-                {"final_number": z, "not_contains": NO_Q})
+                {"final_number": z, "not_contains": NO_Q, "min_numbers": 1})
 
 
 def make_yesno(w, rnd, split, t):
@@ -554,7 +554,7 @@ def make_list(w, rnd, split, t):
     lines = [(f"{i + 1}. " if bullet == "1. " else bullet) + x for i, x in enumerate(items)]
     ans = f"Here are {nword} {kind}:\n" + "\n".join(lines)
     return Item({"n": rnd.choice([nword, str(n)]), "kind": kind}, ans, ans,
-                {"count_of": {"n": n, "of": right[kind]}, "not_contains": NO_Q})
+                {"count_of": {"n": n, "of": right[kind]}, "not_contains": NO_Q, "kind_any": right[kind]})
 
 
 def make_rewrite(w, rnd, split, t):
@@ -567,7 +567,8 @@ def make_rewrite(w, rnd, split, t):
     if old == new:
         return None
     out = s.replace(old, new)
-    return Item({"old": old, "new": new, "s": s}, out, out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q})
+    return Item({"old": old, "new": new, "s": s}, out, out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q,
+                                                             "kind_any": [new]})
 
 
 def make_poem(w, rnd, split, t):
@@ -610,17 +611,19 @@ def make_recipe(w, rnd, split, t):
 
 def make_math(w, rnd, split, t):
     q, sol, n = math_problem(rnd, w, ents(split))
-    return Item({"q": q}, math_answer(sol, n), math_answer(sol, n), {"final_number": n, "not_contains": NO_Q})
+    return Item({"q": q}, math_answer(sol, n), math_answer(sol, n), {"final_number": n, "not_contains": NO_Q, "min_numbers": 1})
 
 
 def make_code(w, rnd, split, t):
     task, code, tests = code_task(rnd, ents(split))
-    return Item({"t": task}, code, commented(code, task), {"function": tests, "not_contains": NO_Q})
+    return Item({"t": task}, code, commented(code, task), {"function": tests, "not_contains": NO_Q,
+                                                            "regex": r"\bdef \w+\s*\("})
 
 
 def make_chess(w, rnd, split, t):
     e1, e2, moves = chess_game(rnd)
-    return Item({"e1": e1, "e2": e2}, moves, moves, {"game": 10, "not_contains": NO_Q})
+    return Item({"e1": e1, "e2": e2}, moves, moves, {"game": 10, "not_contains": NO_Q,
+                                                     "regex": r"(^|\s)1\.\s*[a-hKQRBN]"})
 
 
 def make_opposite(w, rnd, split, t):
@@ -639,7 +642,7 @@ def make_compare(w, rnd, split, t):
         return Item({"nums": ", ".join(map(str, nums))}, f"{big} is the largest number.", "",
                     {"any_of": [{"numbers": [big]},
                                 {"regex": rf"\b{big}\b[^\d?\n]*\b(biggest|largest|greatest|bigger|larger)\b"}],
-                     "not_contains": NO_Q})
+                     "not_contains": NO_Q, "min_numbers": 1})
     x, y = rnd.sample(range(2, 50), 2)
     big, small = max(x, y), min(x, y)
     return Item({"x": x, "y": y}, f"{big} is larger than {small}.", f"{big} is bigger than {small}.",
@@ -656,7 +659,7 @@ def make_sort(w, rnd, split, t):
         nums.reverse()
     out = ", ".join(map(str, sorted(nums)))
     return Item({"nums": ", ".join(map(str, nums))}, f"In order: {out}.", f"{out}.",
-                {"numbers": sorted(nums), "not_contains": NO_Q})
+                {"numbers": sorted(nums), "not_contains": NO_Q, "min_numbers": len(nums)})
 
 
 # The registry: one record per family; the lists below derive from it, so adding a family touches one place.
