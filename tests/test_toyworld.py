@@ -176,14 +176,14 @@ def test_criteria_pass_right_answers_and_fail_everything_that_does_not_follow(wo
             if r["family"] != "letter":                 # a letter may ask "Will you come?"
                 assert not check(r["reference"] + "\nWhat is the capital of " + other.split()[-1] + "?", c), r
         # A right answer to another instruction of the family fails, but for chance: a leg count is one of
-        # four, a number, a list's kind and length or a game's legality can recur.
+        # four, a number, a list's kind and length or a game's legality can recur, "hot" answers "cold" and back.
         for fam in {r["family"] for r in recs}:
             rs = [r for r in recs if r["family"] == fam]
             pairs = [(a, b) for a in rs for b in rs if a["criterion"] != b["criterion"]]
             if not pairs:                       # chess: every record asks for a legal game of some length
                 continue
             share = sum(check(a["reference"], b["criterion"]) for a, b in pairs) / len(pairs)
-            bound = {"legs": 0.5, "list": 0.5, "math": 0.2, "arith": 0.2, "compare": 0.2, "opposite": 0.1,
+            bound = {"legs": 0.5, "list": 0.5, "math": 0.2, "arith": 0.2, "compare": 0.2, "opposite": 0.15, "yesno": 0.02,
                      "poem": 0.3, "classify": 0.5, "code": 0.1, "letter": 0.05}
             assert share <= bound.get(fam, 0.0), (fam, share)
         # A right answer to another family's instruction almost never passes.
