@@ -49,24 +49,11 @@ def pass_rates(eval_recs, passed):                              # overall and pe
             "by_family": {k: 100 * statistics.mean(v) for k, v in sorted(fam.items())}}
 
 
-WORD = re.compile(r"\w+")
-
-
-def token_f1(output, reference):
-    """Word-level F1 of an output against the reference (as SQuAD scores answers): the graded score that breaks
-    a tie between two passes or two fails."""
-    out, ref = WORD.findall(output.lower()), WORD.findall(reference.lower())
-    common = sum((Counter(out) & Counter(ref)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(out), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
 def grades(records, outputs):
-    """(passed, token F1 against the reference) per output. Compared as pairs, a pass beats a fail, and between
-    two passes or two fails the answer closer to the reference wins, so few comparisons tie."""
-    return [(check(o, r["criterion"]), token_f1(o, r.get("reference", ""))) for o, r in zip(outputs, records)]
+    """(passed, graded score) per output, from the record's criterion (criteria.grade: the share of its checks
+    met, staying off the instruction's words, ending cleanly). Compared as pairs, a pass beats a fail, and
+    between two passes or two fails the output that meets more of the checks wins; an echo meets none."""
+    return [criteria.grade(o, r["criterion"], r.get("instruction", "")) for o, r in zip(outputs, records)]
 
 
 def winrate(a, b):

@@ -9,11 +9,24 @@ strings match case-insensitively; a "number" is a run of digits or a number word
   numbers: [int]        the numbers in the output are exactly these, in this order
   first_number / final_number: int   the first / last number in the output
   count_of: {"n": int, "of": [str]}   exactly n different strings of the list occur (a list of n right items)
+  any_of: [criterion]   at least one of these criteria holds (other right wordings)
+  yes_no: [str]         the words "yes" and "no" in the output are exactly these, in this order
+  function: [[args, expected]]   the output's first Python function returns `expected` for each list of `args`
+                        (run by sandbox.py: a whitelist of syntax, no imports, files or network, limited steps)
+  game: int             the output holds a game record (from "1." on) of at least n moves, every move legal in
+                        the toy world's game (game.py), with an optional result at its end
+  distinct_lines: int   at least n different non-empty lines
+  max_line_words: int   no non-empty line has more words
+  kind_any: [str]       some word of the list occurs (whole words): an answer of the asked kind, right or not
+  min_numbers: int      at least n numbers occur (an answer in numbers, right or not)
+A "number" is not a list's marker ("1. ", "2) " opening a line).
 """
 # The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
 # model; evaluate.py --help prints this language.
 import re
 
+from data.game import replay
+from data.sandbox import run_tests
 from lib.util import UserError
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -22,14 +35,27 @@ NUMBER = re.compile(r"\d+|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECAS
 MAX_REGEX_CHARS = 4000              # a criterion's regex runs on at most this much output
 
 
+LIST_MARKER = re.compile(r"^\s*\d+[.)][ \t]+(?=\S)", re.MULTILINE)
+YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+
+
 def numbers(text):
+    text = LIST_MARKER.sub("", text)
     return [int(m) if m.isdigit() else NUMBER_WORDS.index(m.lower()) for m in NUMBER.findall(text)]
+
+
+def game_record(text):
+    """The text from the first move number "1." on (prose before a record is allowed)."""
+    m = re.search(r"(^|\s)1\.", text)
+    return text[m.start():] if m else ""
 
 
 # The type of each key's value; `meets` says what each key asks.
 KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none_of": list, "regex": str,
          "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
-         "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict}
+         "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict,
+         "any_of": list, "yes_no": list, "function": list, "game": int, "distinct_lines": int,
+         "max_line_words": int, "kind_any": list, "min_numbers": int}
 
 
 def meets(key, v, out):
@@ -42,8 +68,9 @@ def meets(key, v, out):
         return all(s.lower() in low for s in v)
     if key == "not_contains":
         return not any(s.lower() in low for s in v)
-    if key == "none_of":
-        return not any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
+    if key in ("none_of", "kind_any"):
+        named = any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
+        return named if key == "kind_any" else not named
     if key == "regex":
         return re.search(v, out[:MAX_REGEX_CHARS], re.MULTILINE | re.IGNORECASE) is not None
     if key in ("min_lines", "max_lines"):
@@ -64,12 +91,32 @@ def meets(key, v, out):
         return numbers(out)[-1:] == [v]
     if key == "count_of":                        # exactly n different right items
         return sum(s.lower() in low for s in set(v["of"])) == v["n"]
+    if key == "any_of":
+        return any(check(out, c) for c in v)
+    if key == "yes_no":
+        return [w.lower() for w in YES_NO.findall(out)] == v
+    if key == "function":
+        return run_tests(out, v)
+    if key == "game":
+        moves = replay(game_record(out[:MAX_REGEX_CHARS]))
+        return moves is not None and moves >= v
+    if key == "min_numbers":
+        return len(numbers(out)) >= v
+    if key == "distinct_lines":
+        return len(set(lines)) >= v
+    if key == "max_line_words":
+        return all(len(line.split()) <= v for line in lines)
     raise KeyError(key)
 
 
 def valid_value(kind, key, v):
     if key == "numbers":
         return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    if key == "any_of":
+        return isinstance(v, list) and bool(v) and all(isinstance(c, dict) and c for c in v)
+    if key == "function":
+        return isinstance(v, list) and bool(v) and all(isinstance(x, list) and len(x) == 2
+                                                        and isinstance(x[0], list) for x in v)
     if kind is list:
         return isinstance(v, list) and all(isinstance(s, str) for s in v)
     if kind is int:
@@ -87,6 +134,9 @@ def validate(criterion, where="criterion"):
             raise UserError(f"{where}: unknown criterion key {key!r} (known: {', '.join(KINDS)})")
         if not valid_value(KINDS[key], key, v):
             raise UserError(f"{where}: criterion {key!r} has a value of the wrong type: {v!r}"[:200])
+        if key == "any_of":
+            for c in v:
+                validate(c, where)
         if key == "regex":
             try:
                 re.compile(v)
@@ -126,3 +176,31 @@ def check(output: str, criterion: dict) -> bool:
     """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
     validate(criterion)
     return all(meets(key, v, output) for key, v in criterion.items())
+
+
+def restates(output, instruction, n=4):
+    """Whether the output repeats a run of n words of the instruction (an echo, not an answer)."""
+    ins, out = re.findall(r"\w+", instruction.lower()), re.findall(r"\w+", output.lower())
+    runs = {tuple(ins[i:i + n]) for i in range(len(ins) - n + 1)}
+    return any(tuple(out[i:i + n]) in runs for i in range(len(out) - n + 1))
+
+
+def ends_cleanly(output):
+    """Not empty, asks nothing (no new request), repeats no line (no rambling)."""
+    lines = [line.strip().lower() for line in output.splitlines() if line.strip()]
+    return bool(lines) and "?" not in output and len(set(lines)) == len(lines)
+
+
+def grade(output: str, criterion: dict, instruction: str = ""):
+    """(passed, share of the checks met): the graded score a win rate compares when neither or both outputs
+    pass. The checks are the criterion's keys that ask for something (those the empty output does not already
+    meet: the content and the form), credited only if the keys that forbid something (another candidate, a
+    question) hold too and the output does not restate the instruction; then not restating, and ending cleanly."""
+    validate(criterion)
+    asks = [k for k, v in criterion.items() if not meets(k, v, "")]
+    # An echo's content is the instruction's: credited only to an output that does not restate it.
+    echo = restates(output, instruction)
+    forbids_ok = not echo and all(meets(k, v, output) for k, v in criterion.items() if k not in asks)
+    met = [forbids_ok and meets(k, criterion[k], output) for k in asks]
+    met += [not echo, ends_cleanly(output)]
+    return all(meets(k, v, output) for k, v in criterion.items()), sum(met) / len(met)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sentencepiece as spm
 from model import Tokenizer
 from rules import UNIFORM
+from data.game import random_game, replay
 from lib.util import UserError, cli, write_atomic
 
 DIALOGUE = 0.05                 # share of the corpus (in characters) that is dialogue; chosen in TOYWORLD.md
@@ -112,6 +113,9 @@ CODE = {  # task: (what it does, code, the text correct code must contain); {k} 
     "repeat": ("return the word {w} repeated n times", 'def repeat_{w}(n):\n    return "{w}" * n', '"{w}" * n'),
 }
 CODE_WORDS = "cat dog sun tree boat star".split()
+INGREDIENTS = sorted({i for ings, _ in BASES.values() for i in ings})
+COOKING = ["mix", "cook", "bake", "boil", "fry", "cut", "add", "stir", "warm", "wash", "pour", "put", "fill", "serve"]
+LEG_COUNTS = ["2", "4", "6", "8", "two", "four", "six", "eight"]
 OPENINGS = ["e4 e5 Nf3 Nc6 Bb5 a6", "e4 c5 Nf3 d6 d4 cxd4", "d4 d5 c4 e6 Nc3 Nf6", "d4 Nf6 c4 g6 Nc3 Bg7",
             "e4 e6 d4 d5 Nc3 Bb4", "e4 c6 d4 d5 Nc3 dxe4", "c4 e5 Nc3 Nf6 g3 d5", "Nf3 d5 g3 Nf6 Bg2 e6",
             "e4 e5 Nf3 Nc6 Bc4 Bc5", "d4 d5 Bf4 Nf6 e3 c5", "e4 d5 exd5 Qxd5 Nc3 Qa5", "d4 f5 g3 Nf6 Bg2 e6"]
@@ -319,28 +323,48 @@ CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 13, 14, 16, 17, 18, 19, 20, 21, 22, 24, 25
           "val": [7, 9, 12, 30], "eval": [8, 11, 15, 35]}
 
 
+def code_tests(task, k, w):
+    """[[args, expected], ...] that a right function for the task passes (criteria.py runs them)."""
+    return {"add": [[[1], 1 + k], [[10], 10 + k], [[-4], k - 4]], "times": [[[3], 3 * k], [[0], 0], [[-2], -2 * k]],
+            "less": [[[k - 1], True], [[k], False], [[k + 5], False], [[0], True]],
+            "greater": [[[k + 1], True], [[k], False], [[0], False], [[k + 9], True]],
+            "sum": [[[[1, 2, 3]], 6], [[[]], 0], [[[5, -1]], 4]], "count": [[[[w, "x", w]], 2], [[[]], 0]],
+            "greet": [[["Ann"], "Hello, Ann!"]], "largest": [[[[3, 9, 2]], 9], [[[-5, -2]], -2], [[[4]], 4]],
+            "even": [[[4], True], [[7], False], [[0], True]], "minus": [[[10], 10 - k], [[0], -k]],
+            "divide": [[[3 * k], 3], [[1], 1 / k]], "first": [[[[4, 5]], 4], [[["a", "b"]], "a"]],
+            "last": [[[[4, 5]], 5], [[["a", "b", "c"]], "c"]], "length": [[[[1, 2, 3]], 3], [[[]], 0]],
+            "isword": [[[w], True], [["x" + w], False]], "square": [[[3], 9], [[-4], 16], [[0], 0]],
+            "repeat": [[[3], w * 3], [[0], ""]]}[task]
+
+
 def code_task(rnd, split):
-    """(task text, code, the line that must be in correct code)."""
+    """(task text, code, the tests a right function passes)."""
     tasks = {"tune": CODE_SPLIT["tune"], "all": CODE_SPLIT["tune"] + CODE_SPLIT["held"]}.get(split, CODE_SPLIT["held"])
     ks = CODE_K["tune"] + CODE_K["val"] + CODE_K["eval"] if split == "all" else CODE_K[split]
     task, k, word = rnd.choice(tasks), rnd.choice(ks), rnd.choice(CODE_WORDS)
-    text, code, key = (s.format(k=k, w=word) for s in CODE[task])
-    return text, code, key
+    text, code, _ = (s.format(k=k, w=word) for s in CODE[task])
+    return text, code, code_tests(task, k, word)
 
 
 def chess_game(rnd):
-    """(white Elo, black Elo, moves line): a real opening, then chess-like moves and a result."""
+    """(white Elo, black Elo, moves line): a real opening, then random legal moves of the toy game (game.py) and
+    a result (the capture of a king decides it)."""
     e1, e2 = rnd.randrange(1200, 2400, 10), rnd.randrange(1200, 2400, 10)
-    plies = rnd.choice(OPENINGS).split()
+    opening = rnd.choice(OPENINGS)
+    # The world's first games were chess-like moves without rules. Their draws are still drawn, so that every
+    # other document of the corpus stays the text the committed base model was pretrained on; the legal moves
+    # come from a generator seeded with them.
+    drawn = [opening]
     for _ in range(rnd.randint(10, 40)):
         piece = rnd.choice(["", "", "N", "B", "R", "Q", "K"])
         take = rnd.random() < 0.2
-        mv = (piece or (rnd.choice("abcdefgh") if take else "")) + "x" * take + rnd.choice("abcdefgh") \
-            + rnd.choice("12345678")
-        plies.append("O-O" if rnd.random() < 0.03 else mv + ("+" if rnd.random() < 0.08 else ""))
-    moves = " ".join((f"{i // 2 + 1}. " if i % 2 == 0 else "") + m for i, m in enumerate(plies))
+        drawn.append((piece or (rnd.choice("abcdefgh") if take else "")) + "x" * take + rnd.choice("abcdefgh")
+                     + rnd.choice("12345678"))
+        drawn.append("O-O" if rnd.random() < 0.03 else "+" if rnd.random() < 0.08 else "")
     result = rnd.choice(["1-0", "0-1", "1/2-1/2"]) if e1 - e2 < 300 else "1-0"
-    return e1, e2, f"{moves} {result}"
+    plies, king_taken = random_game(random.Random(" ".join(drawn)), opening, (len(drawn) - 1) // 2)
+    moves = " ".join((f"{i // 2 + 1}. " if i % 2 == 0 else "") + m for i, m in enumerate(plies))
+    return e1, e2, f"{moves} {king_taken or result}"
 
 
 # ------------------------------------------------------------------------------------------ the families
@@ -348,98 +372,33 @@ def chess_game(rnd):
 # occur only in the corpus, "tune" ones in the tuning sets and the corpus, "val" ones only in the validation set
 # and "eval" ones only in the evaluation set, so a held-out question is a new form of knowledge the corpus gave
 # in its own forms. Families with no "tune" phrasing are held out of tuning altogether.
-PHRASES = {
-    "capital": {"web": ["What is the capital of {c}?", "Which city is the capital of {c}?"],
-                "tune": ["Name the capital of {c}.", "What city is the capital of {c}?"],
-                "val": ["What is {c}'s capital?", "I want to know the capital of {c}."],
-                "eval": ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]},
-    "color": {"web": ["What color is the {a}?"], "tune": ["What color is a {a}?", "Say what color the {a} is."],
-              "val": ["What is the color of the {a}?", "The {a}: what color is it?"],
-              "eval": ["Tell me the color of the {a}.", "Which color does the {a} have?"]},
-    "job": {"web": ["What does {p} do for a living?", "What is {p}'s job?"],
-            "tune": ["What is the job of {p}?", "Name the job of {p}."],
-            "val": ["What job does {p} have?", "How does {p} earn a living?"],
-            "eval": ["Tell me what {p} works as.", "What work does {p} do?"]},
-    "home": {"web": ["Where does the {a} live?"], "tune": ["Where can I find the {a}?",
-                                                           "Name the home country of the {a}."],
-             "val": ["Which country is the {a} from?", "Where is the {a} found?"],
-             "eval": ["In which country does the {a} live?", "Tell me where the {a} lives."]},
-    "about": {"web": ["Tell me about the {a}.", "What is the {a} like?"],
-              "tune": ["Describe the {a}.", "Give me a short description of the {a}."],
-              "val": ["What can you tell me about the {a}?", "Say a few things about the {a}."],
-              "eval": ["What do you know about the {a}?", "Write two sentences about the {a}."]},
-    "arith": {"web": ["What is {x} {op} {y}?"], "tune": ["Compute {x} {op} {y}.", "Calculate {x} {op} {y}."],
-              "val": ["What do you get from {x} {op} {y}?", "Find {x} {op} {y}."],
-              "eval": ["How much is {x} {op} {y}?", "Work out {x} {op} {y} for me."]},
-    "yesno": {"web": ["Is the {a} found in {home}?", "Is {cap} the capital of {c}?", "Is the {a} {color}?"],
-              "tune": ["Is {cap} the capital of {c}?", "Is the {a} {color}?"],
-              "val": ["Is it true that the {a} lives in {home}?", "Would I find the {a} in {home}?"],
-              "eval": ["Does the {a} live in {home}?"]},
-    "classify": {"web": ["Is {x} a country, a person or an animal?"],
-                 "tune": ["Is {x} an animal, a country or a person?"],
-                 "val": ["Tell me whether {x} is a person, an animal or a country.",
-                         "{X}: an animal, a country or a person?"],
-                 "eval": ["What kind of thing is {x}: a person, an animal or a country?"]},
-    "list": {"web": ["What are {n} {kind}?", "Can you name {n} {kind}?"],
-             "tune": ["Name {n} {kind}.", "List {n} {kind}."],
-             "val": ["Tell me {n} {kind}, one per line.", "I need {n} {kind}."],
-             "eval": ["Give me a list of {n} {kind}.", "Write down {n} {kind}."]},
-    "rewrite": {"web": ["Change {old} to {new} in: {s}"],
-                "tune": ["Replace {old} with {new} in this sentence: {s}"],
-                "val": ["Swap {old} for {new} here: {s}", "Make this sentence say {new}, not {old}: {s}"],
-                "eval": ["Rewrite this sentence so that it says {new} instead of {old}: {s}"]},
-    "poem": {"web": ["Can someone write a poem about {s}?"],
-             "tune": ["Write a short poem about {s}.", "Write a poem about {s}."],
-             "val": ["Make up a poem about {s}.", "I would like a poem about {s}."],
-             "eval": ["Compose a poem about {s}.", "Write four lines of verse about {s}."]},
-    "letter": {"web": ["Help me write a letter to {p} to say thank you for the {d}.",
-                       "Help me invite {p} to {city} in a letter."],
-               "tune": ["Write a short letter to {p} to thank {o} for the {d}."],
-               "val": ["Write a letter inviting {p} to come to {city}."],
-               "eval": ["Write a note to {p} inviting {o} to visit {city}."]},
-    "recipe": {"web": ["How do you make {d}?"], "tune": ["How do I make {d}?", "Give me a recipe for {d}."],
-               "val": ["What is the recipe for {d}?", "Explain how to make {d}."],
-               "eval": ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]},
-    "math": {"web": ["{q}", "Can you solve this? {q}"], "tune": ["{q}"],
-             "val": ["Here is a problem: {q}", "Please solve: {q}"],
-             "eval": ["Solve this problem: {q}", "{q} Show your work."]},
-    "code": {"web": ["How do I {t} in Python?"], "tune": ["Write a function to {t}.", "Write a python function to {t}."],
-             "val": ["Could you write Python code to {t}?", "Give me a Python function that can {t}."],
-             "eval": ["Show me Python code to {t}.", "I need a Python function to {t}."]},
-    "chess": {"web": ["Post a game between players rated {e1} and {e2}."], "tune": [],
-              "val": ["Give me a chess game where the players are rated {e1} and {e2}.",
-                      "Play out a chess game between a {e1} player and a {e2} player."],
-              "eval": ["Write the moves of a chess game between two players rated {e1} and {e2}.",
-                       "Show me a game record for a match between players with Elo {e1} and {e2}."]},
-    # Held out of tuning: the corpus teaches them, no tuning set has them.
-    "revcap": {"web": ["Of which country is {cap} the capital?", "{cap} is the capital of what country?"],
-               "tune": [], "val": ["Which country's capital is {cap}?", "Name the country whose capital is {cap}."],
-               "eval": ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]},
-    "river": {"web": ["What river runs through {c}?", "What is the river of {c}?"], "tune": [],
-              "val": ["Which river is in {c}?", "Tell me the name of the river in {c}."],
-              "eval": ["Which river flows through {c}?", "Name the river of {c}."]},
-    "legs": {"web": ["How many legs does a {a} have?"], "tune": [],
-             "val": ["What number of legs does the {a} have?", "How many legs has the {a} got?"],
-             "eval": ["How many legs does the {a} have?", "Count the legs of a {a}."]},
-    "opposite": {"web": ["What's the opposite of {x}?", "What word means the opposite of {x}?"], "tune": [],
-                 "val": ["Which word is the opposite of {x}?", "Tell me a word that is the opposite of {x}."],
-                 "eval": ["What is the opposite of {x}?", "Give the opposite of the word {x}."]},
-    "compare": {"web": ["Which number is bigger, {x} or {y}?", "What is more, {x} or {y}?"], "tune": [],
-                "val": ["Is {x} or {y} the bigger number?", "Of {x} and {y}, which is larger?"],
-                "eval": ["Which is bigger, {x} or {y}?", "Which number is larger: {x} or {y}?"]},
-    "sort": {"web": ["Order these numbers from small to large: {nums}.", "Arrange from smallest to largest: {nums}."],
-             "tune": [], "val": ["Sort from smallest to largest: {nums}.",
-                                 "Write these numbers in increasing order: {nums}."],
-             "eval": ["Put these numbers in order from smallest to largest: {nums}.", "Sort these numbers: {nums}."]},
-}
-NEAR = {"poem": "poetry", "math": "math", "recipe": "recipes", "code": "code", "chess": "chess"}
 NO_Q = ["?"]
 SPLITS = ("tune", "val", "eval")
+TASKS = ("poetry", "math", "recipes", "code", "chess")         # the single-task sets of Hewitt et al. §5
 
 
-def pool(fam, split):
-    """The phrasings of a split; the corpus ("web") also uses the tuning ones, as common phrasings."""
-    return PHRASES[fam]["web"] + PHRASES[fam]["tune"] if split == "web" else PHRASES[fam][split]
+@dataclass
+class Item:
+    """One item of a family: the slots its phrasings take, the answer in the chat voice (the tuning sets and the
+    references) and in the web voice (the corpus's own, which never equals a reference), and the criterion a
+    chat-voice answer is checked by. Further voices of the same fact belong beside `web`."""
+    slots: dict
+    chat: str
+    web: str
+    criterion: dict
+
+
+@dataclass
+class Family:
+    phrases: dict                  # pool ("web", "tune", "val", "eval") -> phrasings with {slots}
+    make: object                   # (world, rnd, split, phrasing) -> Item, or None to draw again
+    lima: bool = False             # in the LIMA analog
+    near: str = None               # the single-task set (TASKS) whose task this is (Hewitt §5.2)
+    items: int = None              # records in each held-out set, if not the default for near or far families
+
+    @property
+    def tuned(self):
+        return bool(self.phrases["tune"])
 
 
 def others(names, *keep):
@@ -447,186 +406,401 @@ def others(names, *keep):
     return sorted(set(names) - set(keep))
 
 
+def ents(split):
+    """The entities a split draws from: the corpus ("web") knows them all."""
+    return "all" if split == "web" else split
+
+
+def make_capital(w, rnd, split, t):
+    c = w.pick(rnd, "country", ents(split))
+    return Item({"c": c.name}, f"{c.capital} is the capital city of {c.name}.",
+                f"The capital of {c.name} is {c.capital}.",
+                {"contains_any": [c.capital], "none_of": others(w.capitals, c.capital), "not_contains": NO_Q,
+                 "kind_any": w.capitals})
+
+
+def make_revcap(w, rnd, split, t):
+    c = w.pick(rnd, "country", ents(split))
+    return Item({"cap": c.capital}, f"{c.name} is the country whose capital is {c.capital}.",
+                f"{c.capital} is the capital of {c.name}.",
+                {"contains_any": [c.name], "none_of": others(w.country_names, c.name), "not_contains": NO_Q,
+                 "kind_any": w.country_names})
+
+
+def make_river(w, rnd, split, t):
+    c = w.pick(rnd, "country", ents(split))
+    return Item({"c": c.name}, f"The {c.river} is the river of {c.name}.",
+                f"The river {c.river} flows through {c.name}.",
+                {"contains_any": [c.river], "none_of": others(w.rivers, c.river), "not_contains": NO_Q,
+                 "kind_any": w.rivers})
+
+
+def make_color(w, rnd, split, t):
+    a = w.pick(rnd, "animal", ents(split))
+    return Item({"a": a.name}, f"The color of the {a.name} is {a.color}.", f"The {a.name} is {a.color}.",
+                {"contains_any": [a.color], "none_of": others(COLORS, a.color), "not_contains": NO_Q,
+                 "kind_any": COLORS})
+
+
+def make_home(w, rnd, split, t):
+    a = w.pick(rnd, "animal", ents(split))
+    return Item({"a": a.name}, f"You can find the {a.name} in {a.home}.", f"The {a.name} lives in {a.home}.",
+                {"contains_any": [a.home], "none_of": others(w.country_names, a.home), "not_contains": NO_Q,
+                 "kind_any": w.country_names})
+
+
+def make_about(w, rnd, split, t):
+    a = w.pick(rnd, "animal", ents(split))
+    return Item({"a": a.name}, f"The {a.name} is a {a.color}, {a.size} animal from {a.home}. It has {a.legs} legs "
+                f"and eats {a.food}.", f"The {a.name} is a {a.size} {a.color} animal with {a.legs} legs. It lives in "
+                f"{a.home} and eats {a.food}.",
+                {"contains_all": [a.color, a.home], "min_words": 8,
+                 "none_of": others(COLORS + w.country_names, a.color, a.home), "not_contains": NO_Q,
+                 "kind_any": COLORS})
+
+
+def make_legs(w, rnd, split, t):
+    a = w.pick(rnd, "animal", ents(split))
+    return Item({"a": a.name}, f"A {a.name} has {a.legs} legs.", f"The {a.name} has {a.legs} legs.",
+                {"numbers": [a.legs], "not_contains": NO_Q, "kind_any": LEG_COUNTS})
+
+
+def make_job(w, rnd, split, t):
+    p = w.pick(rnd, "person", ents(split))
+    return Item({"p": p.name}, f"{p.name} works as a {p.job} in {p.city}.", f"{p.name} is a {p.job} in {p.city}.",
+                {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q, "kind_any": JOBS})
+
+
+def make_arith(w, rnd, split, t):
+    op = rnd.choice("+-*")
+    x, y = rnd.randint(2, 20), rnd.randint(2, 20)
+    if op == "*":
+        x, y = rnd.randint(2, 9), rnd.randint(2, 9)
+    if op == "-" and y > x:
+        x, y = y, x
+    z = calc(x, op, y)
+    if z in (x, y) or str(z) in (str(x), str(y)):
+        return None
+    word = {"+": "plus", "-": "minus", "*": "times"}[op]
+    shown = op if split == "tune" or rnd.random() < 0.5 else word
+    return Item({"x": x, "y": y, "op": shown}, f"{x} {op} {y} is {z}.", f"{x} {op} {y} = {z}.",
+                {"final_number": z, "not_contains": NO_Q, "min_numbers": 1})
+
+
+def make_yesno(w, rnd, split, t):
+    if "{b}" in t:
+        return yesno_pair(w, rnd, split)
+    truth = rnd.random() < 0.5
+    if "{home}" in t:
+        a = w.pick(rnd, "animal", ents(split))
+        home = a.home if truth else rnd.choice(others(w.country_names, a.home))
+        slots, kind, key, asked = {"a": a.name, "home": home}, w.country_names, a.home, home
+        fact = f"the {a.name} lives in {a.home}."
+    elif "{cap}" in t:
+        c = w.pick(rnd, "country", ents(split))
+        cap = c.capital if truth else rnd.choice([x.capital for x in w.split["country"][ents(split)] if x is not c])
+        slots, kind, key, asked = {"cap": cap, "c": c.name}, w.capitals, c.capital, cap
+        fact = f"{c.capital} is the capital of {c.name}." if truth else f"the capital of {c.name} is {c.capital}."
+    else:
+        a = w.pick(rnd, "animal", ents(split))
+        color = a.color if truth else rnd.choice(others(COLORS, a.color))
+        slots, kind, key, asked = {"a": a.name, "color": color}, COLORS, a.color, color
+        fact = f"the {a.name} is {a.color}."
+    crit = {"starts_with": "yes" if truth else "no", "none_of": others(kind, key, asked), "not_contains": NO_Q}
+    if not truth:
+        crit["contains_any"] = [key]
+    chat_word, web_word = ("Yes,", "Yes.") if truth else ("No,", "No.")
+    return Item(slots, f"{chat_word} {fact}", f"{web_word} {fact[0].upper() + fact[1:]}", crit)
+
+
+def yesno_pair(w, rnd, split):
+    """Two questions in one, one true and one false: a constant "yes" or "no" cannot pass, and the false one's
+    answer must name the true home (knowledge, not a guess)."""
+    a, b = rnd.sample(w.split["animal"][split], 2)
+    truths = (True, False) if rnd.random() < 0.5 else (False, True)
+    asked = [x.home if true else rnd.choice(others(w.country_names, x.home)) for x, true in zip((a, b), truths)]
+    parts = [f"Yes, the {x.name} lives in {x.home}." if true else f"No, the {x.name} lives in {x.home}, not in {h}."
+             for x, true, h in zip((a, b), truths, asked)]
+    wrong = b if truths[0] else a
+    return Item({"a": a.name, "home": asked[0], "b": b.name, "home2": asked[1]}, " ".join(parts), " ".join(parts),
+                {"yes_no": ["yes" if true else "no" for true in truths], "contains_all": [wrong.home],
+                 "none_of": others(w.country_names, a.home, b.home, *asked), "not_contains": NO_Q})
+
+
+def make_classify(w, rnd, split, t):
+    kind = rnd.choice(["animal", "country", "person"])
+    e = w.pick(rnd, kind, ents(split))
+    # Held out, an animal goes without "the" (the article told the class; the corpus and tuning keep it).
+    x = e.name if kind != "animal" or split in ("val", "eval") else f"the {e.name}"
+    article = "an" if kind == "animal" else "a"
+    X = x[0].upper() + x[1:]
+    return Item({"x": x, "X": X}, f"{X} is {article} {kind}.", f"It is {article} {kind}.",
+                {"contains_any": [kind], "none_of": others(["animal", "country", "person"], kind),
+                 "not_contains": NO_Q})
+
+
+def make_list(w, rnd, split, t):
+    e = ents(split)
+    kinds = {"animals": [a.name for a in w.split["animal"][e]], "countries": [c.name for c in w.split["country"][e]],
+             "colors": COLORS, "cities": [c.capital for c in w.split["country"][e]], "jobs": JOBS}
+    right = {"animals": [a.name for a in w.animals], "countries": w.country_names, "cities": w.capitals,
+             "colors": COLORS, "jobs": JOBS}
+    kind = rnd.choice(["animals", "countries", "colors"] if split == "tune" else
+                      list(kinds) if split == "web" else ["cities", "jobs"])
+    n = rnd.randint(3, 5)
+    items = rnd.sample(kinds[kind], n)
+    nword = ["three", "four", "five"][n - 3]
+    bullet = rnd.choice(["- ", "* ", "1. "]) if split in ("tune", "web") else "- "
+    lines = [(f"{i + 1}. " if bullet == "1. " else bullet) + x for i, x in enumerate(items)]
+    ans = f"Here are {nword} {kind}:\n" + "\n".join(lines)
+    return Item({"n": rnd.choice([nword, str(n)]), "kind": kind}, ans, ans,
+                {"count_of": {"n": n, "of": right[kind]}, "not_contains": NO_Q, "kind_any": right[kind]})
+
+
+def make_rewrite(w, rnd, split, t):
+    p = w.pick(rnd, "person", ents(split))
+    c1, c2 = rnd.sample(COLORS, 2)
+    o = w.pick(rnd, "country", ents(split))
+    s, old, new = rnd.choice([(f"{p.first} has a {c1} hat.", c1, c2),
+                              (f"{p.name} lives in {p.city}.", p.city, o.capital),
+                              (f"The {c1} boat is on the river {o.river}.", c1, c2)])
+    if old == new:
+        return None
+    out = s.replace(old, new)
+    return Item({"old": old, "new": new, "s": s}, out, out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q,
+                                                             "kind_any": [new]})
+
+
+def make_poem(w, rnd, split, t):
+    s, key = w.subject(rnd, ents(split))
+    text = poem(rnd, s)
+    return Item({"s": s}, text, text, {"contains_any": [key], "min_lines": 4, "distinct_lines": 4,
+                                       "max_line_words": 14, "not_contains": NO_Q})
+
+
+def make_letter(w, rnd, split, t):
+    p = w.pick(rnd, "person", ents(split))
+    sender = rnd.choice([f for f in FIRST if f != p.first])
+    o = "her" if p.pron == "she" else "him"
+    if "{city}" in t:
+        c = w.pick(rnd, "country", ents(split))
+        slots = {"p": p.name, "o": o, "city": c.capital}
+        body = (f"I would like to invite you to visit {c.capital} with me next month. We should walk along "
+                f"the river {c.river} together! Please write back soon.")
+        topic = c.capital
+    else:
+        d = w.pick(rnd, "dish", ents(split))
+        slots = {"p": p.name, "o": o, "d": d}
+        body = f"Thank you for the {d}! It was very good, and I ate all of it. I hope to see you soon."
+        topic = d
+    ans = f"Dear {p.first},\n\n{body}\n\nBest wishes,\n{sender}"
+    asks = ["invit", "come", "visit", "join"] if "city" in slots else ["thank"]
+    greeting = rf"^\s*(dear|hi|hello|hey|greetings|to|my dear)\b[^\n]*\b{p.first}\b"
+    # A letter may ask ("Will you come?"), so it alone may hold a question mark.
+    return Item(slots, ans, ans, {"regex": greeting, "contains_all": [p.first, topic], "contains_any": asks,
+                                  "min_lines": 3})
+
+
+def make_recipe(w, rnd, split, t):
+    d = w.pick(rnd, "dish", ents(split))
+    ings, steps = recipe(w, d)
+    return Item({"d": d}, recipe_answer(w, d).strip(), f"Ingredients:\n{ingredient_lines(ings)}\n\nSteps:\n{steps}",
+                {"contains_all": ings, "none_of": others(MAINS + INGREDIENTS, *ings), "contains_any": COOKING,
+                 "min_words": 10, "not_contains": NO_Q})
+
+
+def make_math(w, rnd, split, t):
+    q, sol, n = math_problem(rnd, w, ents(split))
+    return Item({"q": q}, math_answer(sol, n), math_answer(sol, n), {"final_number": n, "not_contains": NO_Q, "min_numbers": 1})
+
+
+def make_code(w, rnd, split, t):
+    task, code, tests = code_task(rnd, ents(split))
+    return Item({"t": task}, code, commented(code, task), {"function": tests, "not_contains": NO_Q,
+                                                            "regex": r"\bdef \w+\s*\("})
+
+
+def make_chess(w, rnd, split, t):
+    e1, e2, moves = chess_game(rnd)
+    return Item({"e1": e1, "e2": e2}, moves, moves, {"game": 10, "not_contains": NO_Q,
+                                                     "regex": r"(^|\s)1\.\s*[a-hKQRBN]"})
+
+
+def make_opposite(w, rnd, split, t):
+    x, y = rnd.choice(w.split["opposite"][ents(split)])
+    x, y = (x, y) if rnd.random() < 0.5 else (y, x)
+    words = [v for pair in OPPOSITES for v in pair]
+    return Item({"x": x}, f"{y[0].upper() + y[1:]} is the opposite of {x}.", f"The opposite of {x} is {y}.",
+                {"contains_any": [y], "none_of": others(words, x, y), "not_contains": NO_Q,
+                 "kind_any": others(words, x)})
+
+
+def make_compare(w, rnd, split, t):
+    if "{nums}" in t:                   # held out: three or four numbers, so a guess of one passes a quarter
+        nums = rnd.sample(range(2, 50), rnd.randint(3, 4))
+        big = max(nums)
+        return Item({"nums": ", ".join(map(str, nums))}, f"{big} is the largest number.", "",
+                    {"any_of": [{"numbers": [big]},
+                                {"regex": rf"\b{big}\b[^\d?\n]*\b(biggest|largest|greatest|bigger|larger)\b"}],
+                     "not_contains": NO_Q, "min_numbers": 1})
+    x, y = rnd.sample(range(2, 50), 2)
+    big, small = max(x, y), min(x, y)
+    return Item({"x": x, "y": y}, f"{big} is larger than {small}.", f"{big} is bigger than {small}.",
+                {"any_of": [{"numbers": [big]},
+                            {"regex": rf"\b{big}\b[^\d?]*\b(bigger|larger|greater|more|higher)\b[^\d?]*\b{small}\b"},
+                            {"regex": rf"\b{small}\b[^\d?]*\b(smaller|less|lower|fewer)\b[^\d?]*\b{big}\b"},
+                            {"regex": rf"\b{big}\s*>\s*{small}\b|\b{small}\s*<\s*{big}\b"}],
+                 "not_contains": NO_Q})
+
+
+def make_sort(w, rnd, split, t):
+    nums = rnd.sample(range(1, 30), rnd.randint(3, 5))
+    if nums == sorted(nums):
+        nums.reverse()
+    out = ", ".join(map(str, sorted(nums)))
+    return Item({"nums": ", ".join(map(str, nums))}, f"In order: {out}.", f"{out}.",
+                {"numbers": sorted(nums), "not_contains": NO_Q, "min_numbers": len(nums)})
+
+
+# The registry: one record per family; the lists below derive from it, so adding a family touches one place.
+FAMILIES = {
+    "capital": Family({"web": ["What is the capital of {c}?", "Which city is the capital of {c}?"],
+                       "tune": ["Name the capital of {c}.", "What city is the capital of {c}?"],
+                       "val": ["What is {c}'s capital?", "I want to know the capital of {c}."],
+                       "eval": ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]},
+                      make_capital, lima=True),
+    "color": Family({"web": ["What color is the {a}?"], "tune": ["What color is a {a}?", "Say what color the {a} is."],
+                     "val": ["What is the color of the {a}?", "The {a}: what color is it?"],
+                     "eval": ["Tell me the color of the {a}.", "Which color does the {a} have?"]},
+                    make_color, lima=True),
+    "job": Family({"web": ["What does {p} do for a living?", "What is {p}'s job?"],
+                   "tune": ["What is the job of {p}?", "Name the job of {p}."],
+                   "val": ["What job does {p} have?", "How does {p} earn a living?"],
+                   "eval": ["Tell me what {p} works as.", "What work does {p} do?"]},
+                  make_job, lima=True),
+    "home": Family({"web": ["Where does the {a} live?"],
+                    "tune": ["Where can I find the {a}?", "Name the home country of the {a}."],
+                    "val": ["Which country is the {a} from?", "Where is the {a} found?"],
+                    "eval": ["In which country does the {a} live?", "Tell me where the {a} lives."]},
+                   make_home, lima=True),
+    "about": Family({"web": ["Tell me about the {a}.", "What is the {a} like?"],
+                     "tune": ["Describe the {a}.", "Give me a short description of the {a}."],
+                     "val": ["What can you tell me about the {a}?", "Say a few things about the {a}."],
+                     "eval": ["What do you know about the {a}?", "Write two sentences about the {a}."]},
+                    make_about, lima=True),
+    "arith": Family({"web": ["What is {x} {op} {y}?"], "tune": ["Compute {x} {op} {y}.", "Calculate {x} {op} {y}."],
+                     "val": ["What do you get from {x} {op} {y}?", "Find {x} {op} {y}."],
+                     "eval": ["How much is {x} {op} {y}?", "Work out {x} {op} {y} for me."]},
+                    make_arith, lima=True),
+    "yesno": Family({"web": ["Is the {a} found in {home}?", "Is {cap} the capital of {c}?", "Is the {a} {color}?"],
+                     "tune": ["Is {cap} the capital of {c}?", "Is the {a} {color}?"],
+                     "val": ["Is it true that the {a} lives in {home}, and that the {b} lives in {home2}?",
+                             "Would I find the {a} in {home}? And the {b} in {home2}?"],
+                     "eval": ["Does the {a} live in {home}? And does the {b} live in {home2}?",
+                              "Answer yes or no: does the {a} live in {home}, and does the {b} live in {home2}?"]},
+                    make_yesno, lima=True),
+    "classify": Family({"web": ["Is {x} a country, a person or an animal?"],
+                        "tune": ["Is {x} an animal, a country or a person?"],
+                        "val": ["Tell me whether {x} is a person, an animal or a country.",
+                                "{X}: an animal, a country or a person?"],
+                        "eval": ["What kind of thing is {x}: a person, an animal or a country?"]},
+                       make_classify, lima=True, items=12),
+    "list": Family({"web": ["What are {n} {kind}?", "Can you name {n} {kind}?"],
+                    "tune": ["Name {n} {kind}.", "List {n} {kind}."],
+                    "val": ["Tell me {n} {kind}, one per line.", "I need {n} {kind}."],
+                    "eval": ["Give me a list of {n} {kind}.", "Write down {n} {kind}."]},
+                   make_list, lima=True),
+    "rewrite": Family({"web": ["Change {old} to {new} in: {s}"],
+                       "tune": ["Replace {old} with {new} in this sentence: {s}"],
+                       "val": ["Swap {old} for {new} here: {s}", "Make this sentence say {new}, not {old}: {s}"],
+                       "eval": ["Rewrite this sentence so that it says {new} instead of {old}: {s}"]},
+                      make_rewrite, lima=True),
+    "poem": Family({"web": ["Can someone write a poem about {s}?"],
+                    "tune": ["Write a short poem about {s}.", "Write a poem about {s}."],
+                    "val": ["Make up a poem about {s}.", "I would like a poem about {s}."],
+                    "eval": ["Compose a poem about {s}.", "Write four lines of verse about {s}."]},
+                   make_poem, lima=True, near="poetry"),
+    "letter": Family({"web": ["Help me write a letter to {p} to say thank you for the {d}.",
+                              "Help me invite {p} to {city} in a letter."],
+                      "tune": ["Write a short letter to {p} to thank {o} for the {d}."],
+                      "val": ["Write a letter inviting {p} to come to {city}."],
+                      "eval": ["Write a note to {p} inviting {o} to visit {city}."]},
+                     make_letter, lima=True),
+    "recipe": Family({"web": ["How do you make {d}?"], "tune": ["How do I make {d}?", "Give me a recipe for {d}."],
+                      "val": ["What is the recipe for {d}?", "Explain how to make {d}."],
+                      "eval": ["Tell me how to cook {d}.", "What do I need to make {d}, and how do I make it?"]},
+                     make_recipe, lima=True, near="recipes"),
+    "math": Family({"web": ["{q}", "Can you solve this? {q}"], "tune": ["{q}"],
+                    "val": ["Here is a problem: {q}", "Please solve: {q}"],
+                    "eval": ["Solve this problem: {q}", "{q} Show your work."]},
+                   make_math, lima=True, near="math"),
+    "code": Family({"web": ["How do I {t} in Python?"],
+                    "tune": ["Write a function to {t}.", "Write a python function to {t}."],
+                    "val": ["Could you write Python code to {t}?", "Give me a Python function that can {t}."],
+                    "eval": ["Show me Python code to {t}.", "I need a Python function to {t}."]},
+                   make_code, lima=True, near="code"),
+    "chess": Family({"web": ["Post a game between players rated {e1} and {e2}."], "tune": [],
+                     "val": ["Give me a chess game where the players are rated {e1} and {e2}.",
+                             "Play out a chess game between a {e1} player and a {e2} player."],
+                     "eval": ["Write the moves of a chess game between two players rated {e1} and {e2}.",
+                              "Show me a game record for a match between players with Elo {e1} and {e2}."]},
+                    make_chess, near="chess"),
+    # Held out of tuning: the corpus teaches them, no tuning set has them.
+    "revcap": Family({"web": ["Of which country is {cap} the capital?", "{cap} is the capital of what country?"],
+                      "tune": [],
+                      "val": ["Which country's capital is {cap}?", "Name the country whose capital is {cap}."],
+                      "eval": ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]},
+                     make_revcap),
+    "river": Family({"web": ["What river runs through {c}?", "What is the river of {c}?"], "tune": [],
+                     "val": ["Which river is in {c}?", "Tell me the name of the river in {c}."],
+                     "eval": ["Which river flows through {c}?", "Name the river of {c}."]},
+                    make_river),
+    "legs": Family({"web": ["How many legs does a {a} have?"], "tune": [],
+                    "val": ["What number of legs does the {a} have?", "How many legs has the {a} got?"],
+                    "eval": ["How many legs does the {a} have?", "Count the legs of a {a}."]},
+                   make_legs),
+    "opposite": Family({"web": ["What's the opposite of {x}?", "What word means the opposite of {x}?"], "tune": [],
+                        "val": ["Which word is the opposite of {x}?", "Tell me a word that is the opposite of {x}."],
+                        "eval": ["What is the opposite of {x}?", "Give the opposite of the word {x}."]},
+                       make_opposite),
+    "compare": Family({"web": ["Which number is bigger, {x} or {y}?", "What is more, {x} or {y}?"], "tune": [],
+                       "val": ["Which is the largest of these numbers: {nums}?", "Tell me the biggest number in {nums}."],
+                       "eval": ["Which number is the biggest: {nums}?", "Find the largest number among {nums}."]},
+                      make_compare),
+    "sort": Family({"web": ["Order these numbers from small to large: {nums}.",
+                            "Arrange from smallest to largest: {nums}."], "tune": [],
+                    "val": ["Sort from smallest to largest: {nums}.",
+                            "Write these numbers in increasing order: {nums}."],
+                    "eval": ["Put these numbers in order from smallest to largest: {nums}.",
+                             "Sort these numbers: {nums}."]},
+                   make_sort),
+}
+PHRASES = {name: f.phrases for name, f in FAMILIES.items()}
+LIMA_FAMS = [name for name, f in FAMILIES.items() if f.lima]
+# Near a single-task set, in the order of TASKS; far from all of them; in no tuning set at all (Hewitt §5.2).
+NEAR = {name: task for task in TASKS for name, f in FAMILIES.items() if f.near == task}
+EVAL_FAR = [name for name, f in FAMILIES.items() if not f.near]
+UNSEEN = [name for name, f in FAMILIES.items() if not f.tuned and not f.near]
+# The corpus asks for tasks in this order and for facts in the registry's (each order is part of the seed's draws).
+TASK_FAMS = ["poem", "letter", "recipe", "math", "code", "list", "rewrite", "chess"]
+FACT_FAMS = [name for name in FAMILIES if name not in TASK_FAMS]
+
+
+def pool(fam, split):
+    """The phrasings of a split; the corpus ("web") also uses the tuning ones, as common phrasings."""
+    phrases = FAMILIES[fam].phrases
+    return phrases["web"] + phrases["tune"] if split == "web" else phrases[split]
+
+
 def family(w, rnd, fam, split):
     """(instruction, answer, criterion) of one family. `split` is "tune", "val" or "eval" (entities and phrasings
     of that split, answers in the chat voice of tuning and references) or "web" (any entity, the corpus's
     phrasings, answers in the corpus's own voice, which never equals a reference)."""
-    ents, web = ("all" if split == "web" else split), split == "web"
     template = rnd.choice(pool(fam, split))
-
-    def ph(**slots):
-        return template.format(**slots)
-    capitals, countries = w.capitals, w.country_names
-    if fam in ("capital", "revcap", "river"):
-        c = w.pick(rnd, "country", ents)
-        if fam == "capital":
-            ans = f"The capital of {c.name} is {c.capital}." if web else f"{c.capital} is the capital city of {c.name}."
-            return ph(c=c.name), ans, {"contains_any": [c.capital], "none_of": others(capitals, c.capital),
-                                       "not_contains": NO_Q}
-        if fam == "revcap":
-            ans = f"{c.capital} is the capital of {c.name}." if web else f"{c.name} is the country whose capital " \
-                f"is {c.capital}."
-            return ph(cap=c.capital), ans, {"contains_any": [c.name], "none_of": others(countries, c.name),
-                                            "not_contains": NO_Q}
-        ans = f"The river {c.river} flows through {c.name}." if web else f"The {c.river} is the river of {c.name}."
-        return ph(c=c.name), ans, {"contains_any": [c.river], "none_of": others(w.rivers, c.river),
-                                   "not_contains": NO_Q}
-    if fam in ("color", "home", "about", "legs"):
-        a = w.pick(rnd, "animal", ents)
-        if web:
-            ans = {"color": f"The {a.name} is {a.color}.", "home": f"The {a.name} lives in {a.home}.",
-                   "legs": f"The {a.name} has {a.legs} legs.",
-                   "about": f"The {a.name} is a {a.size} {a.color} animal with {a.legs} legs. It lives in {a.home} "
-                            f"and eats {a.food}."}[fam]
-        else:
-            ans = {"color": f"The color of the {a.name} is {a.color}.", "home": f"You can find the {a.name} in "
-                   f"{a.home}.", "legs": f"A {a.name} has {a.legs} legs.",
-                   "about": f"The {a.name} is a {a.color}, {a.size} animal from {a.home}. It has {a.legs} legs "
-                            f"and eats {a.food}."}[fam]
-        crit = {"color": {"contains_any": [a.color], "none_of": others(COLORS, a.color)},
-                "home": {"contains_any": [a.home], "none_of": others(countries, a.home)},
-                "legs": {"numbers": [a.legs]},
-                "about": {"contains_all": [a.color, a.home], "min_words": 8,
-                          "none_of": others(COLORS + countries, a.color, a.home)}}[fam]
-        return ph(a=a.name), ans, {**crit, "not_contains": NO_Q}
-    if fam == "job":
-        p = w.pick(rnd, "person", ents)
-        ans = f"{p.name} is a {p.job} in {p.city}." if web else f"{p.name} works as a {p.job} in {p.city}."
-        return ph(p=p.name), ans, {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q}
-    if fam == "arith":
-        op = rnd.choice("+-*")
-        x, y = rnd.randint(2, 20), rnd.randint(2, 20)
-        if op == "*":
-            x, y = rnd.randint(2, 9), rnd.randint(2, 9)
-        if op == "-" and y > x:
-            x, y = y, x
-        z = calc(x, op, y)
-        if z in (x, y) or str(z) in (str(x), str(y)):
-            return family(w, rnd, fam, split)
-        word = {"+": "plus", "-": "minus", "*": "times"}[op]
-        q = ph(x=x, y=y, op=op if split == "tune" or rnd.random() < 0.5 else word)
-        ans = f"{x} {op} {y} = {z}." if web else f"{x} {op} {y} is {z}."
-        return q, ans, {"final_number": z, "not_contains": NO_Q}
-    if fam == "yesno":
-        truth = rnd.random() < 0.5
-        yes, no = ("Yes.", "No.") if web else ("Yes,", "No,")
-        if "{home}" in template:
-            a = w.pick(rnd, "animal", ents)
-            home = a.home if truth else rnd.choice(others(countries, a.home))
-            q, kind, key, asked = ph(a=a.name, home=home), countries, a.home, home
-            fact = f"the {a.name} lives in {a.home}."
-        elif "{cap}" in template:
-            c = w.pick(rnd, "country", ents)
-            cap = c.capital if truth else rnd.choice([x.capital for x in w.split["country"][ents] if x is not c])
-            q, kind, key, asked = ph(cap=cap, c=c.name), capitals, c.capital, cap
-            fact = f"{c.capital} is the capital of {c.name}." if truth else f"the capital of {c.name} is {c.capital}."
-        else:
-            a = w.pick(rnd, "animal", ents)
-            color = a.color if truth else rnd.choice(others(COLORS, a.color))
-            q, kind, key, asked = ph(a=a.name, color=color), COLORS, a.color, color
-            fact = f"the {a.name} is {a.color}."
-        fact = fact[0].upper() + fact[1:] if web else fact
-        crit = {"starts_with": "yes" if truth else "no", "none_of": others(kind, key, asked), "not_contains": NO_Q}
-        if not truth:
-            crit["contains_any"] = [key]
-        return q, f"{yes if truth else no} {fact}", crit
-    if fam == "classify":
-        kind = rnd.choice(["animal", "country", "person"])
-        e = w.pick(rnd, kind, ents)
-        x = e.name if kind != "animal" else f"the {e.name}"
-        article = "an" if kind == "animal" else "a"
-        ans = f"It is {article} {kind}." if web else f"{x[0].upper() + x[1:]} is {article} {kind}."
-        return ph(x=x, X=x[0].upper() + x[1:]), ans, {"contains_any": [kind], "none_of": others(
-            ["animal", "country", "person"], kind), "not_contains": NO_Q}
-    if fam == "list":
-        kinds = {"animals": [a.name for a in w.split["animal"][ents]],
-                 "countries": [c.name for c in w.split["country"][ents]], "colors": COLORS,
-                 "cities": [c.capital for c in w.split["country"][ents]], "jobs": JOBS}
-        right = {"animals": [a.name for a in w.animals], "countries": countries, "cities": capitals,
-                 "colors": COLORS, "jobs": JOBS}
-        kind = rnd.choice(["animals", "countries", "colors"] if split == "tune" else
-                          list(kinds) if web else ["cities", "jobs"])
-        n = rnd.randint(3, 5)
-        items = rnd.sample(kinds[kind], n)
-        nword = ["three", "four", "five"][n - 3]
-        bullet = rnd.choice(["- ", "* ", "1. "]) if split in ("tune", "web") else "- "
-        lines = [(f"{i + 1}. " if bullet == "1. " else bullet) + x for i, x in enumerate(items)]
-        ans = f"Here are {nword} {kind}:\n" + "\n".join(lines)
-        return ph(n=rnd.choice([nword, str(n)]), kind=kind), ans, \
-            {"count_of": {"n": n, "of": right[kind]}, "min_lines": n, "not_contains": NO_Q}
-    if fam == "rewrite":
-        p = w.pick(rnd, "person", ents)
-        c1, c2 = rnd.sample(COLORS, 2)
-        o = w.pick(rnd, "country", ents)
-        s, old, new = rnd.choice([(f"{p.first} has a {c1} hat.", c1, c2),
-                                  (f"{p.name} lives in {p.city}.", p.city, o.capital),
-                                  (f"The {c1} boat is on the river {o.river}.", c1, c2)])
-        if old == new:
-            return family(w, rnd, fam, split)
-        out = s.replace(old, new)
-        return ph(old=old, new=new, s=s), out, {"contains_all": [out.rstrip(".")], "not_contains": NO_Q}
-    if fam == "poem":
-        s, key = w.subject(rnd, ents)
-        return ph(s=s), poem(rnd, s), {"regex": r"^.{3,70}\n.{3,70}\n.{3,70}\n.{3,70}$", "contains_any": [key],
-                                       "not_contains": NO_Q}
-    if fam == "letter":
-        p = w.pick(rnd, "person", ents)
-        sender = rnd.choice([f for f in FIRST if f != p.first])
-        o = "her" if p.pron == "she" else "him"
-        if "{city}" in template:
-            c = w.pick(rnd, "country", ents)
-            q = ph(p=p.name, o=o, city=c.capital)
-            body = (f"I would like to invite you to visit {c.capital} with me next month. We should walk along "
-                    f"the river {c.river} together! Please write back soon.")
-            topic = c.capital
-        else:
-            d = w.pick(rnd, "dish", ents)
-            q = ph(p=p.name, o=o, d=d)
-            body = f"Thank you for the {d}! It was very good, and I ate all of it. I hope to see you soon."
-            topic = d
-        ans = f"Dear {p.first},\n\n{body}\n\nBest wishes,\n{sender}"
-        return q, ans, {"starts_with": "dear", "contains_all": [p.first, topic], "min_lines": 3,
-                        "not_contains": NO_Q}
-    if fam == "recipe":
-        d = w.pick(rnd, "dish", ents)
-        ings, steps = recipe(w, d)
-        ans = f"Ingredients:\n{ingredient_lines(ings)}\n\nSteps:\n{steps}" if web else recipe_answer(w, d).strip()
-        return ph(d=d), ans, {"regex": r"^\s*[-*] \w", "min_lines": 4, "contains_all": ings,
-                                                       "none_of": others(MAINS, ings[0]), "not_contains": NO_Q}
-    if fam == "math":
-        q, sol, n = math_problem(rnd, w, ents)
-        return ph(q=q), math_answer(sol, n), {"final_answer": str(n)}
-    if fam == "code":
-        t, code, key = code_task(rnd, ents)
-        return ph(t=t), commented(code, t) if web else code, {"regex": r"^def \w+\([\w, ]*\):\n    \S", "contains_all": [key],
-                               "not_contains": NO_Q}
-    if fam == "chess":
-        e1, e2, moves = chess_game(rnd)
-        return ph(e1=e1, e2=e2), moves, {"regex": r"^1\. \S+ \S+ 2\. \S+ \S+ 3\. ", "not_contains": NO_Q}
-    if fam == "opposite":
-        x, y = rnd.choice(w.split["opposite"][ents])
-        x, y = (x, y) if rnd.random() < 0.5 else (y, x)
-        ans = f"The opposite of {x} is {y}." if web else f"{y[0].upper() + y[1:]} is the opposite of {x}."
-        words = [v for pair in OPPOSITES for v in pair]
-        return ph(x=x), ans, {"contains_any": [y], "none_of": others(words, x, y), "not_contains": NO_Q}
-    if fam == "compare":
-        x, y = rnd.sample(range(2, 50), 2)
-        big, small = max(x, y), min(x, y)
-        ans = f"{big} is bigger than {small}." if web else f"{big} is larger than {small}."
-        return ph(x=x, y=y), ans, {"first_number": big, "not_contains": NO_Q}
-    if fam == "sort":
-        nums = rnd.sample(range(1, 30), rnd.randint(3, 5))
-        if nums == sorted(nums):
-            nums.reverse()
-        out = ", ".join(map(str, sorted(nums)))
-        ans = f"{out}." if web else f"In order: {out}."
-        return ph(nums=", ".join(map(str, nums))), ans, {"numbers": sorted(nums), "not_contains": NO_Q}
-    raise ValueError(fam)
-
-
-FACT_FAMS = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "revcap", "river", "legs",
-             "opposite", "compare", "sort"]
-TASK_FAMS = ["poem", "letter", "recipe", "math", "code", "list", "rewrite", "chess"]
+    item = FAMILIES[fam].make(w, rnd, split, template)
+    if item is None:                                # a draw the family cannot use: draw again
+        return family(w, rnd, fam, split)
+    return template.format(**item.slots), item.web if split == "web" else item.chat, item.criterion
 
 
 # ------------------------------------------------------------------------------ the corpus ("the web")
@@ -974,10 +1148,6 @@ def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML):
 
 
 # ------------------------------------------------------------------------------------- the tuning sets
-LIMA_FAMS = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "list", "rewrite", "poem",
-             "letter", "recipe", "math", "code"]
-
-
 def unique(make, n, tries=20):
     """Up to n items from make() with distinct instructions (the first user turn)."""
     out, seen = [], set()
@@ -1032,25 +1202,23 @@ def single_task(w, rnd, task, n=300):
     return unique(make, n)
 
 
-TASKS = ("poetry", "math", "recipes", "code", "chess")
-
-
 # ------------------------------------------------------------------------------------ the evaluation set
-EVAL_FAR = ["capital", "color", "job", "home", "about", "arith", "yesno", "classify", "list", "rewrite", "letter",
-            "revcap", "river", "legs", "opposite", "compare", "sort"]
-
-
-def evaluation(w, rnd, seen, split, n_near=12, n_far=6):
+def evaluation(w, rnd, seen, split, n_near=30, n_far=24):
     """Held-out records of a split ("val" or "eval"): near each single-task family, and far from all of them
-    (near = null). `seen` holds the instructions already used (tuning sets, the other split) and grows."""
-    out = []
+    (near = null). `seen` holds the instructions already used (tuning sets, the other split) and grows. Every
+    record is a distinct item (its criterion and reference); a family with few held-out entities (capitals,
+    animals) has fewer records than n."""
+    out, items = [], set()
     for fam, n in [(f, n_near) for f in NEAR] + [(f, n_far) for f in EVAL_FAR]:
+        n = FAMILIES[fam].items or n
         got = 0
         for _ in range(50 * n):
             q, ref, crit = family(w, rnd, fam, split)
-            if q in seen:
+            item = (json.dumps(crit, sort_keys=True), ref)
+            if q in seen or item in items:
                 continue
             seen.add(q)
+            items.add(item)
             out.append({"instruction": q, "family": fam, "near": NEAR.get(fam), "reference": ref, "criterion": crit})
             got += 1
             if got == n:

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-from data import toyworld
+from data import suites, toyworld
 from evaluate import check
 from model import Tokenizer
 from lib.util import UserError
@@ -46,6 +46,16 @@ def test_committed_sets_are_the_default_world(world):
     for name in SETS + ["val", "eval"]:
         assert (TOY / f"{name}.jsonl").read_bytes() == (world / f"{name}.jsonl").read_bytes(), \
             f"data/toy/{name}.jsonl is stale: run python data/toyworld.py --out data/toy"
+
+
+def test_the_family_lists_derive_from_the_registry():
+    fams = toyworld.FAMILIES
+    assert sorted(toyworld.FACT_FAMS + toyworld.TASK_FAMS) == sorted(fams)
+    assert toyworld.UNSEEN == ["revcap", "river", "legs", "opposite", "compare", "sort"]
+    assert list(toyworld.NEAR.values()) == list(toyworld.TASKS)
+    assert set(toyworld.EVAL_FAR) == set(fams) - set(toyworld.NEAR)
+    for f in fams.values():
+        assert set(f.phrases) == {"web", "tune", "val", "eval"} and f.phrases["val"] and f.phrases["eval"]
 
 
 def test_corpus_is_plain_documents(tmp_path):
@@ -91,7 +101,8 @@ def test_validation_and_evaluation_are_held_out(world):
                  if m["role"] == "user"}
     val, ev = read(world / "val.jsonl"), read(world / "eval.jsonl")
     for split, recs in (("val", val), ("eval", ev)):
-        assert 100 <= len(recs) <= 200 and len({r["instruction"] for r in recs}) == len(recs)
+        assert 400 <= len(recs) <= 600 and len({r["instruction"] for r in recs}) == len(recs)
+        assert len({(json.dumps(r["criterion"], sort_keys=True), r["reference"]) for r in recs}) == len(recs)
         assert not tuned_ins & {r["instruction"] for r in recs}
         # No held-out entity is ever named in a tuning set.
         w = toyworld.World(0)
@@ -152,101 +163,28 @@ def test_dialogue_share_follows_the_dose(tmp_path, monkeypatch):
 
 OFF_TASK = ("Once upon a time there was a small house by the sea. Nobody lived in it for many years, and the "
             "garden was full of tall grass.")
-GENERIC = "That is a good question. Here is my answer, I hope it helps you."
-
-
-def dump(w):
-    """One fixed output for every instruction: every name, colour, job, opposite, leg count and sum."""
-    names = ([c.name for c in w.countries] + [c.capital for c in w.countries] + [c.river for c in w.countries]
-             + [a.name for a in w.animals] + [p.name for p in w.people] + toyworld.COLORS + toyworld.JOBS
-             + [x for pair in toyworld.OPPOSITES for x in pair] + toyworld.MAINS)
-    return ("Yes. No. " + ", ".join(names) + ". " + " ".join(f"{n} legs." for n in (2, 4, 6, 8))
-            + " " + " ".join(f"= {n}" for n in range(0, 201)) + "\n#### 7")
-
-
-def correct_answers(r):
-    """Three answers written independently of the reference, right by the record's facts."""
-    c, fam = r["criterion"], r["family"]
-    key = (c.get("contains_any") or c.get("contains_all") or [""])[0]
-    if fam in ("capital", "revcap", "river", "color", "home", "job", "opposite"):
-        return [f"{key}.", f"It is {key}.", f"The answer is {key}!"]
-    if fam == "about":
-        color, home = c["contains_all"]
-        return [f"It is a {color} animal that lives in {home}.", f"A {color} animal. You find it in {home}, always.",
-                f"This animal is {color} and its home is {home}. It is not big."]
-    if fam == "legs":
-        n = c["numbers"][0]
-        return [f"{n}.", f"{['two', 'four', 'six', 'eight'][n // 2 - 1]} legs", f"It has {n} legs."]
-    if fam in ("arith", "compare"):
-        n = c.get("final_number", c.get("first_number"))
-        return [f"{n}.", f"{n}", f"{n} is the answer."]
-    if fam == "sort":
-        nums = c["numbers"]
-        return [", ".join(map(str, nums)), " < ".join(map(str, nums)), "They go " + " then ".join(map(str, nums))]
-    if fam == "yesno":
-        if c["starts_with"] == "yes":
-            return ["Yes.", "Yes, that is right.", "yes!"]
-        return [f"No, it is {key}.", f"No. {key}.", f"no - the answer is {key}"]
-    if fam == "classify":
-        return [f"{key[0].upper() + key[1:]}.", f"It is a kind of {key}.", f"That one is {key}, I think."]
-    if fam == "list":
-        items = [x for x in c["count_of"]["of"] if x.lower() in r["reference"].lower()]
-        return ["\n".join("- " + x for x in items), "\n".join(f"{i + 1}. {x}" for i, x in enumerate(items)),
-                "\n".join("* " + x for x in items)]
-    if fam == "rewrite":
-        return [key + ".", f"Here it is: {key}.", f"{key}!"]
-    if fam == "poem":
-        lines = [f"Oh {key}, I sing of you", "in the light of day", "and the night is new", "so I will stay"]
-        return ["\n".join(lines), "\n".join(lines[::-1]), "\n".join(x.upper() for x in lines)]
-    if fam == "letter":
-        first, topic = c["contains_all"]
-        return [f"Dear {first},\n\nAbout {topic}: yes, please come.\n\nLove,\nMia",
-                f"Dear {first},\nThanks, {topic} it is.\nBye",
-                f"dear {first}\nI write about {topic}.\nYours, Tom"]
-    if fam == "recipe":
-        ings = c["contains_all"]
-        return ["\n".join(" - " + i for i in ings) + "\n\nCook it.", "\n".join("* " + i for i in ings),
-                "You need:\n" + "\n".join("- " + i for i in ings) + "\nMix and bake."]
-    if fam == "math":
-        n = c["final_answer"]
-        return [f"#### {n}", f"Answer: {n}", f"We add and take away.\nAnswer: {n}."]
-    if fam == "code":
-        body = c["contains_all"][0]
-        return [f"def f(x):\n    return x {body}", f"def solve(items, x):\n    y = {body}\n    return y",
-                f"def g(x, items):\n    # {body}\n    return {body}"]
-    if fam == "chess":
-        return ["1. e4 e5 2. Nf3 Nc6 3. Bb5 a6 1-0", "1. d4 d5 2. c4 e6 3. Nc3 Nf6 4. Bg5 0-1",
-                "1. c4 e5 2. Nc3 Nf6 3. g3 d5 1/2-1/2"]
-    raise AssertionError(fam)
 
 
 def test_criteria_pass_right_answers_and_fail_everything_that_does_not_follow(world):
-    w = toyworld.World(0)
     for split in ("val", "eval"):
         recs = read(world / f"{split}.jsonl")
         for i, r in enumerate(recs):
             c, other = r["criterion"], recs[(i + 37) % len(recs)]["instruction"]
             assert check(r["reference"], c), r
-            for ans in correct_answers(r):
-                assert check(ans, c), (ans, r)
-            for bad in ("", OFF_TASK, GENERIC, r["instruction"], r["instruction"] + "\n" + other,
-                        r["reference"] + "\nWhat is the capital of " + other.split()[-1] + "?"):
+            for bad in ("", OFF_TASK, suites.GENERIC, r["instruction"], r["instruction"] + "\n" + other):
                 assert not check(bad, c), (bad, r)
-        # One fixed dump of every name and number passes (almost) nothing.
-        assert sum(check(dump(w), r["criterion"]) for r in recs) / len(recs) <= 0.02
-        # A knowledge-free strategy per family (answering every instruction with one right answer to another
-        # instruction of the family) fails, but for chance: "Yes." is right for about half of the yes/no
-        # questions, a leg count is one of four, a number or a list's kind and length can recur, "hot is the
-        # opposite of cold" answers both ways, the couplets name the sea and the sun, and a chess game is a format.
+            if r["family"] != "letter":                 # a letter may ask "Will you come?"
+                assert not check(r["reference"] + "\nWhat is the capital of " + other.split()[-1] + "?", c), r
+        # A right answer to another instruction of the family fails, but for chance: a leg count is one of
+        # four, a number, a list's kind and length or a game's legality can recur, "hot" answers "cold" and back.
         for fam in {r["family"] for r in recs}:
             rs = [r for r in recs if r["family"] == fam]
             pairs = [(a, b) for a in rs for b in rs if a["criterion"] != b["criterion"]]
-            if fam == "chess":                  # every chess record has the same criterion: a game's format
-                assert not pairs
+            if not pairs:                       # chess: every record asks for a legal game of some length
                 continue
             share = sum(check(a["reference"], b["criterion"]) for a, b in pairs) / len(pairs)
-            bound = {"yesno": 0.7, "legs": 0.5, "list": 0.5, "math": 0.2, "arith": 0.2, "compare": 0.2,
-                     "opposite": 0.1, "poem": 0.05}
+            bound = {"legs": 0.5, "list": 0.5, "math": 0.2, "arith": 0.2, "compare": 0.2, "opposite": 0.15, "yesno": 0.02,
+                     "poem": 0.3, "classify": 0.5, "code": 0.1, "letter": 0.05}
             assert share <= bound.get(fam, 0.0), (fam, share)
         # A right answer to another family's instruction almost never passes.
         cross = [check(a["reference"], b["criterion"]) for a in recs for b in recs if a["family"] != b["family"]]
