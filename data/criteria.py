@@ -181,7 +181,8 @@ def check(output: str, criterion: dict) -> bool:
 def restates(output, instruction, n=4):
     """Whether the output repeats a run of n words of the instruction (an echo, not an answer)."""
     ins, out = re.findall(r"\w+", instruction.lower()), re.findall(r"\w+", output.lower())
-    runs = {tuple(ins[i:i + n]) for i in range(len(ins) - n + 1)}
+    n = min(n, len(ins))                    # a short instruction, whole ("Find 3 + 3.")
+    runs = {tuple(ins[i:i + n]) for i in range(len(ins) - n + 1)} if n else set()
     return any(tuple(out[i:i + n]) in runs for i in range(len(out) - n + 1))
 
 
@@ -191,16 +192,55 @@ def ends_cleanly(output):
     return bool(lines) and "?" not in output and len(set(lines)) == len(lines)
 
 
+# Words of an instruction that do not name its subject (the request's own words).
+NOT_SUBJECT = set("what which does have write tell about with that this from give please name many much into "
+                  "there their they them your were when where would could should will these those than then some "
+                  "more most very just like make made also been over under after before here each every only same "
+                  "such other another answer question short sentence words word list letter using says said know "
+                  "want need the and for are how can you one who its has was".split())
+
+
+def subject(instruction):
+    """The instruction's words that name what it is about (its entities, its topic)."""
+    return {w for w in re.findall(r"[a-z]+", instruction.lower()) if len(w) >= 3 and w not in NOT_SUBJECT}
+
+
+SHAPE = {"min_words", "max_words", "min_lines", "max_lines", "distinct_lines", "max_line_words"}
+
+
+def credit(key, v, out):
+    """How much of one asking key an output meets, in [0, 1]: a list of items that must all occur earns the
+    share that does (a recipe with some of its ingredients), a list of n right items the share of n found, a
+    game record the share of its n moves that are legal before the first that is not; any other key all or
+    nothing."""
+    if key == "contains_all":
+        return sum(x.lower() in out.lower() for x in v) / len(v)
+    if key == "count_of":
+        return min(v["n"], sum(x.lower() in out.lower() for x in v["of"])) / v["n"]
+    if key == "game":
+        moves = game_record(out[:MAX_REGEX_CHARS]).split()
+        legal = max((k for k in range(len(moves) + 1) if replay(" ".join(moves[:k])) is not None), default=0)
+        return min(1.0, replay(" ".join(moves[:legal])) / v) if legal else 0.0
+    return float(meets(key, v, out))
+
+
 def grade(output: str, criterion: dict, instruction: str = ""):
-    """(passed, share of the checks met): the graded score a win rate compares when neither or both outputs
-    pass. The checks are the criterion's keys that ask for something (those the empty output does not already
+    """(passed, graded score in [0, 1]): what a win rate compares when neither or both outputs pass. The score
+    is the mean of: each key of the criterion that asks for something (one the empty output does not already
     meet: the content and the form), credited only if the keys that forbid something (another candidate, a
-    question) hold too and the output does not restate the instruction; then not restating, and ending cleanly."""
+    question) hold and the output does not restate the instruction; naming the instruction's subject; not
+    restating it; ending cleanly. All count only for an attempt (some content, the asked kind of answer, or the
+    subject): a sentence that could answer anything, or an echo, scores 0."""
     validate(criterion)
+    passed = all(meets(k, v, output) for k, v in criterion.items())
     asks = [k for k, v in criterion.items() if not meets(k, v, "")]
     # An echo's content is the instruction's: credited only to an output that does not restate it.
     echo = restates(output, instruction)
     forbids_ok = not echo and all(meets(k, v, output) for k, v in criterion.items() if k not in asks)
-    met = [forbids_ok and meets(k, criterion[k], output) for k in asks]
-    met += [not echo, ends_cleanly(output)]
-    return all(meets(k, v, output) for k, v in criterion.items()), sum(met) / len(met)
+    met = {k: credit(k, criterion[k], output) if forbids_ok else 0.0 for k in asks}
+    met["subject"] = float(not echo and bool(subject(instruction) & set(re.findall(r"[a-z]+", output.lower()))))
+    # Any text of the right length meets a shape key: alone, it is no attempt.
+    if not any(v for k, v in met.items() if k not in SHAPE):
+        return passed, 0.0
+    met = list(met.values()) + [float(not echo), float(ends_cleanly(output))]
+    return passed, sum(met) / len(met)

@@ -104,3 +104,25 @@ def test_graded_score_ranks_a_pass_above_a_fail_and_an_answer_above_an_echo(reco
         good = grade(r["reference"], c, q)
         for bad in (q, q.replace("?", "."), suites.GENERIC, suites.CONSTANT, ""):
             assert grade(bad, c, q) < good, (bad, r)
+
+
+def test_outputs_that_do_nothing_of_the_task_score_zero(records):
+    # So they can only tie an output that does nothing either, never beat one that attempts the task.
+    for r in records:
+        c, q = r["criterion"], r["instruction"]
+        yes_no = () if r["family"] == "yesno" else ("Yes.", "No.")       # on a yes/no item, an answer's kind
+        for nothing in (q, q.replace("?", "."), suites.GENERIC, suites.CONSTANT, "", *yes_no):
+            assert grade(nothing, c, q)[1] == 0.0, (nothing, r)
+
+
+def test_partial_content_earns_partial_credit():
+    recipe, ask = {"contains_all": ["pea", "flour", "sugar", "eggs"], "not_contains": ["?"]}, "Recipe for pea cake?"
+    some, most, whole = (grade(t, recipe, ask)[1] for t in ("- pea\n- flour\n- water",
+                                                            "- pea\n- flour\n- sugar\n- salt",
+                                                            "- pea\n- flour\n- sugar\n- eggs"))
+    assert 0 < some < most < whole
+    game = {"game": 4}
+    half, bad = (grade(t, game, "Play a game.")[1] for t in ("1. e4 e5 2. Nf3 Ke9", "1. Ke9"))
+    assert bad == 0 < half < grade("1. e4 e5 2. Nf3 Nc6", game, "Play a game.")[1]
+    listing = {"count_of": {"n": 3, "of": ["baker", "cook", "nurse", "guard"]}}
+    assert 0 < grade("baker", listing, "Three jobs?")[1] < grade("baker, cook", listing, "Three jobs?")[1]
