@@ -56,13 +56,26 @@ def grades(records, outputs):
     return [criteria.grade(o, r["criterion"], r.get("instruction", "")) for o, r in zip(outputs, records)]
 
 
+def outcomes(a, b):
+    """Per instruction, 1 where a's result is higher than b's, 0.5 where they are equal, 0 where lower."""
+    if len(a) != len(b) or not a:
+        raise ValueError("win rate needs two equally long, non-empty lists")
+    return [1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)]
+
+
 def winrate(a, b):
     """Win rate (%) of a over b, instruction by instruction: the higher result wins, equal results tie and
     count as half (Hewitt §3). Results are pass/fail, or (pass, graded score) pairs. Itself against itself:
     50."""
-    if len(a) != len(b) or not a:
-        raise ValueError("win rate needs two equally long, non-empty lists")
-    return 100 * sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)) / len(a)
+    return 100 * statistics.mean(outcomes(a, b))
+
+
+def bootstrap_ci(values, resamples=2000, seed=0):
+    """The 95% interval of the mean of per-instruction values (e.g. paired differences) by the bootstrap:
+    the instructions resampled with replacement."""
+    v = torch.tensor(values, dtype=torch.float64)
+    boot = v[torch.randint(len(v), (resamples, len(v)), generator=torch.Generator().manual_seed(seed))].mean(1)
+    return boot.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist()
 
 
 def tie_share(a, b):
@@ -281,10 +294,7 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     for k, rows in enumerate(per):
         kept = [x for x in rows if x is not None]
         d = torch.tensor([x[0] - y[0] for x, y in zip(rows, per[0]) if x and y], dtype=torch.float64)
-        ci = None
-        if k and len(d) > 1:                    # bootstrap: 2000 resamples of the paired differences
-            boot = d[torch.randint(len(d), (2000, len(d)), generator=torch.Generator().manual_seed(0))].mean(1)
-            ci = boot.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist()
+        ci = bootstrap_ci(d.tolist()) if k and len(d) > 1 else None
         out.append({"n": len(kept), "score": statistics.mean(x[0] for x in kept) if kept else None,
                     "share_%": 100 * statistics.mean(x[1] for x in kept) if kept else None,
                     "diff_vs_first": d.mean().item() if k and len(d) else None, "diff_ci95": ci})

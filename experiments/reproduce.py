@@ -17,6 +17,7 @@ that was interrupted part-way, and gives the same tables as an uninterrupted run
 import argparse
 import hashlib
 import os
+import statistics
 import sys
 import time
 
@@ -51,6 +52,12 @@ PAPER = {"base": "2.4 ± 0.1", "response-tuned": "43.3 ± 1.1", "instruction-mod
          "recipes": "14.6 ± 0.8", "chess": "2.1 ± 0.4", "all rules": "24.4 ± 0.4", "- EOS rule": "10.4 ± 0.3",
          "- diversity rule": "14.3 ± 0.6", "- uniform changes": "16.3 ± 0.3"}   # Llama-2-7B, Tables 1, 3, 4
 UNSEEN_FAMILIES = ("revcap", "river", "legs", "opposite", "compare", "sort")
+# The differences the README calls findings: response tuning and the rules against the base (Tables 1, 4),
+# each ablation against all rules (Table 4), each single task against the base (Table 3).
+FINDINGS = [("response-tuned", "base"), ("all rules", "base"), ("all rules, ramp 8", "base"),
+            ("- EOS rule", "all rules"), ("- diversity rule", "all rules"), ("- uniform changes", "all rules"),
+            ("poetry", "base"), ("math (GSM)", "base"), ("code (MBPP)", "base"), ("recipes", "base"),
+            ("chess", "base"), ("instruction-modelling", "instruction-tuned")]
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 
 
@@ -171,7 +178,7 @@ def run(args):
         "outputs_sha256": {f: sha256(os.path.join(args.out, f)) for fs in files.values() for f in fs}}
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
-    rows = []
+    rows, per_ins = [], {}                  # per_ins: name -> (win outcome, passed) per instruction, seed-mean
     for name, per_seed in results.items():
         graded = [g for _, g in per_seed]
         pairs = list(zip(graded * len(it), it)) if len(graded) == 1 else list(zip(graded, it))
@@ -180,17 +187,40 @@ def run(args):
         rates = [100 * sum(p for p, _ in g) / len(g) for g in graded]
         far = [100 * sum(p for (p, _), u in zip(g, unseen) if u) / max(1, sum(unseen)) for g in graded]
         (w, ws), (r, rs), (f, fs) = evaluate.mean_std(wins), evaluate.mean_std(rates), evaluate.mean_std(far)
-        report["conditions"][name] = {"win_rate_vs_it": wins, "ties_%": ties, "pass_rate": rates,
-                                      "pass_rate_unseen_families": far}
+        # Paired over instructions: each instruction's outcome averaged over the seeds, then resampled.
+        outcome = [sum(o) / len(pairs) for o in zip(*(evaluate.outcomes(a, b) for a, b in pairs))]
+        per_ins[name] = (outcome, [sum(p for p, _ in x) / len(graded) for x in zip(*graded)])
+        ci = [100 * x for x in evaluate.bootstrap_ci(outcome)]
+        distinct = [len(set(outs)) for outs, _ in per_seed]
+        report["conditions"][name] = {"win_rate_vs_it": wins, "win_rate_ci95": ci, "ties_%": ties,
+                                      "pass_rate": rates, "pass_rate_unseen_families": far, "distinct": distinct}
         is_it = name == "instruction-tuned"
-        rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}", "-" if is_it else f"{w:.1f} ± {ws:.1f}",
-                     "-" if is_it else f"{sum(ties) / len(ties):.0f}", PAPER.get(name, "-")])
+        rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}",
+                     "-" if is_it else f"{w:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]",
+                     "-" if is_it else f"{sum(ties) / len(ties):.0f}", f"{statistics.mean(distinct):.0f}",
+                     PAPER.get(name, "-")])
     md = [f"Toy world, {len(records)} held-out instructions ({args.split}.jsonl), seeds {args.seeds}, greedy, at "
           f"most {args.max_new_tokens} new tokens. Win rate against the instruction-tuned model of the same seed: "
-          "a pass beats a fail, equal results go to the answer closer to the reference (token F1), exact ties "
-          "count half; mean ± std over seeds. 'Unseen families': the instructions of families no tuning set has.\n",
-          table(["model", "checks passed %", "unseen families %", "win rate vs IT %", "ties %",
-                          "paper (Llama-2-7B, AlpacaEval LC)"], rows)]
+          "a pass beats a fail, equal results go to the output that meets more of the criterion's checks "
+          "(data/criteria.py grade), exact ties count half; mean over seeds with the paired bootstrap 95% "
+          "interval over instructions. Checks: mean ± std over seeds. 'Unseen families': the instructions of "
+          "families no tuning set has. 'Distinct': different outputs in the row (mean over seeds).\n",
+          table(["model", "checks passed %", "unseen families %", "win rate vs IT % [95% CI]", "ties %",
+                 "distinct", "paper (Llama-2-7B, AlpacaEval LC)"], rows)]
+    rows = []
+    for a, b in FINDINGS:
+        if a in per_ins and b in per_ins:
+            d = [[x - y for x, y in zip(per_ins[a][k], per_ins[b][k])] for k in (0, 1)]
+            ci = [[100 * x for x in evaluate.bootstrap_ci(v)] for v in d]
+            report.setdefault("differences", {})[f"{a} - {b}"] = {"win_rate": 100 * statistics.mean(d[0]),
+                                                                "win_rate_ci95": ci[0],
+                                                                "checks": 100 * statistics.mean(d[1]),
+                                                                "checks_ci95": ci[1]}
+            rows.append([f"{a} − {b}"] + [f"{100 * statistics.mean(v):+.1f} [{c[0]:+.1f}, {c[1]:+.1f}]"
+                                          for v, c in zip(d, ci)])
+    md += [] if not rows else ["\nDifferences between rows (points), paired over instructions (each averaged over "
+                               "the seeds), with the bootstrap 95% interval\n",
+                               table(["comparison", "win rate vs IT", "checks passed"], rows)]
 
     # ------------------------------------------------------------------ §5.2 single-task style near vs far
     rows = []
@@ -215,16 +245,22 @@ def run(args):
         path = args.base if name == "base" else run_dir(args.out, name, seed)
         loaded[name] = (Transformer.from_pretrained(path), Tokenizer(path))
         rank = evaluate.ranking(*loaded[name], pairs)
+        same = evaluate.ranking(*loaded[name], pairs, groups=[r["family"] for r in records])
+        first = statistics.median(evaluate.first_token_ranks(*loaded[name], pairs))
         nll = {"train": evaluate.response_nll(*loaded[name], lima),
                "held-out": evaluate.response_nll(*loaded[name], held)}
-        report["conditions"][name].update(ranking=rank, response_nll=nll)
+        report["conditions"][name].update(ranking=rank, ranking_same_family=same, first_token_rank=first,
+                                          response_nll=nll)
         rows.append([name, f"{rank['code_mean_token_%']:.1f}", f"{rank['eq3_raw_logprob_%']:.1f}",
+                     f"{same['code_mean_token_%']:.1f}", f"{same['swap_control_%']:.1f}", f"{first:g}",
                      f"{nll['train']:.3f}", f"{nll['held-out']:.3f}"])
-    md += ["\nResponse ranking capability (Table 2; paper, Llama-2-7B: base 80.4%, IT 77.4%) on the held-out "
-           "(instruction, reference) pairs, 5 distractors each; and the response-only loss on the LIMA analog "
-           "(train) vs the held-out references (Shi et al.)\n",
-           table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "NLL train",
-                           "NLL held-out"], rows)]
+    md += ["\nResponse ranking capability (Table 2; paper, Llama-2-7B: base 80.4%, IT 77.4%; chance 50%) on the "
+           "held-out (instruction, reference) pairs, 5 distractors each: drawn from all pairs as the paper does, "
+           "and (beyond the paper) from the pair's own family, with the swapped-instruction control p(y_i | x_i) "
+           "> p(y_i | x_j); the median rank of the reference's first token after the chat prompt; and the "
+           "response-only loss on the LIMA analog (train) vs the held-out references (Shi et al.)\n",
+           table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "same family %",
+                  "swap control %", "first token rank", "NLL train", "NLL held-out"], rows)]
     names = [n for n in loaded if n != "instruction-modelling"]         # attribution costs a backward per token
     attr = evaluate.attribution([loaded[n] for n in names], instructions[:args.attribution_prompts],
                                 max_new_tokens=32) if args.attribution_prompts else []
@@ -247,18 +283,27 @@ def run(args):
 
 
 def figure(conditions, path):
-    """Win rate against IT and checks passed per row, as bars (only when matplotlib is installed)."""
+    """Win rate against IT (with its 95% interval) and checks passed per row, as bars; IT's own pass rate as a
+    line (only when matplotlib is installed)."""
     plt = pyplot(path)
     if plt is None:
         return
     names = [n for n in conditions if n != "instruction-tuned"]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for k, (key, label) in enumerate([("win_rate_vs_it", "win rate vs IT %"), ("pass_rate", "checks passed %")]):
-        means = [sum(conditions[n][key]) / len(conditions[n][key]) for n in names]
-        ax.bar([i + 0.4 * k for i in range(len(names))], means, width=0.4, label=label)
-    ax.set_xticks([i + 0.2 for i in range(len(names))], names, rotation=60, ha="right", fontsize=8)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    wins = [sum(conditions[n]["win_rate_vs_it"]) / len(conditions[n]["win_rate_vs_it"]) for n in names]
+    low, high = ([w - conditions[n]["win_rate_ci95"][0] for w, n in zip(wins, names)],
+                 [conditions[n]["win_rate_ci95"][1] - w for w, n in zip(wins, names)])
+    checks = [sum(conditions[n]["pass_rate"]) / len(conditions[n]["pass_rate"]) for n in names]
+    ax.bar([i for i in range(len(names))], wins, width=0.4, yerr=[low, high], capsize=2,
+           label="win rate vs IT % (95% interval)")
+    ax.bar([i + 0.4 for i in range(len(names))], checks, width=0.4, label="checks passed %")
+    it = conditions["instruction-tuned"]["pass_rate"]
+    ax.axhline(sum(it) / len(it), color="black", linestyle="--", linewidth=0.8, label="IT's checks passed %")
     ax.axhline(50, color="grey", linewidth=0.5)
-    ax.legend()
+    ax.set_xticks([i + 0.2 for i in range(len(names))], names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_title("The toy world: each adaptation against instruction tuning (IT)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
