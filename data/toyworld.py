@@ -1319,12 +1319,17 @@ def main():
                                      description="Train the toy world's SentencePiece tokenizer on the corpus.")
         ap.add_argument("--corpus", default="data/toy/corpus.jsonl", help="corpus JSONL ({\"text\"} per line) "
                         "or plain text (default: data/toy/corpus.jsonl)")
-        ap.add_argument("--out", default="checkpoints/toy-base/tokenizer.model", help="where to write the "
-                        "tokenizer model (default: checkpoints/toy-base/tokenizer.model)")
+        ap.add_argument("--out", default="runs/toy-tokenizer/tokenizer.model", help="where to write the "
+                        "tokenizer model (default: runs/toy-tokenizer/tokenizer.model; the committed one is "
+                        "checkpoints/toy-base/tokenizer.model)")
+        ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
         ap.add_argument("--vocab-size", type=int, default=4000, help="number of pieces (default: 4000)")
         ap.add_argument("--max-lines", type=int, default=2_000_000, help="train on at most this many corpus "
                         "lines (default: 2,000,000)")
         args = ap.parse_args(argv[1:])
+        if os.path.exists(args.out) and not args.overwrite:
+            raise UserError(f"{args.out}: exists (a model's tokenizer must match its weights); pass --overwrite "
+                            "to replace it")
         t0 = time.time()
         tok = train_tokenizer(args.corpus, args.out, args.vocab_size, args.max_lines)
         print(f"wrote {args.out}: {tok.vocab_size} pieces in {time.time() - t0:.0f}s; rule pieces all present")
@@ -1337,8 +1342,8 @@ def main():
                     f"transcripts (default: {DIALOGUE})")
     ap.add_argument("--html", type=float, default=HTML, help="share of the other pages (without code, tables "
                     f"or worked math) left in HTML (default: {HTML})")
-    ap.add_argument("--corpus-tokens", type=int, default=5_000_000, help="approximate corpus size in tokens of "
-                    "the toy tokenizer (default: 5,000,000; 0 writes no corpus)")
+    ap.add_argument("--corpus-tokens", type=int, default=6_000_000, help="approximate corpus size in tokens of "
+                    "the toy tokenizer (default: 6,000,000, the committed base's corpus; 0 writes no corpus)")
     args = ap.parse_args(argv)
     if args.corpus_tokens < 0:
         raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")

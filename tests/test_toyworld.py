@@ -208,6 +208,11 @@ def test_bad_input_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="bad.jsonl:2"):
         toyworld.train_tokenizer(str(bad), str(tmp_path / "t.model"))
     assert not (tmp_path / "t.model").exists() and not (tmp_path / "t.model.tmp").exists()
+    (tmp_path / "t.model").write_text("a tokenizer that weights were trained with")
+    r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "tokenizer", "--corpus", str(bad),
+                        "--out", str(tmp_path / "t.model")], capture_output=True, text=True)
+    assert r.returncode == 2 and "pass --overwrite" in r.stderr
+    assert (tmp_path / "t.model").read_text() == "a tokenizer that weights were trained with"
 
 
 def test_tokenizer_trains_like_llamas(tmp_path):
