@@ -545,3 +545,9 @@ def test_judge_deadline_bounds_the_whole_call_and_flags_cache_and_key_are_checke
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
     ok = FakeEndpoint(["Output (a)"])
     assert Judge(ok.url, "m", backoff=0).ask("which?") == "a" and ok.auth == [None]
+
+
+def test_stats_defaults_are_the_tables(tmp_path):
+    # Lengths in the toy base's tokens and EOS against the tables' 128-token cap, as data/results reports them.
+    a = evaluate.parser().parse_args(["stats", str(tmp_path / "out.json")])
+    assert a.max_new_tokens == 128 and model.Tokenizer(a.tokenizer).vocab_size == 4000
