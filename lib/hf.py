@@ -6,7 +6,7 @@ import os
 import shutil
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from lib.util import UserError, read_json, replace_dir
@@ -117,7 +117,10 @@ def write_checkpoint(path, cfg, sd, tokenizer, max_shard_bytes, extra):
         if tokenizer is not None:
             shutil.copyfile(tokenizer.path, os.path.join(folder, "tokenizer.model"))
         for name, shard in zip(names, shards):
-            save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
+            try:
+                save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
+            except SafetensorError as e:                # a full disk: one line from replace_dir
+                raise OSError(f"{name}: {e}")
         if len(shards) > 1:
             index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
                      "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}

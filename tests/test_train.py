@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -385,6 +386,37 @@ def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpo
         other.wait()
     train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))        # its process died: taken over
     assert len(log(out)) == 3 and not (tmp_path / ".lock-run").exists()
+
+
+def test_overwrite_replaces_a_linked_log_and_never_writes_through_it(tiny_checkpoint, chat_data, tmp_path):
+    out, elsewhere = tmp_path / "run", tmp_path / "elsewhere.txt"
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
+    elsewhere.write_text("not a log of ours\n")
+    os.remove(out / "log.jsonl")
+    os.symlink(elsewhere, out / "log.jsonl")
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1", "--overwrite"))
+    assert elsewhere.read_text() == "not a log of ours\n"
+    assert not os.path.islink(out / "log.jsonl") and len(log(out)) == 3
+    os.symlink(out, tmp_path / "link")                          # --out itself a link: refused
+    with pytest.raises(model.UserError, match="is a symbolic link"):
+        train.main(args(tiny_checkpoint, chat_data, tmp_path / "link", "--epochs", "1", "--overwrite"))
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_old_run(tiny_checkpoint, chat_data, tmp_path):
+    out = tmp_path / "run"
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
+    before, old = (out / "log.jsonl").read_text(), weights(out)
+
+    def small_disk():                   # files larger than 64 kB cannot be written (the weights are 170 kB)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**16, 2**16))
+    argv = args(tiny_checkpoint, chat_data, out, "--epochs", "2", "--overwrite")
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), *argv], capture_output=True, text=True,
+                       preexec_fn=small_disk)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines()[-1].startswith(f"error: {out}: cannot save there") and "Traceback" not in r.stderr
+    assert (out / "log.jsonl").read_text() == before and same(weights(out), old)
+    assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "run"]            # nothing half-written, no lock
 
 
 def test_a_crash_between_the_renames_of_a_save_keeps_a_run_to_resume(tiny_checkpoint, chat_data, tmp_path,
