@@ -3,6 +3,7 @@ with file:line errors, one atomic write, and the run directory's safety (a lock,
 recovery of an interrupted save). Imports nothing of ours."""
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -345,22 +346,35 @@ def put_back(out):
 
 
 def take_lock(out):
-    """A lock file beside `out` holding our pid, created only if absent (O_EXCL): a second run into the same
-    directory is an error while the first lives; the lock of a run that died is taken over."""
+    """An exclusive flock on a lock file beside `out` that holds our pid: a second run into the same directory
+    is an error while the first lives. The kernel drops the lock when its process dies, however it dies, so
+    the file a dead run left is simply locked again, and of two processes doing so at once only one wins.
+    Returns (the open file's descriptor, its path)."""
     parent, name = os.path.split(os.path.abspath(out))
     lock = os.path.join(parent, f".lock-{name}")
-    os.makedirs(parent, exist_ok=True)
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        pid = read_text(lock).strip()
-        if pid.isdigit() and not alive(int(pid)):
-            os.unlink(lock)
-            return take_lock(out)
-        raise UserError(f"{out}: another run (pid {pid}) is writing to it; if none is, remove {lock}")
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-    return lock
+    while True:
+        try:
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
+        except OSError as e:                    # a read-only disk, a link planted at the lock's name
+            raise UserError(f"{lock}: cannot write the lock file of --out there ({e.strerror})")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 20).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"{out}: another run (pid {pid}) is writing to it")
+        # Its last holder removes the file before it lets go: ours must still be the one at `lock`.
+        try:
+            ours = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd, lock
 
 
 @contextlib.contextmanager
@@ -368,7 +382,7 @@ def locked(out, take=True):
     """Hold take_lock(out) while the block runs (`take` False: no lock, as in every process but the first).
     At both ends the logs of a run that ended before its first save are put back (put_back): at the start
     those of a run that was killed, at the end those of this one."""
-    lock = take_lock(out) if take else None
+    fd, lock = take_lock(out) if take else (None, None)
     try:
         if lock:
             put_back(out)
@@ -376,17 +390,8 @@ def locked(out, take=True):
     finally:
         if lock:
             put_back(out)
-            os.unlink(lock)
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)                             # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:                         # it does, another user's
-        return True
-    return True
+            os.unlink(lock)                     # before letting go, so no one locks a file no longer there
+            os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -1,5 +1,6 @@
 """train.py: the loss masks, data loading and its errors, and the loop (overfitting, determinism, resume,
 NaN stop, FSDP). Tiny random models and a tokenizer trained by the fixtures; seconds each."""
+import glob
 import json
 import math
 import os
@@ -376,16 +377,63 @@ def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_
 
 def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpoint, chat_data, tmp_path):
     out = tmp_path / "run"
-    other = subprocess.Popen(["sleep", "60"])                       # a live process holding the lock
-    (tmp_path / ".lock-run").write_text(str(other.pid))
+    code = (f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom lib import util\n"
+            f"util.take_lock({str(out)!r})\nprint('held', flush=True)\ntime.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert other.stdout.readline() == "held\n"                  # a live process holding the lock
         with pytest.raises(model.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
             train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
     finally:
         other.kill()
         other.wait()
+    assert (tmp_path / ".lock-run").exists()                            # left by the killed process
     train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))        # its process died: taken over
     assert len(log(out)) == 3 and not (tmp_path / ".lock-run").exists()
+
+
+RACE = """import os, sys, time
+sys.path.insert(0, {root!r})
+from lib import util
+out, go = sys.argv[1:]
+open(go + "." + str(os.getpid()), "w").close()                       # ready
+while not os.path.exists(go):
+    pass
+
+
+def hold():
+    with util.locked(out):
+        held = os.open(out + ".held", os.O_CREAT | os.O_EXCL)      # fails if another holds the lock too
+        time.sleep(0.02)
+        os.close(held)
+        os.unlink(out + ".held")
+
+
+util.cli(hold)
+"""
+
+
+def test_two_processes_taking_over_a_stale_lock_never_both_hold_it(tmp_path):
+    """Processes started together on the lock file of a dead run: each holds the lock alone or is refused in
+    one line; none crashes."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    script = tmp_path / "race.py"
+    script.write_text(RACE.format(root=str(ROOT)))
+    for trial in range(20):
+        out, go = tmp_path / f"run{trial}", tmp_path / f"go{trial}"
+        (tmp_path / f".lock-run{trial}").write_text(dead)
+        procs = [subprocess.Popen([sys.executable, str(script), str(out), str(go)], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+        while len(glob.glob(f"{go}.*")) < len(procs):                    # all started, then all at once
+            time.sleep(0.01)
+        go.write_text("")
+        ends = [(p.wait(), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stderr.close()
+        assert all(rc == 0 and not err or rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+                   for rc, err in ends), ends
+        assert any(rc == 0 for rc, _ in ends) and not (tmp_path / f".lock-run{trial}").exists()
 
 
 def test_overwrite_replaces_a_linked_log_and_never_writes_through_it(tiny_checkpoint, chat_data, tmp_path):
