@@ -331,15 +331,24 @@ class FakeEndpoint:
     """An OpenAI-like /v1/chat/completions on 127.0.0.1. `script` answers each request in turn (then repeats
     its last entry): "judge" prefers the output that contains GOOD; an int is an HTTP error status; "slow"
     sleeps past the client's timeout; "trickle" sends its answer a byte every 0.05 s; "junk" is a reply without
-    choices; any other string is the answer. `auth` keeps each request's Authorization header."""
+    choices; "redirect URL" answers 302 to URL; any other string is the answer. `auth` keeps each request's
+    Authorization header; a GET is answered "Output (a)" and kept in `gets`."""
 
     def __init__(self, script):
-        self.script, self.prompts, self.auth = list(script), [], []
+        self.script, self.prompts, self.auth, self.gets = list(script), [], [], []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_):
                 pass
+
+            def do_GET(self):                   # what urllib turns a POST into when it follows a 302
+                outer.gets.append(self.headers.get("Authorization"))
+                data = json.dumps({"choices": [{"message": {"content": "Output (a)"}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -348,6 +357,11 @@ class FakeEndpoint:
                 act = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 if isinstance(act, int):
                     return self.send_error(act)
+                if act.startswith("redirect "):
+                    self.send_response(302)
+                    self.send_header("Location", act.split()[1])
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 if act == "slow":
                     time.sleep(1.0)
                 prompt = outer.prompts[-1]
@@ -511,3 +525,13 @@ def test_judge_deadline_bounds_the_whole_call_and_flags_cache_and_key_are_checke
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
     ok = FakeEndpoint(["Output (a)"])
     assert Judge(ok.url, "m", backoff=0).ask("which?") == "a" and ok.auth == [None]
+
+
+def test_judge_never_follows_a_redirect(endpoint, tmp_path, monkeypatch):
+    """A 302 to another host: not followed, so the key never goes there and its reply is never a verdict."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    elsewhere = endpoint("Output (a)")
+    srv = endpoint(f"redirect {elsewhere.url}/chat/completions")
+    with pytest.raises(judge_mod.JudgeError, match="HTTP 302 .* not followed"):
+        judge(srv.url, tmp_path / "c.jsonl").ask("which?")
+    assert len(srv.prompts) == 1 and elsewhere.gets == elsewhere.prompts == []
