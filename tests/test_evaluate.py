@@ -51,8 +51,18 @@ def test_malformed_criterion_is_a_user_error(criterion):
         evaluate.check("text", criterion)
 
 
+def test_a_regex_that_backtracks_for_ever_is_stopped():
+    """Alternation in a repeat, which the nested-repeat check does not catch: a one-line error in seconds."""
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom data.criteria import check\n"
+            "from lib.util import cli\ncli(lambda: print(check('a' * 36 + 'b', {'regex': '^(a|a)*$'})))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error: criterion 'regex' '^(a|a)*$' ran over"), r.stderr
+    assert evaluate.check("aaa", {"regex": "^(a|a)*$"}) is True       # and a short output still matches
+
+
 # --------------------------------------------------------------------------------- shared test code
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -65,7 +75,7 @@ from lib import judge as judge_mod
 import chat
 import model
 import train
-from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data
+from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
 
 def run_cli(monkeypatch, *argv):
