@@ -3,6 +3,10 @@
     python assignments/grade.py                      # writes grade.json here
     python assignments/grade.py --out alice.json     # elsewhere
     python assignments/grade.py --hidden             # with the lecturer's hidden cases (not in the student copy)
+    python assignments/grade.py --handin DIR         # a student's project (an unzipped handin.zip)
+
+The graders, their conftest and fixtures, and the evaluation set are always this project's (the lecturer's,
+when the lecturer runs it), never the hand-in's: --handin only says whose code and hand-ins are graded.
 
 The points are the table in assignments/README.md (POINTS below): a coding assignment's points are shared
 equally among its grader's tests; an experiment's grader points are for the hand-in (results.json of the
@@ -34,14 +38,19 @@ def assignment_of(case):
     return int(m[1]) if m else None
 
 
-def run_graders(hidden=False):
+def run_graders(hidden=False, handin=ROOT):
     """{assignment: [(test, None or its failure message)]} from one pytest run over the graders (and the hidden
-    set)."""
+    set) of this project, on the code and hand-ins of the project `handin`. Run from an empty folder with an
+    empty pytest.ini, so that no conftest, plugin or setting of the hand-in's is read."""
     with tempfile.TemporaryDirectory() as tmp:
-        xml = os.path.join(tmp, "junit.xml")
-        skip = [] if hidden else ["--ignore=assignments/lecturer"]
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-                            "assignments", *skip], cwd=ROOT, capture_output=True, text=True)
+        xml, ini = os.path.join(tmp, "junit.xml"), os.path.join(tmp, "pytest.ini")
+        with open(ini, "w") as f:
+            f.write("[pytest]\n")
+        skip = [] if hidden else [f"--ignore={os.path.join(HERE, 'lecturer')}"]
+        env = {**os.environ, "GRADE_ROOT": os.path.abspath(handin)}
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", ini,
+                            "--rootdir", ROOT, f"--junitxml={xml}", HERE, *skip], cwd=tmp, env=env,
+                           capture_output=True, text=True)
         if not os.path.exists(xml):
             sys.exit(f"error: the graders did not run:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
         results = {n: [] for n in POINTS}
@@ -61,8 +70,12 @@ def main():
     ap.add_argument("--out", default="grade.json", help="the JSON grade file to write (default: ./grade.json)")
     ap.add_argument("--hidden", action="store_true", help="also run the lecturer's hidden cases "
                     "(assignments/lecturer/, which the student copy does not hold)")
+    ap.add_argument("--handin", default=ROOT, help="the project to grade: a student's copy, e.g. an unzipped "
+                    "handin.zip (default: this one)")
     args = ap.parse_args()
-    results, grade = run_graders(args.hidden), {"assignments": {}}
+    if not os.path.isfile(os.path.join(args.handin, "model.py")):
+        sys.exit(f"error: {args.handin}: not a copy of the project (no model.py)")
+    results, grade = run_graders(args.hidden, args.handin), {"assignments": {}}
     for n, (title, auto, answers) in POINTS.items():
         tests = results[n]
         passed = sum(msg is None for _, msg in tests)

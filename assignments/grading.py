@@ -1,13 +1,15 @@
 """What the graders share. `Grader(n, hint)` fails a grade as `assignment n: what went wrong` followed by the
 page's hint on the last line, whatever went wrong: an unfinished assignment (the student copy's
-NotImplementedError), an exception from the student's code, or a wrong result. HANDIN is where experiment
-results are handed in."""
+NotImplementedError), an exception from the student's code, or a wrong result. ROOT is the project graded:
+$GRADE_ROOT, which grade.py --handin sets to a student's copy, or this one; HANDIN is where its experiment
+results are handed in. OWN is the project these graders come from, whose evaluation set is the one graded."""
 import os
 
 import pytest
 
-HANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handin")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.abspath(os.environ.get("GRADE_ROOT") or OWN)
+HANDIN = os.path.join(ROOT, "assignments", "handin")
 
 
 class Grader:

@@ -1,10 +1,12 @@
 """Assignments 4-7, the experiments: graded on the evidence handed in under assignments/handin/N/: results.json
 written by experiments/reproduce.py (with its provenance: the command line, the sha256 of the code it ran and of every
 output file it scored, the rule specs and the seeds), the outputs/ it scored, and answers.md. The grader
-re-scores the handed-in outputs with the project's own code (criteria.check, evaluate.grades, evaluate.winrate;
-seconds), checks each output file against the hash results.json recorded, and recomputes results.json's win
-rates, pass rates and style shares from them: made-up numbers, or outputs edited after the run, fail. The
-answers are for the lecturer to read."""
+re-scores the handed-in outputs against the graders' own evaluation set (criteria.check, evaluate.grades,
+evaluate.winrate; seconds), checks each output file against the hash results.json recorded and the recorded
+code against the code handed in, and recomputes results.json's win rates, pass rates and style shares from the
+outputs, and the base model's ranking and attribution from its weights: made-up numbers, outputs edited after
+the run, or code changed after it, fail. What it cannot prove is in assignments/README.md. The answers are for
+the lecturer to read."""
 import hashlib
 import json
 import math
@@ -14,12 +16,18 @@ import pytest
 
 import evaluate
 import rules
-from grading import HANDIN, ROOT, Grader
+from grading import HANDIN, OWN, ROOT, Grader
 from lib.util import align
 
 PAGES = {4: "4-response-tuning.md", 5: "5-single-task.md", 6: "6-new-rule.md", 7: "7-attribution.md"}
 # The method files every layout of the project had (reproduce.py records these and more).
 CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py")
+# The files experiments/reproduce.py records now: a hand-in that lists exactly these is compared hash by hash
+# with the code handed in. Hand-ins of the earlier layout (criteria.py and reproduce.py in data/) name files
+# that have moved since, so theirs can only be checked for form.
+CURRENT_CODE = {"model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
+                "experiments/reproduce.py"}
+OLD_CODE = {"model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "criteria.py", "data/reproduce.py"}
 SINGLE_TASK = ("poetry", "math (GSM)", "code (MBPP)", "recipes", "chess")
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 TUNED = ("instruction-tuned", "response-tuned", "instruction-modelling") + SINGLE_TASK
@@ -85,6 +93,13 @@ def verify(n, folder, r):
          "code and output hashes): write it with the current experiments/reproduce.py")
     need(isinstance(p["code_sha256"], dict) and all(len(str(p["code_sha256"].get(f, ""))) == 64 for f in CODE), n,
          f"results.json's provenance lacks the sha256 of the code it ran ({', '.join(CODE)})")
+    recorded = set(p["code_sha256"])
+    need(recorded in (CURRENT_CODE, OLD_CODE), n, "results.json records the code of another layout of the project "
+         f"({', '.join(sorted(recorded))}): rerun the command with the current experiments/reproduce.py")
+    for f in sorted(recorded & CURRENT_CODE if recorded == CURRENT_CODE else ()):
+        here = os.path.join(ROOT, f)
+        need(os.path.isfile(here) and sha256(here) == p["code_sha256"][f], n, f"{f} is not the code the run "
+             "ran (its sha256 differs from the one results.json recorded): hand in the code you ran, or rerun")
     need(p["seeds"] == r["seeds"], n, "results.json's seeds are not those of its provenance")
     files = p["outputs"]
     need(isinstance(files, dict) and isinstance(p["outputs_sha256"], dict) and
@@ -98,7 +113,7 @@ def verify(n, folder, r):
              "results.json recorded): hand in the outputs as the run wrote them")
     need(r.get("eval") == "data/toy/eval.jsonl", n, "results.json does not score the evaluation set "
          "(data/toy/eval.jsonl)")
-    records = evaluate.read_eval(os.path.join(ROOT, r["eval"]))
+    records = evaluate.read_eval(os.path.join(OWN, r["eval"]))
     need(r.get("n") == len(records), n, "results.json does not score the whole evaluation set (no --limit)")
     instructions = [x["instruction"] for x in records]
     G = grader(n)
@@ -126,6 +141,56 @@ def verify(n, folder, r):
                  f"outputs score ({value}): hand in the numbers the run wrote, with its outputs")
 
 
+def percent(x):
+    return type(x) in (int, float) and 0 <= x <= 100
+
+
+def flag(argv, name, default):
+    """The value of a flag in a recorded command line."""
+    return argv[argv.index(name) + 1] if name in argv[:-1] else default
+
+
+BASE = []                                           # the base model, loaded once
+
+
+def base_model():
+    if not BASE:
+        from model import Tokenizer, Transformer
+        path = os.path.join(OWN, "checkpoints", "toy-base")
+        BASE.append((Transformer.from_pretrained(path), Tokenizer(path)))
+    return BASE[0]
+
+
+def model_numbers(n, r):
+    """Ranking and attribution: the base row's recomputed from the base model's weights (the graders' own copy;
+    seconds), when the run used it; every row's checked for what such numbers can be. The tuned models' weights
+    are not handed in, so their numbers are checked for form only (assignments/README.md)."""
+    argv, records = r["provenance"]["argv"], evaluate.read_eval(os.path.join(OWN, r["eval"]))
+    for name, c in r["conditions"].items():
+        k, a = c.get("ranking") or {}, c.get("attribution") or {}
+        need(all(percent(k.get(x)) for x in ("code_mean_token_%", "eq3_raw_logprob_%")) and
+             k.get("pairs", 0) + k.get("skipped", 0) == len(records) and k.get("comparisons") == 5 * k["pairs"]
+             if k else True, n, f"results.json's ranking of {name!r} is not one the run could have written")
+        need(a.get("share_%") is None or percent(a["share_%"]), n,
+             f"results.json's attribution of {name!r} is not one the run could have written")
+    base = r["conditions"].get("base", {})
+    if "--base" in argv or not base.get("ranking"):
+        return
+    model, tok = base_model()
+    pairs = [(x["instruction"], x["reference"]) for x in records]
+    rank = evaluate.ranking(model, tok, pairs)
+    need(all(close(base["ranking"].get(k), v) for k, v in rank.items()), n, "results.json's ranking of 'base' "
+         f"({base['ranking']}) is not what the base model gives ({rank})")
+    prompts = int(flag(argv, "--attribution-prompts", 24))
+    if base.get("attribution") and prompts > 0:
+        a = evaluate.attribution([(model, tok)], [x["instruction"] for x in records[:prompts]], max_new_tokens=32)[0]
+        # Gradients summed in another order differ in the fifth digit.
+        need(base["attribution"].get("n") == a["n"] and all(
+            isinstance(base["attribution"].get(k), (int, float))
+            and math.isclose(base["attribution"][k], a[k], rel_tol=1e-3) for k in ("score", "share_%")), n,
+             f"results.json's attribution of 'base' ({base['attribution']}) is not what the base model gives ({a})")
+
+
 def rows(results, names, key, n):
     for name in names:
         c = results["conditions"].get(name)
@@ -137,6 +202,7 @@ def check_4(folder=None):
     need(len(r["seeds"]) >= 2, 4, "use at least two seeds (--seeds 1 2)")
     rows(r, ["base", "response-tuned"], "win_rate_vs_it", 4)
     rows(r, ["base", "instruction-tuned"], "ranking", 4)
+    model_numbers(4, r)
 
 
 def check_5(folder=None):
@@ -163,6 +229,7 @@ def check_7(folder=None):
     r = handed_in(7, folder)
     rows(r, ["base"], "attribution", 7)
     need(any("attribution" in r["conditions"].get(n, {}) for n in TUNED), 7, "no attribution of a tuned model")
+    model_numbers(7, r)
 
 
 def test_4_response_tuning():

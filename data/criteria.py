@@ -24,6 +24,8 @@ A "number" is not a list's marker ("1. ", "2) " opening a line).
 # The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
 # model; evaluate.py --help prints this language.
 import re
+import signal
+import threading
 
 from data.game import replay
 from data.sandbox import run_tests
@@ -33,6 +35,7 @@ NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven tw
                 "sixteen seventeen eighteen nineteen twenty").split()
 NUMBER = re.compile(r"\d+|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 MAX_REGEX_CHARS = 4000              # a criterion's regex runs on at most this much output
+MAX_REGEX_SECONDS = 2.0             # and for at most this long
 
 
 LIST_MARKER = re.compile(r"^\s*\d+[.)][ \t]+(?=\S)", re.MULTILINE)
@@ -72,7 +75,7 @@ def meets(key, v, out):
         named = any(re.search(r"\b" + re.escape(s.lower()) + r"\b", low) for s in v)
         return named if key == "kind_any" else not named
     if key == "regex":
-        return re.search(v, out[:MAX_REGEX_CHARS], re.MULTILINE | re.IGNORECASE) is not None
+        return timed_search(v, out[:MAX_REGEX_CHARS]) is not None
     if key in ("min_lines", "max_lines"):
         return len(lines) >= v if key == "min_lines" else len(lines) <= v
     if key in ("min_words", "max_words"):
@@ -107,6 +110,29 @@ def meets(key, v, out):
     if key == "max_line_words":
         return all(len(line.split()) <= v for line in lines)
     raise KeyError(key)
+
+
+def out_of_time(signum, frame):
+    raise TimeoutError
+
+
+def timed_search(pattern, text):
+    """re.search(MULTILINE | IGNORECASE) stopped by SIGALRM after MAX_REGEX_SECONDS (Python's regex engine
+    checks for signals as it backtracks): a pattern that backtracks exponentially, which validate() cannot
+    always see (^(a|a)*$), is a one-line error, not a scoring run that never ends. Unbounded outside the
+    main thread, where no signal handler can be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return re.search(pattern, text, re.MULTILINE | re.IGNORECASE)
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, MAX_REGEX_SECONDS)
+    try:
+        return re.search(pattern, text, re.MULTILINE | re.IGNORECASE)
+    except TimeoutError:
+        raise UserError(f"criterion 'regex' {pattern!r:.60} ran over {MAX_REGEX_SECONDS:g} s on one output: "
+                        "it backtracks too much, rewrite it")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def valid_value(kind, key, v):

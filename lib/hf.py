@@ -2,11 +2,12 @@
 safetensors weights (one file, or shards with an index) read and written, swapped in whole. Plain dicts and
 tensors in and out; imports nothing of ours but util."""
 import json
+import math
 import os
 import shutil
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from lib.util import UserError, read_json, replace_dir
@@ -20,7 +21,11 @@ FIXED_KEYS = {"hidden_act": "silu", "attention_bias": False, "mlp_bias": False, 
 # Bounds on the sizes, well above any released model's: a typo must not allocate terabytes or build for hours.
 SIZES = {"hidden_size": 2**16, "intermediate_size": 2**18, "num_hidden_layers": 2**10, "head_dim": 2**12,
          "num_attention_heads": 2**10, "num_key_value_heads": 2**10, "vocab_size": 2**22,
-         "max_position_embeddings": 2**24}
+         "max_position_embeddings": 2**24, "sliding_window": 2**24}
+# The other keys the model computes with: positive finite numbers, a flag, the dtypes it loads, token ids.
+POSITIVE = ("rms_norm_eps", "rope_theta")
+DTYPES = ("float32", "float16", "bfloat16")
+TOKEN_IDS = ("bos_token_id", "eos_token_id")
 
 
 def read_config(path, known):
@@ -45,6 +50,17 @@ def read_config(path, known):
             raise UserError(f"{path}: unsupported config key {k!r}")
         if k in SIZES and v is not None and (type(v) is not int or not 1 <= v <= SIZES[k]):
             raise UserError(f"{path}: {k}={v!r:.30} is not an integer from 1 to {SIZES[k]:,}")
+        # A NaN or negative epsilon decodes garbage without an error; a string fails deep in the forward pass.
+        if k in POSITIVE and not (type(v) in (int, float) and 0 < v < math.inf):
+            raise UserError(f"{path}: {k}={v!r:.30} is not a finite number > 0")
+        if k == "torch_dtype" and v is not None and v not in DTYPES:
+            raise UserError(f"{path}: torch_dtype={v!r:.30} is not one of {', '.join(DTYPES)}")
+        if k == "tie_word_embeddings" and type(v) is not bool:
+            raise UserError(f"{path}: tie_word_embeddings={v!r:.30} is not true or false")
+    vocab = d.get("vocab_size") or 32000
+    for k in TOKEN_IDS:
+        if d.get(k) is not None and not (type(d[k]) is int and 0 <= d[k] < vocab):
+            raise UserError(f"{path}: {k}={d[k]!r:.30} is not a token id below vocab_size {vocab}")
     return {k: v for k, v in d.items() if k in known}
 
 
@@ -117,7 +133,10 @@ def write_checkpoint(path, cfg, sd, tokenizer, max_shard_bytes, extra):
         if tokenizer is not None:
             shutil.copyfile(tokenizer.path, os.path.join(folder, "tokenizer.model"))
         for name, shard in zip(names, shards):
-            save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
+            try:
+                save_file(shard, os.path.join(folder, name), metadata={"format": "pt"})
+            except SafetensorError as e:                # a full disk: one line from replace_dir
+                raise OSError(f"{name}: {e}")
         if len(shards) > 1:
             index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
                      "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}}

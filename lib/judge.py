@@ -21,11 +21,21 @@ class JudgeError(Exception):                                    # no usable answ
     pass
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are never followed: the key would go with them wherever they point (another host, plain
+    http), and the reply to the GET a 302 turns the POST into would be read as a verdict. urllib then raises
+    the 3xx reply as an HTTPError."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 class Judge:
     """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
     randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. `timeout` bounds a
     whole call, however slowly the server sends. Timeouts, HTTP 429 and 5xx, unusable replies: retried with
-    backoff, then JudgeError. Key: $OPENAI_API_KEY, if set, and sent only over https."""
+    backoff, then JudgeError. Key: $OPENAI_API_KEY, if set, and sent only over https, to `url` only: a redirect
+    is an error, never followed."""
 
     def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
         if not (retries >= 0 and timeout > 0):
@@ -40,6 +50,7 @@ class Judge:
         self.url = url if base.endswith("/chat/completions") else base + "/chat/completions"
         self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
             model, cache, retries, timeout, backoff, seed
+        self.opener = urllib.request.build_opener(NoRedirects)
         self.calls, self.memo = 0, ({r.get("key"): r.get("verdict") for _, r in read_records(cache)}
                                     if cache and os.path.exists(cache) and os.path.getsize(cache) else {})
 
@@ -58,7 +69,7 @@ class Judge:
             self.calls += 1
             try:
                 req = urllib.request.Request(self.url, body, headers)
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                with self.opener.open(req, timeout=self.timeout) as r:
                     text = json.loads(read_by(r, time.monotonic() + self.timeout))
                 text = text["choices"][0]["message"]["content"].lower()
                 if ("output (a)" in text) == ("output (b)" in text):
@@ -70,6 +81,8 @@ class Judge:
                 return verdict
             except urllib.error.HTTPError as e:
                 err = f"HTTP {e.code} {e.reason}"
+                if 300 <= e.code < 400:
+                    err += f" to {e.headers.get('Location')}, not followed: give the endpoint's own URL"
                 # A bad request or key: asking again will not help.
                 if e.code != 429 and e.code < 500:
                     break

@@ -141,7 +141,12 @@ def save(model, opt, tok, out, run, step, total, world, rank, saved):
                  "rng": torch.get_rng_state()}
 
         def add(folder):
-            torch.save(state, os.path.join(folder, "state.pt"))
+            try:
+                torch.save(state, os.path.join(folder, "state.pt"))
+            # torch reports a failed write (a full disk) as a RuntimeError of its writer; replace_dir makes the
+            # OSError one line.
+            except RuntimeError as e:
+                raise OSError(f"state.pt not written (is the disk full?): {str(e).splitlines()[0]}")
             if os.path.isfile(os.path.join(out, "log.jsonl")):
                 shutil.copyfile(os.path.join(out, "log.jsonl"), os.path.join(folder, "log.jsonl"))
         plain.save_pretrained(out, tokenizer=tok, extra=add)

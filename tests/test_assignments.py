@@ -188,6 +188,34 @@ def test_student_copy_scores_nothing(student, tmp_path):
             assert all(m.startswith(f"assignment {n}: not done yet") and "HINT:" in m for m in a["tests"].values())
 
 
+HOOK = """
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    report.outcome = "passed"
+"""
+
+
+def test_grading_uses_the_lecturers_graders_never_the_handins(student, tmp_path):
+    """A hand-in whose conftest passes every test and whose grader of assignment 3 is deleted: graded by this
+    project's grade.py --handin, with this project's graders, it scores what its code earns (nothing)."""
+    import shutil
+    h = tmp_path / "handin"
+    shutil.copytree(student, h, ignore=shutil.ignore_patterns(".git"))
+    with open(h / "assignments" / "conftest.py", "a") as f:
+        f.write(HOOK)
+    (h / "conftest.py").write_text(HOOK)
+    (h / "assignments" / "test_3_kv_cache.py").unlink()
+    r = subprocess.run([sys.executable, str(ROOT / "assignments" / "grade.py"), "--handin", str(h), "--out",
+                        str(tmp_path / "g.json")], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    g = json.loads((tmp_path / "g.json").read_text())
+    assert g["points"] == 0 and len(g["assignments"]["3"]["tests"]) == 3, r.stdout
+
+
 # ------------------------------------------------------------------------- wrong solutions fail with the hint
 def patched(fn, *edits):
     """fn rebuilt from its source with each (old, new) text edit applied once: a student's wrong solution."""
@@ -395,3 +423,29 @@ def test_handin_zips_code_and_handins_without_runs(tmp_path):
             "assignments/handin/4/answers.md", "assignments/handin/4/outputs/base.json"} <= names, sorted(names)
     assert not [n for n in names if n.startswith(("runs/", "checkpoints/", "data/toy/")) or "/runs/" in n]
     assert "assignment 4: results.json, answers.md" in r.stdout and "assignment 5: nothing" in r.stdout
+
+
+def test_typed_ranking_and_attribution_numbers_fail(tmp_path):
+    """The base row's are recomputed from the base model; any row's must be numbers the run could write."""
+    for n, key, change, what in [
+            (7, "attribution", {"share_%": 123.456}, "attribution of 'base'"),
+            (4, "ranking", {"code_mean_token_%": 99.9}, "ranking of 'base'"),           # recomputed: 4 s
+            (7, "ranking", {"eq3_raw_logprob_%": 123.4}, "ranking of 'response-tuned'")]:
+        h = copied(tmp_path / key / str(n), n)
+        row = "response-tuned" if "response" in what else "base"
+        edit_json(h / "results.json", lambda r: r["conditions"][row][key].update(change))
+        fails(n, h, what)
+
+
+def test_code_hashes_are_compared_with_the_code_handed_in(tmp_path):
+    """A hand-in of the current layout: each recorded hash must be that of the code beside it; a hand-in of
+    another layout is refused (the earlier layout's, with files since moved, is checked for form only)."""
+    h = copied(tmp_path, 7)
+    code = sorted(experiments().CURRENT_CODE)
+    edit_json(h / "results.json", lambda r: r["provenance"].update(
+        code_sha256={f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in code}))
+    experiments().check_7(str(h))
+    edit_json(h / "results.json", lambda r: r["provenance"]["code_sha256"].update({"rules.py": "0" * 64}))
+    fails(7, h, "rules.py is not the code the run ran")
+    edit_json(h / "results.json", lambda r: r["provenance"]["code_sha256"].update({"mine.py": "0" * 64}))
+    fails(7, h, "records the code of another layout")

@@ -51,8 +51,18 @@ def test_malformed_criterion_is_a_user_error(criterion):
         evaluate.check("text", criterion)
 
 
+def test_a_regex_that_backtracks_for_ever_is_stopped():
+    """Alternation in a repeat, which the nested-repeat check does not catch: a one-line error in seconds."""
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom data.criteria import check\n"
+            "from lib.util import cli\ncli(lambda: print(check('a' * 36 + 'b', {'regex': '^(a|a)*$'})))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error: criterion 'regex' '^(a|a)*$' ran over"), r.stderr
+    assert evaluate.check("aaa", {"regex": "^(a|a)*$"}) is True       # and a short output still matches
+
+
 # --------------------------------------------------------------------------------- shared test code
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -66,7 +76,7 @@ import chat
 import model
 from lib import util
 import train
-from conftest import LLAMA2_TOKENIZER, SHARED, make_checkpoint, needs_llama2, needs_shared_data
+from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
 
 def run_cli(monkeypatch, *argv):
@@ -365,15 +375,24 @@ class FakeEndpoint:
     """An OpenAI-like /v1/chat/completions on 127.0.0.1. `script` answers each request in turn (then repeats
     its last entry): "judge" prefers the output that contains GOOD; an int is an HTTP error status; "slow"
     sleeps past the client's timeout; "trickle" sends its answer a byte every 0.05 s; "junk" is a reply without
-    choices; any other string is the answer. `auth` keeps each request's Authorization header."""
+    choices; "redirect URL" answers 302 to URL; any other string is the answer. `auth` keeps each request's
+    Authorization header; a GET is answered "Output (a)" and kept in `gets`."""
 
     def __init__(self, script):
-        self.script, self.prompts, self.auth = list(script), [], []
+        self.script, self.prompts, self.auth, self.gets = list(script), [], [], []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_):
                 pass
+
+            def do_GET(self):                   # what urllib turns a POST into when it follows a 302
+                outer.gets.append(self.headers.get("Authorization"))
+                data = json.dumps({"choices": [{"message": {"content": "Output (a)"}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -382,6 +401,11 @@ class FakeEndpoint:
                 act = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 if isinstance(act, int):
                     return self.send_error(act)
+                if act.startswith("redirect "):
+                    self.send_response(302)
+                    self.send_header("Location", act.split()[1])
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 if act == "slow":
                     time.sleep(1.0)
                 prompt = outer.prompts[-1]
@@ -551,3 +575,13 @@ def test_stats_defaults_are_the_tables(tmp_path):
     # Lengths in the toy base's tokens and EOS against the tables' 128-token cap, as data/results reports them.
     a = evaluate.parser().parse_args(["stats", str(tmp_path / "out.json")])
     assert a.max_new_tokens == 128 and model.Tokenizer(a.tokenizer).vocab_size == 4000
+
+
+def test_judge_never_follows_a_redirect(endpoint, tmp_path, monkeypatch):
+    """A 302 to another host: not followed, so the key never goes there and its reply is never a verdict."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    elsewhere = endpoint("Output (a)")
+    srv = endpoint(f"redirect {elsewhere.url}/chat/completions")
+    with pytest.raises(judge_mod.JudgeError, match="HTTP 302 .* not followed"):
+        judge(srv.url, tmp_path / "c.jsonl").ask("which?")
+    assert len(srv.prompts) == 1 and elsewhere.gets == elsewhere.prompts == []

@@ -1,5 +1,6 @@
 """model.py against transformers (the oracle), the KV cache, left padding, save/load, the tokenizer, bad input."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import torch
 
 import model
 from lib import util
-from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2
+from conftest import LLAMA2_TOKENIZER, ROOT, make_checkpoint, needs_llama2
 
 transformers = pytest.importorskip("transformers")
 
@@ -206,12 +207,32 @@ def test_bad_checkpoint_is_one_line_exit_2(tmp_path, tiny_checkpoint, what, name
     ({"vocab_size": 4 * 10**9}, "vocab_size=4000000000 is not an integer from 1 to 4,194,304"),
     ({"num_attention_heads": 4, "num_key_value_heads": 3}, "a multiple of num_key_value_heads"),
     ("[" * 100000, "cannot read config"),
+    # Values of the wrong type or out of range, which failed deep in the forward pass or decoded garbage.
+    ({"rms_norm_eps": "1e-5"}, "rms_norm_eps='1e-5' is not a finite number > 0"),
+    ({"rms_norm_eps": math.nan}, "rms_norm_eps=nan is not a finite number > 0"),
+    ({"rms_norm_eps": -1e-5}, "rms_norm_eps=-1e-05 is not a finite number > 0"),
+    ({"rope_theta": None}, "rope_theta=None is not a finite number > 0"),
+    ({"torch_dtype": "int8"}, "torch_dtype='int8' is not one of float32, float16, bfloat16"),
+    ({"tie_word_embeddings": "no"}, "tie_word_embeddings='no' is not true or false"),
+    ({"sliding_window": "4096"}, "sliding_window='4096' is not an integer"),
+    ({"vocab_size": 100, "eos_token_id": 99999}, "eos_token_id=99999 is not a token id below vocab_size 100"),
+    ({"bos_token_id": -1}, "bos_token_id=-1 is not a token id below vocab_size 32000"),
 ])
 def test_bad_config_is_a_clear_error_not_a_hang(tmp_path, config, message):
     path = tmp_path / "config.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config))
     with pytest.raises(util.UserError, match=message):
         model.read_config(str(path))
+
+
+def test_a_tokenizer_that_does_not_fit_the_model_is_one_line(tmp_path, tiny_tokenizer):
+    """Smaller than the vocabulary, it cannot decode every id the model may choose."""
+    ckpt = make_checkpoint(tmp_path / "ck", tiny_tokenizer, vocab_size=tiny_tokenizer.vocab_size + 100)
+    r = run_cli(ckpt)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == (f"error: {ckpt}/tokenizer.model: {tiny_tokenizer.vocab_size} pieces, but {ckpt}/config.json"
+                        f" says vocab_size {tiny_tokenizer.vocab_size + 100}: a checkpoint's tokenizer needs one "
+                        "piece per row of the model\n")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -1,9 +1,11 @@
 """train.py: the loss masks, data loading and its errors, and the loop (overfitting, determinism, resume,
 NaN stop, FSDP). Tiny random models and a tokenizer trained by the fixtures; seconds each."""
+import glob
 import json
 import math
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -375,16 +377,95 @@ def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_
 
 def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpoint, chat_data, tmp_path):
     out = tmp_path / "run"
-    other = subprocess.Popen(["sleep", "60"])                       # a live process holding the lock
-    (tmp_path / ".lock-run").write_text(str(other.pid))
+    code = (f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom lib import util\n"
+            f"util.take_lock({str(out)!r})\nprint('held', flush=True)\ntime.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert other.stdout.readline() == "held\n"                  # a live process holding the lock
         with pytest.raises(util.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
             train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
     finally:
         other.kill()
         other.wait()
+    assert (tmp_path / ".lock-run").exists()                            # left by the killed process
     train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))        # its process died: taken over
     assert len(log(out)) == 3 and not (tmp_path / ".lock-run").exists()
+
+
+RACE = """import os, sys, time
+sys.path.insert(0, {root!r})
+from lib import util
+out, go = sys.argv[1:]
+open(go + "." + str(os.getpid()), "w").close()                       # ready
+while not os.path.exists(go):
+    pass
+
+
+def hold():
+    with util.locked(out):
+        held = os.open(out + ".held", os.O_CREAT | os.O_EXCL)      # fails if another holds the lock too
+        time.sleep(0.02)
+        os.close(held)
+        os.unlink(out + ".held")
+
+
+util.cli(hold)
+"""
+
+
+def test_two_processes_taking_over_a_stale_lock_never_both_hold_it(tmp_path):
+    """Processes started together on the lock file of a dead run: each holds the lock alone or is refused in
+    one line; none crashes."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    script = tmp_path / "race.py"
+    script.write_text(RACE.format(root=str(ROOT)))
+    for trial in range(20):
+        out, go = tmp_path / f"run{trial}", tmp_path / f"go{trial}"
+        (tmp_path / f".lock-run{trial}").write_text(dead)
+        procs = [subprocess.Popen([sys.executable, str(script), str(out), str(go)], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+        while len(glob.glob(f"{go}.*")) < len(procs):                    # all started, then all at once
+            time.sleep(0.01)
+        go.write_text("")
+        ends = [(p.wait(), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stderr.close()
+        assert all(rc == 0 and not err or rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+                   for rc, err in ends), ends
+        assert any(rc == 0 for rc, _ in ends) and not (tmp_path / f".lock-run{trial}").exists()
+
+
+def test_overwrite_replaces_a_linked_log_and_never_writes_through_it(tiny_checkpoint, chat_data, tmp_path):
+    out, elsewhere = tmp_path / "run", tmp_path / "elsewhere.txt"
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
+    elsewhere.write_text("not a log of ours\n")
+    os.remove(out / "log.jsonl")
+    os.symlink(elsewhere, out / "log.jsonl")
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1", "--overwrite"))
+    assert elsewhere.read_text() == "not a log of ours\n"
+    assert not os.path.islink(out / "log.jsonl") and len(log(out)) == 3
+    os.symlink(out, tmp_path / "link")                          # --out itself a link: refused
+    with pytest.raises(util.UserError, match="is a symbolic link"):
+        train.main(args(tiny_checkpoint, chat_data, tmp_path / "link", "--epochs", "1", "--overwrite"))
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_old_run(tiny_checkpoint, chat_data, tmp_path):
+    out = tmp_path / "run"
+    train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
+    before, old = (out / "log.jsonl").read_text(), weights(out)
+
+    def small_disk():                   # files larger than 64 kB cannot be written (the weights are 170 kB)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**16, 2**16))
+    argv = args(tiny_checkpoint, chat_data, out, "--epochs", "2", "--overwrite")
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), *argv], capture_output=True, text=True,
+                       preexec_fn=small_disk)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith(f"error: {out}: cannot save there")
+    assert (out / "log.jsonl").read_text() == before and same(weights(out), old)
+    assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "run"]            # nothing half-written, no lock
 
 
 def test_a_crash_between_the_renames_of_a_save_keeps_a_run_to_resume(tiny_checkpoint, chat_data, tmp_path,
