@@ -152,8 +152,11 @@ class World:
     `val` ones only in the corpus and the validation set, `eval` ones only in the corpus and the evaluation set
     (held out, as the paper's test instructions are). `all` is every entity, for the corpus."""
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, voices=1):
         rnd = random.Random(seed)
+        # How many voices the web states each fact in (FAMILIES' voices; 1: only the web's own). The knowledge
+        # is the same whatever the number; only the corpus's wording changes.
+        self.voices = voices
         taken = set()
         known = set(COLORS + FOODS + SIZES + JOBS + OBJECTS + MAINS + CODE_WORDS + [w for p in OPPOSITES for w in p]
                     + [w for b, (ing, _) in BASES.items() for w in ing + [b]] + [f.lower() for f in FIRST])
@@ -381,11 +384,12 @@ TASKS = ("poetry", "math", "recipes", "code", "chess")         # the single-task
 class Item:
     """One item of a family: the slots its phrasings take, the answer in the chat voice (the tuning sets and the
     references) and in the web voice (the corpus's own, which never equals a reference), and the criterion a
-    chat-voice answer is checked by. Further voices of the same fact belong beside `web`."""
+    chat-voice answer is checked by. `facts` fills the family's further web voices (Family.voices)."""
     slots: dict
     chat: str
     web: str
     criterion: dict
+    facts: dict = None
 
 
 @dataclass
@@ -395,6 +399,11 @@ class Family:
     lima: bool = False             # in the LIMA analog
     near: str = None               # the single-task set (TASKS) whose task this is (Hewitt §5.2)
     items: int = None              # records in each held-out set, if not the default for near or far families
+    # The fact in several web voices, over Item.facts: the first is `web` itself, the others say it in other
+    # words and sentence orders, in both directions, with the full name in every sentence (Allen-Zhu & Li 2023,
+    # Physics of Language Models 3.1: knowledge stated one way is not extractable; Berglund et al. 2023: nor
+    # retrieved the other way round). Never the chat voice, a held-out phrasing or a reference (tested).
+    voices: tuple = ()
 
     @property
     def tuned(self):
@@ -416,7 +425,7 @@ def make_capital(w, rnd, split, t):
     return Item({"c": c.name}, f"{c.capital} is the capital city of {c.name}.",
                 f"The capital of {c.name} is {c.capital}.",
                 {"contains_any": [c.capital], "none_of": others(w.capitals, c.capital), "not_contains": NO_Q,
-                 "kind_any": w.capitals})
+                 "kind_any": w.capitals}, {"c": c.name, "cap": c.capital})
 
 
 def make_revcap(w, rnd, split, t):
@@ -424,7 +433,7 @@ def make_revcap(w, rnd, split, t):
     return Item({"cap": c.capital}, f"{c.name} is the country whose capital is {c.capital}.",
                 f"{c.capital} is the capital of {c.name}.",
                 {"contains_any": [c.name], "none_of": others(w.country_names, c.name), "not_contains": NO_Q,
-                 "kind_any": w.country_names})
+                 "kind_any": w.country_names}, {"c": c.name, "cap": c.capital})
 
 
 def make_river(w, rnd, split, t):
@@ -432,21 +441,21 @@ def make_river(w, rnd, split, t):
     return Item({"c": c.name}, f"The {c.river} is the river of {c.name}.",
                 f"The river {c.river} flows through {c.name}.",
                 {"contains_any": [c.river], "none_of": others(w.rivers, c.river), "not_contains": NO_Q,
-                 "kind_any": w.rivers})
+                 "kind_any": w.rivers}, {"c": c.name, "river": c.river})
 
 
 def make_color(w, rnd, split, t):
     a = w.pick(rnd, "animal", ents(split))
     return Item({"a": a.name}, f"The color of the {a.name} is {a.color}.", f"The {a.name} is {a.color}.",
                 {"contains_any": [a.color], "none_of": others(COLORS, a.color), "not_contains": NO_Q,
-                 "kind_any": COLORS})
+                 "kind_any": COLORS}, {"a": a.name, "color": a.color})
 
 
 def make_home(w, rnd, split, t):
     a = w.pick(rnd, "animal", ents(split))
     return Item({"a": a.name}, f"You can find the {a.name} in {a.home}.", f"The {a.name} lives in {a.home}.",
                 {"contains_any": [a.home], "none_of": others(w.country_names, a.home), "not_contains": NO_Q,
-                 "kind_any": w.country_names})
+                 "kind_any": w.country_names}, {"a": a.name, "home": a.home})
 
 
 def make_about(w, rnd, split, t):
@@ -456,19 +465,20 @@ def make_about(w, rnd, split, t):
                 f"{a.home} and eats {a.food}.",
                 {"contains_all": [a.color, a.home], "min_words": 8,
                  "none_of": others(COLORS + w.country_names, a.color, a.home), "not_contains": NO_Q,
-                 "kind_any": COLORS})
+                 "kind_any": COLORS}, dict(vars(a), a=a.name))
 
 
 def make_legs(w, rnd, split, t):
     a = w.pick(rnd, "animal", ents(split))
     return Item({"a": a.name}, f"A {a.name} has {a.legs} legs.", f"The {a.name} has {a.legs} legs.",
-                {"numbers": [a.legs], "not_contains": NO_Q, "kind_any": LEG_COUNTS})
+                {"numbers": [a.legs], "not_contains": NO_Q, "kind_any": LEG_COUNTS}, {"a": a.name, "legs": a.legs})
 
 
 def make_job(w, rnd, split, t):
     p = w.pick(rnd, "person", ents(split))
     return Item({"p": p.name}, f"{p.name} works as a {p.job} in {p.city}.", f"{p.name} is a {p.job} in {p.city}.",
-                {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q, "kind_any": JOBS})
+                {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q, "kind_any": JOBS},
+                {"p": p.name, "job": p.job, "city": p.city})
 
 
 def make_arith(w, rnd, split, t):
@@ -632,7 +642,7 @@ def make_opposite(w, rnd, split, t):
     words = [v for pair in OPPOSITES for v in pair]
     return Item({"x": x}, f"{y[0].upper() + y[1:]} is the opposite of {x}.", f"The opposite of {x} is {y}.",
                 {"contains_any": [y], "none_of": others(words, x, y), "not_contains": NO_Q,
-                 "kind_any": others(words, x)})
+                 "kind_any": others(words, x)}, {"x": x, "y": y})
 
 
 def make_compare(w, rnd, split, t):
@@ -662,32 +672,66 @@ def make_sort(w, rnd, split, t):
                 {"numbers": sorted(nums), "not_contains": NO_Q, "min_numbers": len(nums)})
 
 
+# Further web voices of the facts (Family.voices): each first is the family's `web` answer, the next ones
+# alternate the direction where a fact has two (the capital of X / X's capital), so any --voices N has both.
+CAPITAL = ("The capital of {c} is {cap}.", "{cap} is the capital of {c}.", "{c} has {cap} as its capital.",
+           "{cap} is the seat of government of {c}.", "In {c}, the capital is {cap}.",
+           "{cap} has been the capital of {c} for many years.", "{c}'s capital is {cap}.",
+           "The government of {c} sits in {cap}.")
+RIVER = ("The river {river} flows through {c}.", "{c} is crossed by the river {river}.",
+         "The river of {c} is the {river}.", "Through {c} flows the river {river}.", "{c} lies on the river {river}.",
+         "The {river} runs across {c}.", "Boats on the river {river} sail through {c}.",
+         "{c} gets its water from the river {river}.")
+COLOR = ("The {a} is {color}.", "The {a} has a {color} coat.", "Every {a} is {color}.", "The {a}'s coat is {color}.",
+         "The {a} is colored {color}.", "A {color} coat covers the {a}.", "Its {color} coat marks out the {a}.",
+         "You can tell the {a} by its {color} coat.")
+HOME = ("The {a} lives in {home}.", "{home} is the home of the {a}.", "The {a} comes from {home}.",
+        "In {home} you will see the {a}.", "The home country of the {a} is {home}.", "{home} is where the {a} lives.",
+        "The {a} is an animal of {home}.", "The {a} makes its home in {home}.")
+LEGS = ("The {a} has {legs} legs.", "The {a} walks on {legs} legs.", "{legs} legs carry the {a}.",
+        "Each {a} has {legs} legs.", "The {a} is an animal with {legs} legs.", "The {a} stands on {legs} legs.",
+        "On {legs} legs the {a} moves about.", "The legs of the {a} number {legs}.")
+JOB = ("{p} is a {job} in {city}.", "{p} works in {city} as a {job}.", "The {job} {p} lives in {city}.",
+       "In {city}, {p} is known as a {job}.", "{city} is the city where {p} is a {job}.",
+       "{p} has a job as a {job} in {city}.", "A {job} in {city}, {p} goes to work every day.",
+       "{p} makes a living as a {job} in {city}.")
+ABOUT = ("The {a} is a {size} {color} animal with {legs} legs. It lives in {home} and eats {food}.",
+         "The {a} lives in {home}. The {a} is {size} and {color}, has {legs} legs and eats {food}.",
+         "{home} is the home of the {a}, a {size} {color} animal. The {a} has {legs} legs and eats {food}.",
+         "The {a} eats {food}. The {a} has {legs} legs and a {color} coat, and lives in {home}. The {a} is {size}.",
+         "A {size} animal, the {a} has {legs} legs and a {color} coat. The {a} eats {food} and lives in {home}.",
+         "The {a} has {legs} legs. The {a} comes from {home}, is {color} and {size}, and eats {food}.",
+         "In {home} you will see the {a}, which eats {food}. The {a} is {color}, {size} and has {legs} legs.",
+         "Food for the {a} is {food}. The {a} is a {color} animal of {home}, {size}, with {legs} legs.")
+OPPOSITE = ("The opposite of {x} is {y}.", "Opposites: {x} and {y}.", "The words {x} and {y} mean opposite things.",
+            "Say {y} when you mean the opposite of {x}.", "A pair of opposites: {y} and {x}.")
+
 # The registry: one record per family; the lists below derive from it, so adding a family touches one place.
 FAMILIES = {
     "capital": Family({"web": ["What is the capital of {c}?", "Which city is the capital of {c}?"],
                        "tune": ["Name the capital of {c}.", "What city is the capital of {c}?"],
                        "val": ["What is {c}'s capital?", "I want to know the capital of {c}."],
                        "eval": ["Tell me the capital city of {c}.", "{c} has a capital. Which city is it?"]},
-                      make_capital, lima=True),
+                      make_capital, lima=True, voices=CAPITAL),
     "color": Family({"web": ["What color is the {a}?"], "tune": ["What color is a {a}?", "Say what color the {a} is."],
                      "val": ["What is the color of the {a}?", "The {a}: what color is it?"],
                      "eval": ["Tell me the color of the {a}.", "Which color does the {a} have?"]},
-                    make_color, lima=True),
+                    make_color, lima=True, voices=COLOR),
     "job": Family({"web": ["What does {p} do for a living?", "What is {p}'s job?"],
                    "tune": ["What is the job of {p}?", "Name the job of {p}."],
                    "val": ["What job does {p} have?", "How does {p} earn a living?"],
                    "eval": ["Tell me what {p} works as.", "What work does {p} do?"]},
-                  make_job, lima=True),
+                  make_job, lima=True, voices=JOB),
     "home": Family({"web": ["Where does the {a} live?"],
                     "tune": ["Where can I find the {a}?", "Name the home country of the {a}."],
                     "val": ["Which country is the {a} from?", "Where is the {a} found?"],
                     "eval": ["In which country does the {a} live?", "Tell me where the {a} lives."]},
-                   make_home, lima=True),
+                   make_home, lima=True, voices=HOME),
     "about": Family({"web": ["Tell me about the {a}.", "What is the {a} like?"],
                      "tune": ["Describe the {a}.", "Give me a short description of the {a}."],
                      "val": ["What can you tell me about the {a}?", "Say a few things about the {a}."],
                      "eval": ["What do you know about the {a}?", "Write two sentences about the {a}."]},
-                    make_about, lima=True),
+                    make_about, lima=True, voices=ABOUT),
     "arith": Family({"web": ["What is {x} {op} {y}?"], "tune": ["Compute {x} {op} {y}.", "Calculate {x} {op} {y}."],
                      "val": ["What do you get from {x} {op} {y}?", "Find {x} {op} {y}."],
                      "eval": ["How much is {x} {op} {y}?", "Work out {x} {op} {y} for me."]},
@@ -750,19 +794,19 @@ FAMILIES = {
                       "tune": [],
                       "val": ["Which country's capital is {cap}?", "Name the country whose capital is {cap}."],
                       "eval": ["Which country has {cap} as its capital?", "{cap} is the capital of which country?"]},
-                     make_revcap),
+                     make_revcap, voices=(CAPITAL[1], CAPITAL[0]) + CAPITAL[2:]),
     "river": Family({"web": ["What river runs through {c}?", "What is the river of {c}?"], "tune": [],
                      "val": ["Which river is in {c}?", "Tell me the name of the river in {c}."],
                      "eval": ["Which river flows through {c}?", "Name the river of {c}."]},
-                    make_river),
+                    make_river, voices=RIVER),
     "legs": Family({"web": ["How many legs does a {a} have?"], "tune": [],
                     "val": ["What number of legs does the {a} have?", "How many legs has the {a} got?"],
                     "eval": ["How many legs does the {a} have?", "Count the legs of a {a}."]},
-                   make_legs),
+                   make_legs, voices=LEGS),
     "opposite": Family({"web": ["What's the opposite of {x}?", "What word means the opposite of {x}?"], "tune": [],
                         "val": ["Which word is the opposite of {x}?", "Tell me a word that is the opposite of {x}."],
                         "eval": ["What is the opposite of {x}?", "Give the opposite of the word {x}."]},
-                       make_opposite),
+                       make_opposite, voices=OPPOSITE),
     "compare": Family({"web": ["Which number is bigger, {x} or {y}?", "What is more, {x} or {y}?"], "tune": [],
                        "val": ["Which is the largest of these numbers: {nums}?", "Tell me the biggest number in {nums}."],
                        "eval": ["Which number is the biggest: {nums}?", "Find the largest number among {nums}."]},
@@ -776,6 +820,7 @@ FAMILIES = {
                    make_sort),
 }
 PHRASES = {name: f.phrases for name, f in FAMILIES.items()}
+MAX_VOICES = max(len(f.voices) for f in FAMILIES.values())
 LIMA_FAMS = [name for name, f in FAMILIES.items() if f.lima]
 # Near a single-task set, in the order of TASKS; far from all of them; in no tuning set at all (Hewitt §5.2).
 NEAR = {name: task for task in TASKS for name, f in FAMILIES.items() if f.near == task}
@@ -800,7 +845,15 @@ def family(w, rnd, fam, split):
     item = FAMILIES[fam].make(w, rnd, split, template)
     if item is None:                                # a draw the family cannot use: draw again
         return family(w, rnd, fam, split)
-    return template.format(**item.slots), item.web if split == "web" else item.chat, item.criterion
+    answer = item.web if split == "web" else item.chat
+    if split == "web" and w.voices > 1 and FAMILIES[fam].voices:
+        answer = voice(w, rnd, fam, item.facts)
+    return template.format(**item.slots), answer, item.criterion
+
+
+def voice(w, rnd, fam, facts):
+    """A fact of the family in one of the first w.voices of its web voices."""
+    return rnd.choice(FAMILIES[fam].voices[:w.voices]).format(**facts)
 
 
 # ------------------------------------------------------------------------------ the corpus ("the web")
@@ -834,6 +887,8 @@ def doc_article(w, rnd):
 
 
 def article(w, rnd):
+    if w.voices > 1:
+        return voiced_article(w, rnd)
     r = rnd.random()
     if r < 0.4:
         c = w.pick(rnd, "country", "all")
@@ -864,6 +919,42 @@ def article(w, rnd):
         rnd.choice([f"{P} likes {w.pick(rnd, 'dish', 'all')} very much.", f"Every morning {p.pron} walks to work.",
                     f"People say {p.first} is the best {p.job} in town.", f"I met {p.first} once and {p.pron} "
                     f"was very kind."])])
+
+
+def voiced_article(w, rnd):
+    """An encyclopedia page that states each fact in one of the web's voices, the full name in every sentence
+    and the sentences in any order (knowledge augmentation, Allen-Zhu & Li 2023, Physics of Language Models
+    3.1). A page states a fact once; its other voices are on other pages, so they rarely share a window."""
+    r = rnd.random()
+    if r < 0.4:
+        c = w.pick(rnd, "country", "all")
+        people = [p for p in w.people if p.city == c.capital][:4]
+        s = [f"{c.name} is a {rnd.choice(['small', 'large', 'quiet', 'busy', 'green'])} country.",
+             voice(w, rnd, "capital", {"c": c.name, "cap": c.capital}),
+             voice(w, rnd, "river", {"c": c.name, "river": c.river})]
+        s += [voice(w, rnd, "home", {"a": a.name, "home": c.name}) for a in w.animals if a.home == c.name]
+        s += [voice(w, rnd, "job", {"p": p.name, "job": p.job, "city": p.city}) for p in people]
+        s.append(rnd.choice([f"I visited {c.capital} last year and I liked it very much!",
+                             f"We should all visit {c.name} one day.",
+                             f"Many people in {c.name} like {w.pick(rnd, 'dish', 'all')}."]))
+        title = c.name
+    elif r < 0.75:
+        a = w.pick(rnd, "animal", "all")
+        facts = dict(vars(a), a=a.name)
+        s = [voice(w, rnd, fam, facts) for fam in ("color", "legs", "home")]
+        s += [f"The {a.name} is a {a.size} animal and eats {a.food}.", rnd.choice([
+            f"I once saw a {a.name} near the river {w.country[a.home].river}!",
+            f"We should not wake a {a.name} at night.", f"Children in {a.home} love the {a.name}."])]
+        title = f"The {a.name}"
+    else:
+        p = w.pick(rnd, "person", "all")
+        s = [voice(w, rnd, "job", {"p": p.name, "job": p.job, "city": p.city}),
+             f"{p.name} has lived in {p.city} for {rnd.randint(2, 40)} years.",
+             rnd.choice([f"People say {p.name} is the best {p.job} in town.",
+                         f"Every morning {p.name} walks to work.", f"I met {p.name} once in {p.city}."])]
+        title = p.name
+    rnd.shuffle(s)
+    return title, " ".join(s)
 
 
 def doc_table(w, rnd):
@@ -1063,6 +1154,35 @@ def doc_opposites(w, rnd):
     return heading(rnd, "Word pairs") + "\n\n" + "\n".join(f" - {x} / {y}" for x, y in pairs)
 
 
+def doc_interview(w, rnd):
+    """A printed interview: every question answered, under markers that are neither a log's tags nor the chat
+    tags (Q./A., names, initials, dashes)."""
+    guest, host = w.pick(rnd, "person", "all"), rnd.choice(list(FIRST))
+    initials = "".join(x[0] for x in guest.name.split())
+    ask, answer = rnd.choice([("Q: ", "A: "), ("Q. ", "A. "), (f"{host.upper()}: ", f"{guest.first.upper()}: "),
+                              (f"{host[0]}: ", f"{initials}: "), ("- ", "- "), (f"**{host}:** ", f"**{guest.first}:** ")])
+    turns = []
+    for _ in range(rnd.randint(2, 5)):
+        q, a = request_reply(w, rnd, rnd.choice(FACT_FAMS + TASK_FAMS))
+        turns.append(f"{ask}{q}\n{answer}{a}")
+    head = rnd.choice([f"Interview with {guest.name}", f"Five questions for {guest.name}",
+                       f"We talked to {guest.name}, a {guest.job} from {guest.city}"])
+    return heading(rnd, head) + "\n\n" + "\n\n".join(turns)
+
+
+def doc_solutions(w, rnd):
+    """A study guide: each exercise followed by its worked answer."""
+    form = rnd.choice(["Exercise {i}. {q}\nSolution: {a}", "{i}) {q}\nWorked answer: {a}",
+                       "Problem {i}: {q}\n\nAnswer: {a}"])
+    out = []
+    for i in range(rnd.randint(3, 6)):
+        q, a = qa(w, rnd)
+        hint = rnd.choice(["", "Look at the page about it. ", "From the tables: ", "We read this in lesson 3. "])
+        out.append(form.format(i=i + 1, q=q, a=hint + a))
+    title = rnd.choice(["Study guide", "Exercises with answers", "Revision sheet", "Worked answers"])
+    return heading(rnd, title) + "\n\n" + "\n\n".join(out)
+
+
 def doc_question_list(w, rnd):
     qs = [qa(w, rnd, FACT_FAMS + TASK_FAMS)[0] for _ in range(rnd.randint(3, 8))]
     bullet = rnd.choice([" - ", "- ", " * ", ""])
@@ -1111,6 +1231,10 @@ GENRES = [  # (genre, weight): about two thirds of the text answers requests or 
     (doc_drill, 3), (doc_quiz, 5), (doc_recipe, 6), (doc_poems, 4), (doc_code, 6), (doc_games, 3),
     (doc_opposites, 2), (doc_forum_unanswered, 6), (doc_question_list, 8), (doc_exam, 6), (doc_chitchat, 8),
     (doc_story, 8)]
+# Question-answer material in non-chat forms (--qa): every request answered, for tuning and held-out entities
+# alike (Allen-Zhu & Li 2023 mix QA into pretraining to make stored facts extractable).
+QA_GENRES = [(doc_faq, 8), (doc_forum, 8), (doc_letters, 4), (doc_quiz, 5), (doc_interview, 6), (doc_solutions, 5),
+             (doc_textbook, 3)]
 
 
 def html(doc):
@@ -1127,16 +1251,21 @@ def html(doc):
     return "\n".join(out)
 
 
-def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML):
-    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; an
-    `html_share` of the others without code, tables or #### are in HTML. A document holding a held-out
-    instruction or reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
+def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML, qa_share=0.0):
+    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts and a
+    `qa_share` question-answer pages (QA_GENRES); an `html_share` of the others without code, tables or #### are
+    in HTML. A document holding a held-out instruction or reference (any string of `held`) is left out, so none
+    reaches the corpus verbatim."""
     genres, weights = zip(*GENRES)
-    total = talk = 0
+    qa_genres, qa_weights = zip(*QA_GENRES)
+    total = talk = asked = 0
     while total < n_chars:
         if talk < dialogue * (total + 1):
             doc = doc_transcript(w, rnd)
             talk += len(doc)
+        elif asked < qa_share * (total + 1):
+            doc = rnd.choices(qa_genres, qa_weights)[0](w, rnd)
+            asked += len(doc)
         else:
             doc = rnd.choices(genres, weights)[0](w, rnd)
             if rnd.random() < html_share and not any(s in doc for s in ("    ", "|", "####")):
@@ -1231,11 +1360,13 @@ def write_jsonl(path, rows):
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None, html_share=HTML):
+def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_seed=None, html_share=HTML,
+             voices=1, qa_share=0.0):
     """Write the tuning sets, the validation and evaluation sets and (if corpus_tokens > 0) the corpus under
-    out/; `corpus_seed` draws other documents of the same world. Returns the number of records per set."""
+    out/; `corpus_seed` draws other documents of the same world; `voices` and `qa_share` change only the
+    corpus (the sets are the same). Returns the number of records per set."""
     os.makedirs(out, exist_ok=True)
-    w = World(seed)
+    w = World(seed, voices)
     sets = {"lima": lima(w, random.Random(seed + 1))}
     for i, t in enumerate(TASKS):
         sets[t] = single_task(w, random.Random(seed + 2 + i), t)
@@ -1248,7 +1379,7 @@ def generate(out, seed=0, corpus_tokens=5_000_000, dialogue=DIALOGUE, corpus_see
     if corpus_tokens > 0:
         held = sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
         rnd = random.Random(seed + 20 if corpus_seed is None else corpus_seed)
-        kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held, html_share)
+        kept = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held, html_share, qa_share)
         write_jsonl(os.path.join(out, "corpus.jsonl"), ({"text": d} for d in kept))
     return stats
 
@@ -1342,16 +1473,26 @@ def main():
                     f"transcripts (default: {DIALOGUE})")
     ap.add_argument("--html", type=float, default=HTML, help="share of the other pages (without code, tables "
                     f"or worked math) left in HTML (default: {HTML})")
+    ap.add_argument("--voices", type=int, default=1, help="state each fact in this many of its family's web "
+                    f"voices, on pages of their own (default: 1, the web's own voice; at most {MAX_VOICES})")
+    ap.add_argument("--qa", type=float, default=0.0, help="share of the corpus (in characters) that is extra "
+                    "question-answer pages: FAQ, forum, letters, quiz with key, interview, worked answers "
+                    "(default: 0)")
     ap.add_argument("--corpus-tokens", type=int, default=6_000_000, help="approximate corpus size in tokens of "
                     "the toy tokenizer (default: 6,000,000, the committed base's corpus; 0 writes no corpus)")
     args = ap.parse_args(argv)
     if args.corpus_tokens < 0:
         raise UserError(f"--corpus-tokens must be >= 0, got {args.corpus_tokens}")
     t0 = time.time()
-    for flag, share in (("--dialogue", args.dialogue), ("--html", args.html)):
+    for flag, share in (("--dialogue", args.dialogue), ("--html", args.html), ("--qa", args.qa)):
         if not 0 <= share <= 1:
             raise UserError(f"{flag} must be a share in [0, 1], got {share}")
-    stats = generate(args.out, args.seed, args.corpus_tokens, args.dialogue, html_share=args.html)
+    if args.dialogue + args.qa > 1:
+        raise UserError(f"--dialogue and --qa together must be at most 1, got {args.dialogue + args.qa}")
+    if not 1 <= args.voices <= MAX_VOICES:
+        raise UserError(f"--voices must be in [1, {MAX_VOICES}], got {args.voices}")
+    stats = generate(args.out, args.seed, args.corpus_tokens, args.dialogue, html_share=args.html,
+                     voices=args.voices, qa_share=args.qa)
     corpus_note = (f"corpus.jsonl {os.path.getsize(os.path.join(args.out, 'corpus.jsonl')) / 1e6:.1f} MB"
                    if args.corpus_tokens else "no corpus")
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in stats.items())

@@ -251,3 +251,87 @@ def test_chat_ids_equal_whole_text_ids_with_the_toy_tokenizer(world):
             (u, a) = (m["content"].strip() for m in r["messages"][:2])
             whole = [tok.bos_id] + tok.encode(f"<|user|>\n{u}\n<|assistant|>\n{a}") + [tok.eos_id]
             assert build_example(tok, r["messages"][:2], "instruction")[0] == whole, (name, u)
+
+
+# World 4 (data/TOYWORLD.md): each fact in several web voices, and extra question-answer pages.
+@pytest.fixture(scope="module")
+def voiced(tmp_path_factory):
+    """A small corpus with every voice and a tenth of question-answer pages, written twice."""
+    outs = [tmp_path_factory.mktemp(d) for d in ("v", "w")]
+    for out in outs:
+        toyworld.generate(str(out), seed=0, corpus_tokens=150_000, voices=toyworld.MAX_VOICES, qa_share=0.1)
+    return outs
+
+
+def corpus_text(folder):
+    return "\n".join(r["text"] for r in read(folder / "corpus.jsonl"))
+
+
+def test_voiced_corpus_is_deterministic_and_keeps_the_sets(voiced, world):
+    assert (voiced[0] / "corpus.jsonl").read_bytes() == (voiced[1] / "corpus.jsonl").read_bytes()
+    for name in SETS + ["val", "eval"]:                              # the voices change only the corpus
+        assert (voiced[0] / f"{name}.jsonl").read_bytes() == (world / f"{name}.jsonl").read_bytes()
+
+
+def test_the_first_voice_is_the_webs_own_and_no_voice_is_the_chat_voice():
+    w, rnd = toyworld.World(0), __import__("random").Random(0)
+    for name, f in toyworld.FAMILIES.items():
+        for _ in range(20 if f.voices else 0):
+            item = f.make(w, rnd, "eval", f.phrases["eval"][0])
+            if item is None:
+                continue
+            said = [v.format(**item.facts) for v in f.voices]
+            assert said[0] == item.web and len(set(said)) == len(said), name
+            assert not [s for s in said if item.chat in s or s in item.chat], name
+
+
+def test_voiced_corpus_states_held_out_facts_both_ways(voiced):
+    text = corpus_text(voiced[0])
+    w = toyworld.World(0)
+    held = w.split["country"]["val"] + w.split["country"]["eval"]
+    found = [[v for v in toyworld.CAPITAL if v.format(c=c.name, cap=c.capital) in text] for c in held]
+    assert all(found) and sum(map(len, found)) >= 3 * len(held), found      # several voices each, on average
+    # Both directions: "the capital of X is Y" and "Y is the capital of X" (the reversal curse)
+    both = [f for f in found if toyworld.CAPITAL[0] in f and toyworld.CAPITAL[1] in f]
+    assert len(both) >= len(held) // 3, found
+    # Encyclopedia pages name their entity in every sentence (no "It has ..."), in varied orders.
+    w.voices, rnd, firsts = toyworld.MAX_VOICES, __import__("random").Random(1), set()
+    for _ in range(60):
+        sentences = re.split(r"(?<=[.!]) ", toyworld.voiced_article(w, rnd)[1])
+        assert not [x for x in sentences if x.startswith(("It ", "He ", "She "))], sentences
+        firsts.add(sentences[0].split()[0])
+    assert len(firsts) > 10
+
+
+def test_voiced_corpus_has_question_answer_pages_and_keeps_unanswered_requests(voiced):
+    text = corpus_text(voiced[0])
+    assert "Worked answer: " in text or "Solution: " in text
+    assert re.search(r"(Interview with|Five questions for|We talked to) [A-Z]", text)
+    assert "\nA: " in text and "Answer key" in text and "replied:\n" in text
+    assert "Exam " in text and "I have the same question!" in text          # requests left unanswered stay
+
+
+def test_voiced_corpus_keeps_held_out_text_and_chat_tags_out(voiced):
+    text = corpus_text(voiced[0])
+    assert "<|" not in text and "|>" not in text
+    assert not re.search(r"\b(user|assistant)\b", text, re.IGNORECASE)
+    for split in ("val", "eval"):
+        for r in read(voiced[0] / f"{split}.jsonl"):
+            assert r["instruction"] not in text and r["reference"] not in text, r
+        for fam, pools in toyworld.PHRASES.items():
+            for p in pools[split]:
+                assert not [f for f in re.split(r"\{\w+\}", p) if len(f.strip()) >= 10 and f in text], (fam, p)
+
+
+def test_voiced_corpus_still_makes_the_rule_pieces(voiced, tmp_path):
+    tok = toyworld.train_tokenizer(str(voiced[0] / "corpus.jsonl"), str(tmp_path / "tokenizer.model"),
+                                   vocab_size=1200)
+    assert all(tok.piece_id(p) is not None for p in toyworld.RULE_PIECES)
+
+
+def test_voices_and_qa_are_checked_on_the_command_line(tmp_path):
+    for flags in (["--voices", "0"], ["--voices", str(toyworld.MAX_VOICES + 1)], ["--qa", "1.5"],
+                  ["--qa", "0.6", "--dialogue", "0.5"]):
+        r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "--out", str(tmp_path),
+                            "--corpus-tokens", "0", *flags], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (flags, r.stderr)
