@@ -1,7 +1,7 @@
 """Assignments 4-7, the experiments: graded on the evidence handed in under assignments/handin/N/: results.json
 written by experiments/reproduce.py (with its provenance: the command line, the sha256 of the code it ran and of every
 output file it scored, the rule specs and the seeds), the outputs/ it scored, and answers.md. The grader
-re-scores the handed-in outputs with the project's own code (criteria.check, evaluate.grades, evaluate.winrate;
+re-scores the handed-in outputs with the project's own code (criteria.check, criteria.grades, evaluate.winrate;
 seconds), checks each output file against the hash results.json recorded, and recomputes results.json's win
 rates, pass rates and style shares from them: made-up numbers, or outputs edited after the run, fail. The
 answers are for the lecturer to read."""
@@ -13,6 +13,7 @@ import os
 import pytest
 
 import evaluate
+from data import criteria
 import rules
 from grading import HANDIN, ROOT, Grader
 from lib.util import align
@@ -98,12 +99,12 @@ def verify(n, folder, r):
              "results.json recorded): hand in the outputs as the run wrote them")
     need(r.get("eval") == "data/toy/eval.jsonl", n, "results.json does not score the evaluation set "
          "(data/toy/eval.jsonl)")
-    records = evaluate.read_eval(os.path.join(ROOT, r["eval"]))
+    records = criteria.read_eval(os.path.join(ROOT, r["eval"]))
     need(r.get("n") == len(records), n, "results.json does not score the whole evaluation set (no --limit)")
     instructions = [x["instruction"] for x in records]
     G = grader(n)
     outs = {name: [G.call(align, instructions, os.path.join(folder, f)) for f in fs] for name, fs in files.items()}
-    graded = {name: [evaluate.grades(records, o) for o in per] for name, per in outs.items()}
+    graded = {name: [criteria.grades(records, o) for o in per] for name, per in outs.items()}
     need(set(graded) == set(r["conditions"]) and "instruction-tuned" in graded, n,
          "results.json's rows are not those of the outputs it scored")
     it = graded["instruction-tuned"]
