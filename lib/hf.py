@@ -1,10 +1,11 @@
-"""Hugging Face checkpoint files, for model.py: config.json checked against what the model supports, and the
-safetensors weights (one file, or shards with an index) read and written, swapped in whole. Plain dicts and
-tensors in and out; imports nothing of ours but util."""
+"""Hugging Face checkpoint files, for model.py: config.json checked against what the model supports, the
+SentencePiece tokenizer.model, and the safetensors weights (one file, or shards with an index) read and written,
+swapped in whole. Plain dicts and tensors in and out; imports nothing of ours but util."""
 import json
 import os
 import shutil
 
+import sentencepiece as spm
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -46,6 +47,20 @@ def read_config(path, known):
         if k in SIZES and v is not None and (type(v) is not int or not 1 <= v <= SIZES[k]):
             raise UserError(f"{path}: {k}={v!r:.30} is not an integer from 1 to {SIZES[k]:,}")
     return {k: v for k, v in d.items() if k in known}
+
+
+def read_tokenizer(path):
+    """The SentencePiece processor of a tokenizer.model file, or of a checkpoint directory's, and the file's
+    absolute path."""
+    file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise UserError(f"{file}: tokenizer not found")
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(file)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"{file}: not a SentencePiece model ({e})")
+    return sp, os.path.abspath(file)
 
 
 def shard_files(path):
