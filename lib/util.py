@@ -321,6 +321,12 @@ def trim_log(path, step):
         f.writelines(keep)
 
 
+def append_jsonl(path, record):
+    """Add one record to a JSONL log."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def take_lock(out):
     """A lock file beside `out` holding our pid, created only if absent (O_EXCL): a second run into the same
     directory is an error while the first lives; the lock of a run that died is taken over."""
