@@ -337,17 +337,13 @@ def parser():
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm, rk)
     p.add_argument("--data", required=True, help="(instruction, response) pairs: messages, Alpaca, AlpacaEval")
     p.set_defaults(limit=1000)                                                  # the paper's --max_examples
-    p = cmd("premise", "The paper's premise (§4.2) on the eval set: ranking with uniform and same-family "
-            "distractors, the swapped-instruction control, the reference's first-token rank after the prompt.",
-            ev, lm, rk)
+    p = cmd("premise", "The paper's premise (§4.2): ranking (uniform and same-family distractors), the swap "
+            "control, the reference's first-token rank.", ev, lm, rk)
     p.add_argument("--outputs", help="the model's outputs on --eval: also its checks and first lines")
-    p = cmd("stats", "Output statistics: length, EOS, repetition, restating, single-task style (the tables' "
-            "defaults).")
+    p = cmd("stats", "Output statistics: length, EOS, repetition, restating, single-task style.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
-    p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="tokenizer.model or checkpoint directory, for "
-                   "lengths in tokens; 'none' for words")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="the generation cap: shorter outputs met "
-                   "EOS (the tables': 128; generate.py's default is 256)")
+    p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="for lengths in tokens; 'none': in words")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="the decoding cap: shorter outputs met EOS")
     p.add_argument("--eval", help="toy eval set: also split the style by the records' 'near' task")
     p = cmd("attribution", "Wu et al.'s instruction attribution, each model on its own greedy responses.", lm)
     p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base first")
