@@ -6,7 +6,6 @@ import argparse
 import math
 import os
 import random
-import re
 import statistics
 import sys
 from collections import Counter
@@ -16,46 +15,16 @@ from tqdm import tqdm
 
 from chat import build_prompt, instruction_span
 from data import criteria
-from data.criteria import check, validate
+from data.criteria import STYLES, check, graded_files, pass_rates, read_eval, restates
 from generate import generate, generate_ids
-from lib.judge import Judge, judge_file
+from lib import judge
 from model import Tokenizer, Transformer
 from train import build_example, collate, token_nll
-from lib.util import (Help, UserError, align, cli, conversation, read_pairs, read_records, results_table,
-                      write_json)
+from lib.util import (Help, UserError, align, bleu4, cli, conditions, conversation, mean_std, pct, read_pairs,
+                      read_records, results_table, write_json)
 
 
-# ------------------------------------------------------------------------------------------- reading files
-def read_eval(path):
-    """The toy eval set's records, each with an 'instruction' and a valid 'criterion'."""
-    records = read_records(path, need="instruction")
-    for where, r in records:
-        validate(r.get("criterion"), where)
-    return [r for _, r in records]
-
-
-def paired(path, reference):
-    """(instruction, output of path, output of reference) for each record of the reference file."""
-    pairs = read_pairs(reference)
-    return [(ins, out, ref) for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path))]
-
-
-# ----------------------------------------------------------------------------------- checks and win rates
-def pass_rates(eval_recs, passed):                              # overall and per family, in %
-    fam = {}
-    for r, p in zip(eval_recs, passed):
-        fam.setdefault(str(r.get("family")), []).append(p)
-    return {"pass": 100 * statistics.mean(passed), "n": len(passed),
-            "by_family": {k: 100 * statistics.mean(v) for k, v in sorted(fam.items())}}
-
-
-def grades(records, outputs):
-    """(passed, graded score) per output, from the record's criterion (criteria.grade: the share of its checks
-    met, staying off the instruction's words, ending cleanly). Compared as pairs, a pass beats a fail, and
-    between two passes or two fails the output that meets more of the checks wins; an echo meets none."""
-    return [criteria.grade(o, r["criterion"], r.get("instruction", "")) for o, r in zip(outputs, records)]
-
-
+# ----------------------------------------------------------------------------------------------- win rates
 def outcomes(a, b):
     """Per instruction, 1 where a's result is higher than b's, 0.5 where they are equal, 0 where lower."""
     if len(a) != len(b) or not a:
@@ -81,21 +50,6 @@ def bootstrap_ci(values, resamples=2000, seed=0):
 def tie_share(a, b):
     """The share (%) of instructions on which a and b tie: a win rate built mostly of ties says little."""
     return 100 * sum(x == y for x, y in zip(a, b)) / len(a)
-
-
-def pct(xs):                                                    # the share of true values, in %
-    return 100 * statistics.mean(xs) if xs else None
-
-
-def mean_std(xs):                                               # the sample std over seeds
-    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
-
-
-def seed_pairs(files, against):
-    """(file, reference): seed i with seed i, or one output set (e.g. the rules) against every reference."""
-    if len(files) != len(against) and len(files) > 1 and len(against) > 1:
-        raise UserError(f"{len(files)} files against {len(against)} references: give one, or one per seed")
-    return list(zip(files, against)) if len(files) == len(against) else [(f, a) for f in files for a in against]
 
 
 # -------------------------------------------------------------------------------------- model scoring
@@ -188,29 +142,7 @@ def response_nll(model, tok, convs, batch_size=16, max_len=1024):
     return statistics.mean(kept)
 
 
-def bleu4(hyp, ref):
-    """Sentence BLEU-4 (x100) on whitespace words: clipped n-gram precisions for n = 1..4, add-one smoothing
-    for n > 1, brevity penalty. Shi et al. Table 2 use it on greedy outputs for training prompts."""
-    h, r, logp = hyp.split(), ref.split(), 0.0
-    for n in range(1, 5):
-        hg, rg = (Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1)) for w in (h, r))
-        match, total, add = sum((hg & rg).values()), max(len(h) - n + 1, 0), int(n > 1)
-        if match + add == 0:
-            return 0.0
-        logp += math.log((match + add) / (total + add)) / 4
-    return 100 * math.exp(min(0.0, 1 - len(r) / len(h)) + logp)
-
-
 # ----------------------------------------------------------------------------------------- output statistics
-STYLES = {   # the single-task styles of Hewitt §5; §5.2 finds they leak mostly into similar instructions
-    "math": lambda o, ls: bool(ls) and re.fullmatch(r"####\s*\S+", ls[-1]) is not None,
-    "poetry": lambda o, ls: len(ls) >= 4 and max(len(x.split()) for x in ls) <= 12,
-    # Three short "- " ingredient lines.
-    "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,
-    "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
-    "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
-
-
 def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
     """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the
     cap. rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run
@@ -221,10 +153,7 @@ def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
     restate, cont, style = [], [], {k: [] for k in STYLES}
     for ins, out in pairs:
         lines = [x.strip() for x in out.splitlines() if x.strip()]
-        w, first = re.findall(r"\w+", ins.lower()), re.findall(r"\w+", lines[0].lower()) if lines else []
-        k = min(4, len(w))
-        runs = {tuple(w[i:i + k]) for i in range(len(w) - k + 1)} if k else set()
-        restate.append(any(tuple(first[i:i + k]) in runs for i in range(len(first) - k + 1)))
+        restate.append(restates(lines[0] if lines else "", ins))
         cont.append("<|user|>" in out or "<|assistant|>" in out or bool(lines) and lines[0].endswith("?"))
         for name, f in STYLES.items():
             style[name].append(f(out, lines))
@@ -307,49 +236,18 @@ def load(a, checkpoint):
     return Transformer.from_pretrained(checkpoint, getattr(torch, a.dtype), a.device), Tokenizer(checkpoint)
 
 
-def graded_files(a):
-    """The eval records, and a function path -> grades of that output file against them (each read once)."""
-    ev, memo = read_eval(a.eval), {}
-
-    def graded(path):
-        if path not in memo:
-            memo[path] = grades(ev, align([r["instruction"] for r in ev], path))
-        return memo[path]
-    return ev, graded
-
-
-def conditions(a):
-    """{condition: [(output file, reference file) per seed]} of --files against --against."""
-    if not all(f for c in [a.against, *a.files] for f in c.split(",")):
-        raise UserError("--against and --files need file names, none empty")
-    res = {cond: seed_pairs(cond.split(","), a.against.split(",")) for cond in a.files}
-    for f, ref in (pair for pairs in res.values() for pair in pairs):          # the command of the paper's judge
-        print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
-              "weighted_alpaca_eval_gpt4_turbo")
-    return res
-
-
 def checks(a):
-    ev, graded = graded_files(a)
+    ev, graded = graded_files(a.eval)
     return {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
 
 
 def winrates(a):
-    _, graded = graded_files(a)
+    _, graded = graded_files(a.eval)
     res = {}
-    for cond, pairs in conditions(a).items():
+    for cond, pairs in conditions(a.against, a.files).items():
         rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
         ties = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
         res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates, "ties_%": ties}
-    return res
-
-
-def judge(a):
-    judge = Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
-    res = {}
-    for cond, pairs in conditions(a).items():
-        rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
-        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates}
     return res
 
 
@@ -403,7 +301,7 @@ def im(a):
 
 
 COMMANDS = {"checks": checks, "winrate": winrates, "rank": rank, "premise": premise, "stats": stats,
-            "attribution": attribute, "im": im, "judge": judge}
+            "attribution": attribute, "im": im, "judge": judge.win_rates}
 TOY_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints", "toy-base")
 
 
@@ -412,57 +310,44 @@ def parser():
     ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    # Flags several commands share: the JSON output, the eval set, the files compared, the model's settings.
-    out, ev, vs, lm = (argparse.ArgumentParser(add_help=False) for _ in range(4))
+    # Flags several commands share: the JSON output, the eval set, the files compared, the model's settings, the
+    # ranking's model and draws.
+    out, ev, vs, lm, rk = (argparse.ArgumentParser(add_help=False) for _ in range(5))
     out.add_argument("--json", help="also write the results to this JSON file")
-    ev.add_argument("--eval", required=True, help="toy eval set JSONL: 'instruction', 'family', 'near', "
-                    "'criterion'")
-    vs.add_argument("--against", required=True, help="comma-separated reference outputs (IT model), one per "
-                    "seed")
-    vs.add_argument("--files", action="append", required=True, help="comma-separated outputs of one condition, "
-                    "one per seed or one against every seed; repeat for more conditions")
+    ev.add_argument("--eval", required=True, help="toy eval set JSONL (instruction, family, near, criterion)")
+    vs.add_argument("--against", required=True, help="reference outputs (IT), comma-separated, one per seed")
+    vs.add_argument("--files", action="append", required=True, help="outputs of one condition, comma-separated,"
+                    " one per seed or one against every seed; repeat for more conditions")
     lm.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     lm.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
-    lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to this many tokens (paper: "
-                    "1024)")
+    lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to N tokens (paper: 1024)")
     lm.add_argument("--limit", type=int, help="use only the first N records of each file")
+    rk.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
+    rk.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
+    rk.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
 
     def cmd(name, text, *parents):
         return sub.add_parser(name, help=text, description=text, parents=[out, *parents], formatter_class=Help)
 
-    p = cmd("checks", "Pass rate of output files against the criteria of the eval set, overall and per "
-            "family.", ev)
+    p = cmd("checks", "Pass rate of output files on the eval set's criteria, overall and per family.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
-    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, equal results go to "
-        "the answer closer to the eval record's reference (token F1); exact ties count half.", ev, vs)
-    p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm)
-    p.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
-    p.add_argument("--data", required=True, help="(instruction, response) pairs: messages JSONL, Alpaca, "
-                   "AlpacaEval")
-    p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
+    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, else the higher graded "
+        "score wins; exact ties count half.", ev, vs)
+    p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm, rk)
+    p.add_argument("--data", required=True, help="(instruction, response) pairs: messages, Alpaca, AlpacaEval")
     p.set_defaults(limit=1000)                                                  # the paper's --max_examples
-    p = cmd("premise", "The paper's premise (§4.2) on the toy eval set: ranking with uniform and same-family "
-            "distractors (chance 50%), the swapped-instruction control, per family, the reference's first-token "
-            "rank after the chat prompt; with --outputs, the checks passed and the most common first lines.", ev, lm)
-    p.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
-    p.add_argument("--outputs", help="the model's outputs on --eval (generate.py), for its checks and first lines")
-    p.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
-    p = cmd("stats", "Output statistics per file: length, EOS, repetition, restating, single-task style. The "
-            "defaults are the tables'.")
+    p = cmd("premise", "The paper's premise (§4.2): ranking (uniform and same-family distractors), the swap "
+            "control, the reference's first-token rank.", ev, lm, rk)
+    p.add_argument("--outputs", help="the model's outputs on --eval: also its checks and first lines")
+    p = cmd("stats", "Output statistics: length, EOS, repetition, restating, single-task style.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
-    p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="tokenizer.model or checkpoint directory, for "
-                   "lengths in tokens; 'none' for lengths in words")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="the generation cap: shorter outputs met "
-                   "EOS (the tables decode at most 128 tokens; generate.py's default is 256)")
-    p.add_argument("--eval", help="toy eval set: also split the task style by the records' 'near' task")
+    p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="for lengths in tokens; 'none': in words")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="the decoding cap: shorter outputs met EOS")
+    p.add_argument("--eval", help="toy eval set: also split the style by the records' 'near' task")
     p = cmd("attribution", "Wu et al.'s instruction attribution, each model on its own greedy responses.", lm)
-    p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base model "
-                   "first")
-    p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages "
-                   "file")
+    p.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint directories, the base first")
+    p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages")
     p.add_argument("--max-new-tokens", type=int, default=64, help="response length cap (Wu: 200-300)")
     p.add_argument("--min-tokens", type=int, default=5, help="drop shorter responses (Wu: 5)")
     p.set_defaults(limit=50)                                                    # a backward pass per token
@@ -470,15 +355,9 @@ def parser():
     p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint directories (e.g. IT and IM)")
     p.add_argument("--train", required=True, help="the training set (messages JSONL)")
     p.add_argument("--heldout", required=True, help="held-out conversations (messages JSONL)")
-    p.add_argument("--bleu", type=int, default=0, help="BLEU-4 of greedy outputs on the first N training "
-                   "prompts")
+    p.add_argument("--bleu", type=int, default=0, help="BLEU-4 of greedy outputs on the first N train prompts")
     p = cmd("judge", "Win rates from a pairwise judge at an OpenAI-compatible endpoint (cached).", vs)
-    p.add_argument("--url", required=True, help="endpoint base URL, e.g. http://localhost:8000/v1")
-    p.add_argument("--model", required=True, help="judge model name")
-    p.add_argument("--cache", default="judge_cache.jsonl", help="answers cache (JSONL); a rerun costs nothing")
-    p.add_argument("--retries", type=int, default=3, help="retries after a timeout or a server error")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    p.add_argument("--seed", type=int, default=0, help="seed of the order randomisation")
+    judge.add_arguments(p)
     return ap
 
 

@@ -3,15 +3,12 @@
   python generate.py --rules eos,uniform,diversity     # the toy base model + the paper's three rules
   python generate.py --checkpoint runs/response        # a response-tuned model (train.py --mode response)
 
-The prompt is the Tulu chat prompt from train.py's builder; decoding is KV-cached and batched with left padding,
+The prompt is the Tulu chat prompt (chat.py); decoding is KV-cached and batched with left padding,
 greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
 """
 import argparse
-import hashlib
-import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -20,7 +17,8 @@ from tqdm import tqdm
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import build_prompt, instruction_span
-from lib.util import UserError, check_output, cli, parse, read_records, require, write_json
+from lib.generation import OutputFile, check_room, instruction_generator, read_instructions, threads
+from lib.util import UserError, cli, parse, require
 
 
 def prompt_ids(tok, instruction):
@@ -116,25 +114,12 @@ def decode(model, tok, prompts, starts, *, max_new_tokens, rules, temperature, t
     return history[:, T:]
 
 
-def instruction_generator(seed, instruction):
-    """The sampling generator of one instruction: a function of the seed and the instruction alone, so a
-    sampled output is the same whatever the batch, the chunk or an interrupted run it was decoded in."""
-    digest = hashlib.sha256(f"{seed}\0{instruction}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
-
-
 def generate_ids(model, tok, instructions, *, max_new_tokens=256, rules=None, batch_size=16, temperature=0.0,
                  top_p=1.0, seed=0, progress=False):
     """Response token ids (EOS excluded) for each instruction, in order. `rules` is a RuleExpert or None.
     Prompts are batched by length, so a batch holds little padding."""
     prompts = [prompt_ids(tok, ins) for ins in instructions]
-    longest = max((len(p) for p, _ in prompts), default=0)
-    if longest >= context(model):
-        raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of "
-                        f"{context(model)}")
-    if longest + max_new_tokens > context(model):
-        tqdm.write(f"generate: responses to long prompts stop at the model's context of {context(model)} "
-                   f"tokens", file=sys.stderr)
+    check_room(max((len(p) for p, _ in prompts), default=0), max_new_tokens, context(model))
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
     result = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc="generate", unit="ins", disable=not progress)
@@ -156,13 +141,6 @@ def generate(model, tok, instructions, **settings):
     return [tok.decode(r) for r in generate_ids(model, tok, instructions, **settings)]
 
 
-# --------------------------------------------------------------------------------------------- files
-def read_instructions(path):
-    """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and
-    line."""
-    return [r for _, r in read_records(path, need="instruction")]
-
-
 def settings(argv=None, **values):
     """The decoding run's settings: from the command line, or (for a caller in Python) `values` by flag name
     with the command line's defaults for the rest."""
@@ -171,17 +149,15 @@ def settings(argv=None, **values):
     add("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
     add("--input", default="data/toy/eval.jsonl", help="JSON list or JSONL of {'instruction': ...}")
     add("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
-    add("--overwrite", action="store_true", help="replace an existing --output (without it, or --resume, an "
-        "existing --output is an error)")
     add("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
-    add("--rules", default="none", help=f"rules multiplied in, e.g. {','.join(PAPER_RULES)} (the paper's "
-        "model), any subset, 'start' (in the code, not the paper), or 'none'")
-    add("--saturate", action="store_true", help="keep the EOS bonus at +15 from the ramp's end on (the "
-        "paper's code gives it nothing there)")
-    add("--eos-ramp", type=int, default=250, help="tokens over which the EOS rule's bonus rises to +15 (the "
-        "paper: 250; the toy world's scaled row: 8, see data/TOYWORLD.md)")
-    add("--response-only", action="store_true", help="diversity rule counts only response tokens (the "
-        "paper's text) instead of everything from the instruction on (its code)")
+    add("--overwrite", action="store_true", help="replace an existing --output (with neither, it is an error)")
+    add("--rules", default="none", help=f"rules multiplied in: {','.join(PAPER_RULES)} (the paper's), any "
+        "subset, 'start' (the code's), or 'none'")
+    add("--saturate", action="store_true", help="keep the EOS bonus at +15 after the ramp (the code's: 0)")
+    add("--eos-ramp", type=int, default=250, help="tokens over which the EOS bonus rises to +15 (paper: 250; "
+        "the toy world's scaled row: 8, see data/TOYWORLD.md)")
+    add("--response-only", action="store_true", help="diversity counts response tokens only (the paper's "
+        "text), not all from the instruction on (its code)")
     add("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
     add("--batch-size", type=int, default=16, help="prompts decoded together")
     add("--temperature", type=float, default=0.0, help="0 = greedy (the paper); > 0 samples")
@@ -192,8 +168,8 @@ def settings(argv=None, **values):
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     add("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
         help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
-    add("--threads", type=int, default=1, help="CPU threads. 1 suits small models: on a busy CPU, threads "
-        "waiting on each other made a 5M-parameter model 30x slower with 2")
+    add("--threads", type=int, default=1, help="CPU threads: 1 suits small models (on a busy CPU, 2 made a "
+        "5M-parameter model 30x slower)")
     args = parse(ap, argv, values)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
              "a finite --temperature >= 0": 0 <= args.temperature < math.inf,
@@ -212,49 +188,25 @@ def run(args):
                         f"model first, see README)")
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
-    output = args.output or os.path.join("out", generator + ".json")
-    check_output(output, args.input)            # an unwritable --output fails now, not after the decoding
-    if os.path.exists(output) and not (args.resume or args.overwrite):
-        raise UserError(f"{output}: exists; pass --resume to continue it or --overwrite to replace it")
-    done = read_done(output) if args.resume and os.path.exists(output) else {}
-    todo = list(dict.fromkeys(r["instruction"] for r in records if r["instruction"] not in done))
+    path = args.output or os.path.join("out", generator + ".json")
+    output = OutputFile(path, args.input, records, args.resume, args.overwrite)
+    todo = output.todo()
     tok = Tokenizer(args.checkpoint)
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                         device=args.device)
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
-          f"{','.join(names) or 'none'}; writing {output}")
-    dataset = Path(args.input).stem
-
-    def save():
-        write_json(output, [dict(done[r["instruction"]], dataset=r.get("dataset", dataset))
-                            for r in records if r["instruction"] in done])
+          f"{','.join(names) or 'none'}; writing {output.path}")
     chunk = args.batch_size * 4
-    bar, threads = tqdm(total=len(todo), desc="generate", unit="ins"), torch.get_num_threads()
-    torch.set_num_threads(args.threads)             # restored below: run() may be part of a longer script
-    try:
+    with threads(args.threads), tqdm(total=len(todo), desc="generate", unit="ins") as bar:
         for k in range(0, len(todo), chunk):
             part = todo[k:k + chunk]
             outs = generate(model, tok, part, max_new_tokens=args.max_new_tokens, rules=rules,
                             batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
                             seed=args.seed)
-            for i, o in zip(part, outs):
-                done[i] = {"instruction": i, "output": o, "generator": generator}
-            save()
+            output.add(part, outs, generator)
             bar.update(len(part))
-    finally:
-        torch.set_num_threads(threads)
-        bar.close()
-    save()
-
-
-def read_done(output):
-    """{instruction: record} of the outputs already in an AlpacaEval list, to resume it."""
-    try:
-        with open(output, encoding="utf-8") as f:
-            return {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
-        raise UserError(f"{output}: cannot resume from it, not an AlpacaEval list ({e})")
+    output.save()
 
 
 def main(argv=None):

@@ -4,7 +4,6 @@ with load_state_dict(strict=True) and no mapping table."""
 import os
 from dataclasses import dataclass, fields, asdict
 
-import sentencepiece as spm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -59,16 +58,8 @@ class Tokenizer:
     piece by piece then equal the whole text's."""
 
     def __init__(self, path):
-        file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
-        if not os.path.isfile(file):
-            raise UserError(f"{file}: tokenizer not found")
-        # Copied at every save, wherever the working directory goes.
-        self.path = os.path.abspath(file)
-        self.sp = spm.SentencePieceProcessor()
-        try:
-            self.sp.Load(file)
-        except (OSError, RuntimeError) as e:
-            raise UserError(f"{file}: not a SentencePiece model ({e})")
+        # The file's absolute path: a save copies it, wherever the working directory has gone.
+        self.sp, self.path = hf.read_tokenizer(path)
         self.bos_id, self.eos_id, self.vocab_size = self.sp.bos_id(), self.sp.eos_id(), self.sp.vocab_size()
         # A checkpoint's tokenizer must fit its model: a larger one encodes ids the model has no row for, a
         # smaller one cannot decode every id the model may choose.

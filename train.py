@@ -11,7 +11,6 @@
 The run directory (--out) is always a loadable HF checkpoint plus state.pt (for --resume) and log.jsonl.
 """
 import argparse
-import json
 import math
 import os
 import time
@@ -25,8 +24,8 @@ from chat import segments
 from model import Tokenizer, Transformer, read_config
 from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, micro_batches, open_run,
                          resume, save)
-from lib.util import (Help, UserError, cli, load_conversations, load_documents, locked, parse, require,
-                      trim_log)
+from lib.util import (Help, UserError, append_jsonl, cli, load_conversations, load_documents, locked, parse,
+                      require, trim_log)
 
 IGNORE = -100                                  # label of a token that carries no loss
 
@@ -195,8 +194,7 @@ def settings(argv=None, **values):
         + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
     add("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
     add("--batch-size", type=int, default=16, help="examples per optimizer step (paper: 64)")
-    add("--micro-batch-size", type=int, default=16, help="examples per forward pass and process; the rest "
-        "accumulate, the loss is the same (paper: 1)")
+    add("--micro-batch-size", type=int, default=16, help="examples per forward pass and process (paper: 1)")
     add("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
     add("--warmup", type=float, default=0.03, help="fraction of the steps spent in linear warmup")
     add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
@@ -205,13 +203,11 @@ def settings(argv=None, **values):
     add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
     add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
     add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
-    add("--group-by-length", action="store_true", help="batches of similar lengths (a speed option: less "
-        "padding); by default batches are shuffled, as in the paper's code")
+    add("--group-by-length", action="store_true", help="batch similar lengths, less padding (paper: shuffled)")
     add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
-    add("--threads", type=int, default=1, help="CPU threads for torch; more help only on an idle multi-core "
-        "CPU")
+    add("--threads", type=int, default=1, help="CPU threads; more help only on an idle multi-core CPU")
     args = parse(ap, argv, values)
     args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
     require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
@@ -241,10 +237,9 @@ def train(args):
         cleanup.enter_context(locked(args.out, rank == 0))
         inputs = [args.model, args.data, args.init, args.tokenizer]
         state = open_run(args.out, inputs, run, args.resume, args.overwrite, rank)   # None, or the saved state
-        if args.resume:
-            model, tok = load_model(args.out)
-        else:
-            model, tok = load_model(args.model, args.init, args.tokenizer, args.seed)
+        # A resumed run continues from its own last save.
+        model, tok = (load_model(args.out) if args.resume else
+                      load_model(args.model, args.init, args.tokenizer, args.seed))
         max_len = min(args.max_seq_len, model.config.max_position_embeddings)
         examples, dropped = load_examples(args.data, args.mode, tok, max_len)
         lengths = [len(ids) for ids, _ in examples]
@@ -295,8 +290,7 @@ def train(args):
                    "lr": opt.param_groups[0]["lr"], "grad_norm": round(norm, 4), "tokens": ntok,
                    "tok_per_s": round(ntok / (time.time() - t0))}
             if rank == 0:
-                with open(log_file, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                append_jsonl(log_file, rec)
             bar.update()
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
             stop = interrupted or step + 1 == args.stop_at

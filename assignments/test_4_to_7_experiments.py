@@ -1,7 +1,7 @@
 """Assignments 4-7, the experiments: graded on the evidence handed in under assignments/handin/N/: results.json
 written by experiments/reproduce.py (with its provenance: the command line, the sha256 of the code it ran and of every
 output file it scored, the rule specs and the seeds), the outputs/ it scored, and answers.md. The grader
-re-scores the handed-in outputs against the graders' own evaluation set (criteria.check, evaluate.grades,
+re-scores the handed-in outputs against the graders' own evaluation set (criteria.check, criteria.grades,
 evaluate.winrate; seconds), checks each output file against the hash results.json recorded and the recorded
 code against the code handed in, and recomputes results.json's win rates, pass rates and style shares from the
 outputs, and the base model's ranking and attribution from its weights: made-up numbers, outputs edited after
@@ -15,6 +15,7 @@ import os
 import pytest
 
 import evaluate
+from data import criteria
 import rules
 from grading import HANDIN, OWN, ROOT, Grader
 from lib.util import align
@@ -22,12 +23,10 @@ from lib.util import align
 PAGES = {4: "4-response-tuning.md", 5: "5-single-task.md", 6: "6-new-rule.md", 7: "7-attribution.md"}
 # The method files every layout of the project had (reproduce.py records these and more).
 CODE = ("model.py", "train.py", "generate.py", "rules.py", "evaluate.py")
-# The files experiments/reproduce.py records now: a hand-in that lists exactly these is compared hash by hash
-# with the code handed in. Hand-ins of the earlier layout (criteria.py and reproduce.py in data/) name files
-# that have moved since, so theirs can only be checked for form.
+# The files experiments/reproduce.py records: a hand-in must list exactly these, each compared hash by hash with
+# the code handed in.
 CURRENT_CODE = {"model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
-                "experiments/reproduce.py"}
-OLD_CODE = {"model.py", "train.py", "generate.py", "rules.py", "evaluate.py", "criteria.py", "data/reproduce.py"}
+                "data/sandbox.py", "data/game.py", "lib/util.py", "lib/generation.py", "experiments/reproduce.py"}
 SINGLE_TASK = ("poetry", "math (GSM)", "code (MBPP)", "recipes", "chess")
 STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recipes": "recipes", "chess": "chess"}
 TUNED = ("instruction-tuned", "response-tuned", "instruction-modelling") + SINGLE_TASK
@@ -94,9 +93,9 @@ def verify(n, folder, r):
     need(isinstance(p["code_sha256"], dict) and all(len(str(p["code_sha256"].get(f, ""))) == 64 for f in CODE), n,
          f"results.json's provenance lacks the sha256 of the code it ran ({', '.join(CODE)})")
     recorded = set(p["code_sha256"])
-    need(recorded in (CURRENT_CODE, OLD_CODE), n, "results.json records the code of another layout of the project "
+    need(recorded == CURRENT_CODE, n, "results.json records the code of another layout of the project "
          f"({', '.join(sorted(recorded))}): rerun the command with the current experiments/reproduce.py")
-    for f in sorted(recorded & CURRENT_CODE if recorded == CURRENT_CODE else ()):
+    for f in sorted(recorded):
         here = os.path.join(ROOT, f)
         need(os.path.isfile(here) and sha256(here) == p["code_sha256"][f], n, f"{f} is not the code the run "
              "ran (its sha256 differs from the one results.json recorded): hand in the code you ran, or rerun")
@@ -113,12 +112,12 @@ def verify(n, folder, r):
              "results.json recorded): hand in the outputs as the run wrote them")
     need(r.get("eval") == "data/toy/eval.jsonl", n, "results.json does not score the evaluation set "
          "(data/toy/eval.jsonl)")
-    records = evaluate.read_eval(os.path.join(OWN, r["eval"]))
+    records = criteria.read_eval(os.path.join(OWN, r["eval"]))
     need(r.get("n") == len(records), n, "results.json does not score the whole evaluation set (no --limit)")
     instructions = [x["instruction"] for x in records]
     G = grader(n)
     outs = {name: [G.call(align, instructions, os.path.join(folder, f)) for f in fs] for name, fs in files.items()}
-    graded = {name: [evaluate.grades(records, o) for o in per] for name, per in outs.items()}
+    graded = {name: [criteria.grades(records, o) for o in per] for name, per in outs.items()}
     need(set(graded) == set(r["conditions"]) and "instruction-tuned" in graded, n,
          "results.json's rows are not those of the outputs it scored")
     it = graded["instruction-tuned"]
@@ -165,7 +164,7 @@ def model_numbers(n, r):
     """Ranking and attribution: the base row's recomputed from the base model's weights (the graders' own copy;
     seconds), when the run used it; every row's checked for what such numbers can be. The tuned models' weights
     are not handed in, so their numbers are checked for form only (assignments/README.md)."""
-    argv, records = r["provenance"]["argv"], evaluate.read_eval(os.path.join(OWN, r["eval"]))
+    argv, records = r["provenance"]["argv"], criteria.read_eval(os.path.join(OWN, r["eval"]))
     for name, c in r["conditions"].items():
         k, a = c.get("ranking") or {}, c.get("attribution") or {}
         need(all(percent(k.get(x)) for x in ("code_mean_token_%", "eq3_raw_logprob_%")) and

@@ -25,11 +25,12 @@ A "number" is not a list's marker ("1. ", "2) " opening a line).
 # model; evaluate.py --help prints this language.
 import re
 import signal
+import statistics
 import threading
 
 from data.game import replay
 from data.sandbox import run_tests
-from lib.util import UserError
+from lib.util import UserError, align, read_records
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty").split()
@@ -270,3 +271,51 @@ def grade(output: str, criterion: dict, instruction: str = ""):
         return passed, 0.0
     met = list(met.values()) + [float(not echo), float(ends_cleanly(output))]
     return passed, sum(met) / len(met)
+
+
+# ------------------------------------------------------------------------------------ the toy eval set
+def read_eval(path):
+    """The toy eval set's records, each with an 'instruction' and a valid 'criterion'."""
+    records = read_records(path, need="instruction")
+    for where, r in records:
+        validate(r.get("criterion"), where)
+    return [r for _, r in records]
+
+
+def grades(records, outputs):
+    """(passed, graded score) per output, from the record's criterion (grade: the share of its checks met,
+    staying off the instruction's words, ending cleanly). Compared as pairs, a pass beats a fail, and between
+    two passes or two fails the output that meets more of the checks wins; an echo meets none."""
+    return [grade(o, r["criterion"], r.get("instruction", "")) for o, r in zip(outputs, records)]
+
+
+def graded_files(path):
+    """The eval records of `path`, and a function file -> grades of that output file against them (each file
+    read once)."""
+    records, memo = read_eval(path), {}
+
+    def graded(outputs):
+        if outputs not in memo:
+            memo[outputs] = grades(records, align([r["instruction"] for r in records], outputs))
+        return memo[outputs]
+    return records, graded
+
+
+def pass_rates(records, passed):
+    """The share of outputs that pass (%), overall and per family."""
+    fam = {}
+    for r, p in zip(records, passed):
+        fam.setdefault(str(r.get("family")), []).append(p)
+    return {"pass": 100 * statistics.mean(passed), "n": len(passed),
+            "by_family": {k: 100 * statistics.mean(v) for k, v in sorted(fam.items())}}
+
+
+# The single-task styles of Hewitt §5, each a test of (output, its non-empty lines); §5.2 finds they leak
+# mostly into similar instructions.
+STYLES = {
+    "math": lambda o, ls: bool(ls) and re.fullmatch(r"####\s*\S+", ls[-1]) is not None,
+    "poetry": lambda o, ls: len(ls) >= 4 and max(len(x.split()) for x in ls) <= 12,
+    # Three short "- " ingredient lines.
+    "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,
+    "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
+    "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}

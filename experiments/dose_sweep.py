@@ -17,6 +17,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate
+from data import criteria
 from experiments import reproduce
 from data import toyworld
 from model import Tokenizer, Transformer
@@ -40,7 +41,7 @@ def main(argv=None):
     if any(not 0 <= d <= 100 for d in args.doses) or args.tokens < 1000:
         raise UserError("--doses must be shares in [0, 100] and --tokens at least 1000")
     results = {}
-    records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
+    records = criteria.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
     for dose in args.doses:
         name = f"dose-{dose:g}"
         folder = os.path.join(args.out, name)

@@ -19,6 +19,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate
+from data import criteria
 from experiments import reproduce
 from lib.util import UserError, align, cli, table, write_atomic, write_json
 
@@ -43,7 +44,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if min(args.grid) < 1:
         raise UserError("--grid: epoch counts must be at least 1")
-    records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
+    records = criteria.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
     graded = {}                                         # (condition, count) -> [(passed, F1)] per instruction
     for epochs in args.grid:
         folder = os.path.join(args.out, f"epochs-{epochs}")
@@ -53,7 +54,7 @@ def main(argv=None):
         for name in SWEPT:
             path = os.path.join(folder, "outputs", reproduce.slug(f"{name} seed {args.seed}") + ".json")
             outs = align([r["instruction"] for r in records], path)
-            graded[name, epochs] = evaluate.grades(records, outs)
+            graded[name, epochs] = criteria.grades(records, outs)
     score = {}                                          # (condition, count) -> the rule's score, in %
     for epochs in args.grid:
         g = graded["instruction-tuned", epochs]

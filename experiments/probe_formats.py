@@ -17,7 +17,6 @@ from tqdm import tqdm
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data import criteria
-import evaluate
 from model import Tokenizer, Transformer
 from lib.util import cli, table
 
@@ -45,7 +44,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     model, tok = Transformer.from_pretrained(args.checkpoint), Tokenizer(args.checkpoint)
-    records = evaluate.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))
+    records = criteria.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))
     rows = []
     for name, (form, turn) in FORMATS.items():
         passed = 0

@@ -24,11 +24,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate
+from data import criteria
 import generate
 from lib import runtime
 import train
 from model import Tokenizer, Transformer
-from lib.util import UserError, align, cli, load_conversations, parse, pyplot, table, write_atomic, write_json
+from lib.util import (UserError, align, cli, load_conversations, mean_std, parse, pyplot, table, write_atomic,
+                      write_json)
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
 # its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
@@ -63,7 +65,7 @@ STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recip
 
 # The code a run depends on: results.json records each file's sha256, the evidence of what was run.
 CODE = ("model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
-        "experiments/reproduce.py")
+        "data/sandbox.py", "data/game.py", "lib/util.py", "lib/generation.py", "experiments/reproduce.py")
 
 
 def sha256(path):
@@ -133,7 +135,7 @@ def run(args):
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
     eval_path = os.path.join(args.data, f"{args.split}.jsonl")
-    records = evaluate.read_eval(eval_path)[:args.limit]
+    records = criteria.read_eval(eval_path)[:args.limit]
     instructions = [r["instruction"] for r in records]
     near = [r.get("near") for r in records]
 
@@ -144,7 +146,7 @@ def run(args):
                                        max_new_tokens=args.max_new_tokens, batch_size=32, resume=True,
                                        generator=name, limit=args.limit, **(extra or {})))
         outs = align(instructions, out)
-        return outs, evaluate.grades(records, outs)
+        return outs, criteria.grades(records, outs)
 
     def tune(run, mode, data, epochs, seed):
         lr = {"lr": args.lr} if args.lr else {}
@@ -186,7 +188,7 @@ def run(args):
         ties = [evaluate.tie_share(a, b) for a, b in pairs]
         rates = [100 * sum(p for p, _ in g) / len(g) for g in graded]
         far = [100 * sum(p for (p, _), u in zip(g, unseen) if u) / max(1, sum(unseen)) for g in graded]
-        (w, ws), (r, rs), (f, fs) = evaluate.mean_std(wins), evaluate.mean_std(rates), evaluate.mean_std(far)
+        (w, ws), (r, rs), (f, fs) = mean_std(wins), mean_std(rates), mean_std(far)
         # Paired over instructions: each instruction's outcome averaged over the seeds, then resampled.
         outcome = [sum(o) / len(pairs) for o in zip(*(evaluate.outcomes(a, b) for a, b in pairs))]
         per_ins[name] = (outcome, [sum(p for p, _ in x) / len(graded) for x in zip(*graded)])

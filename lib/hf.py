@@ -1,11 +1,12 @@
-"""Hugging Face checkpoint files, for model.py: config.json checked against what the model supports, and the
-safetensors weights (one file, or shards with an index) read and written, swapped in whole. Plain dicts and
-tensors in and out; imports nothing of ours but util."""
+"""Hugging Face checkpoint files, for model.py: config.json checked against what the model supports, the
+SentencePiece tokenizer.model, and the safetensors weights (one file, or shards with an index) read and written,
+swapped in whole. Plain dicts and tensors in and out; imports nothing of ours but util."""
 import json
 import math
 import os
 import shutil
 
+import sentencepiece as spm
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -62,6 +63,20 @@ def read_config(path, known):
         if d.get(k) is not None and not (type(d[k]) is int and 0 <= d[k] < vocab):
             raise UserError(f"{path}: {k}={d[k]!r:.30} is not a token id below vocab_size {vocab}")
     return {k: v for k, v in d.items() if k in known}
+
+
+def read_tokenizer(path):
+    """The SentencePiece processor of a tokenizer.model file, or of a checkpoint directory's, and the file's
+    absolute path."""
+    file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise UserError(f"{file}: tokenizer not found")
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(file)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"{file}: not a SentencePiece model ({e})")
+    return sp, os.path.abspath(file)
 
 
 def shard_files(path):

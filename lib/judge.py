@@ -1,5 +1,6 @@
 """An optional pairwise judge for `python evaluate.py judge`: any OpenAI-compatible /chat/completions endpoint
-asked which of two outputs follows the instruction better, as AlpacaEval's GPT-4 judge is asked."""
+asked which of two outputs follows the instruction better, as AlpacaEval's GPT-4 judge is asked. The command's
+flags (add_arguments) and its win rates over seeds (win_rates) are here too."""
 import hashlib
 import http.client
 import json
@@ -10,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
-from lib.util import UserError, read_records
+from lib.util import UserError, align, conditions, mean_std, read_pairs, read_records
 
 JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
                 "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"
@@ -126,3 +127,30 @@ def judge_file(judge, path, rows):
         raise UserError(f"{path}: {len(failed)} judgements failed, none scored (first: {failed[0]}); the "
                         f"answers so far are cached in {judge.cache}, a rerun asks only the rest")
     return 100 * statistics.mean(verdicts)
+
+
+def paired(path, reference):
+    """(instruction, output of path, output of reference) for each record of the reference file."""
+    pairs = read_pairs(reference)
+    return [(ins, out, ref) for (ins, ref), out in zip(pairs, align([i for i, _ in pairs], path))]
+
+
+def add_arguments(p):
+    """The flags of `evaluate.py judge` beside --against and --files."""
+    p.add_argument("--url", required=True, help="endpoint base URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--model", required=True, help="judge model name")
+    p.add_argument("--cache", default="judge_cache.jsonl", help="answers cache (JSONL); a rerun costs nothing")
+    p.add_argument("--retries", type=int, default=3, help="retries after a timeout or a server error")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--seed", type=int, default=0, help="seed of the order randomisation")
+
+
+def win_rates(a):
+    """{condition: win rate (%) as the judge sees it, mean and std over seeds, per seed} of --files against
+    --against (`a`: the command's flags)."""
+    judge = Judge(a.url, a.model, a.cache, a.retries, a.timeout, seed=a.seed)
+    res = {}
+    for cond, pairs in conditions(a.against, a.files).items():
+        rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
+        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates}
+    return res

@@ -1,15 +1,19 @@
 """Plumbing that a reader of the method can skip: one-line errors for bad input, reading JSON, JSONL and text
-with file:line errors, one atomic write, and the run directory's safety (a lock, a save swapped in whole,
-recovery of an interrupted save). Imports nothing of ours."""
+with file:line errors, one atomic write, the run directory's safety (a lock, a save swapped in whole, recovery
+of an interrupted save), results over seeds and the files a comparison pairs, BLEU, tables. Imports nothing of
+ours."""
 import argparse
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
+from collections import Counter
 
 
 class UserError(Exception):
@@ -352,6 +356,12 @@ def put_back(out):
             os.replace(os.path.join(out, name), os.path.join(out, name.removeprefix(".old-")))
 
 
+def append_jsonl(path, record):
+    """Add one record to a JSONL log."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def take_lock(out):
     """An exclusive flock on a lock file beside `out` that holds our pid: a second run into the same directory
     is an error while the first lives. The kernel drops the lock when its process dies, however it dies, so
@@ -399,6 +409,49 @@ def locked(out, take=True):
             put_back(out)
             os.unlink(lock)                     # before letting go, so no one locks a file no longer there
             os.close(fd)
+
+
+# ----------------------------------------------------------------------- results, seeds and comparisons
+def mean_std(xs):
+    """The mean and the sample standard deviation (0 for one value) of results over seeds."""
+    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def pct(xs):
+    """The share of true values, in %; None for none."""
+    return 100 * statistics.mean(xs) if xs else None
+
+
+def seed_pairs(files, against):
+    """(file, reference): seed i with seed i, or one output set (e.g. the rules) against every reference."""
+    if len(files) != len(against) and len(files) > 1 and len(against) > 1:
+        raise UserError(f"{len(files)} files against {len(against)} references: give one, or one per seed")
+    return list(zip(files, against)) if len(files) == len(against) else [(f, a) for f in files for a in against]
+
+
+def conditions(against, files):
+    """{condition: [(output file, reference file) per seed]} of the comma-separated lists --files (one per
+    condition) against --against; prints the command that asks the paper's judge (AlpacaEval) the same."""
+    if not all(f for c in [against, *files] for f in c.split(",")):
+        raise UserError("--against and --files need file names, none empty")
+    res = {cond: seed_pairs(cond.split(","), against.split(",")) for cond in files}
+    for f, ref in (pair for pairs in res.values() for pair in pairs):
+        print(f"alpaca_eval --model_outputs {f} --reference_outputs {ref} --annotators_config "
+              "weighted_alpaca_eval_gpt4_turbo")
+    return res
+
+
+def bleu4(hyp, ref):
+    """Sentence BLEU-4 (x100) on whitespace words: clipped n-gram precisions for n = 1..4, add-one smoothing
+    for n > 1, brevity penalty. Shi et al. Table 2 use it on greedy outputs for training prompts."""
+    h, r, logp = hyp.split(), ref.split(), 0.0
+    for n in range(1, 5):
+        hg, rg = (Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1)) for w in (h, r))
+        match, total, add = sum((hg & rg).values()), max(len(h) - n + 1, 0), int(n > 1)
+        if match + add == 0:
+            return 0.0
+        logp += math.log((match + add) / (total + add)) / 4
+    return 100 * math.exp(min(0.0, 1 - len(r) / len(h)) + logp)
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -438,8 +438,7 @@ def test_typed_ranking_and_attribution_numbers_fail(tmp_path):
 
 
 def test_code_hashes_are_compared_with_the_code_handed_in(tmp_path):
-    """A hand-in of the current layout: each recorded hash must be that of the code beside it; a hand-in of
-    another layout is refused (the earlier layout's, with files since moved, is checked for form only)."""
+    """Each recorded hash must be that of the code beside it; a hand-in recording other files is refused."""
     h = copied(tmp_path, 7)
     code = sorted(experiments().CURRENT_CODE)
     edit_json(h / "results.json", lambda r: r["provenance"].update(

@@ -13,6 +13,7 @@ import chat
 import generate
 import model
 from lib import util
+from lib.generation import read_instructions
 import rules
 import train
 from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, needs_llama2, needs_shared_data
@@ -273,9 +274,9 @@ def test_argmax_matches_torch():
 
 @needs_shared_data
 def test_reads_alpacaeval_and_the_papers_validation_set_as_they_are():
-    alpaca = generate.read_instructions(str(SHARED / "data" / "alpaca_eval" / "alpaca_eval_805_example_outputs.json"))
+    alpaca = read_instructions(str(SHARED / "data" / "alpaca_eval" / "alpaca_eval_805_example_outputs.json"))
     assert len(alpaca) == 805 and alpaca[0]["dataset"] == "helpful_base"
-    val = generate.read_instructions(str(SHARED / "data" / "val_eval" / "val.jsonl"))
+    val = read_instructions(str(SHARED / "data" / "val_eval" / "val.jsonl"))
     assert len(val) == 56 and all(r["instruction"].strip() for r in val)
 
 

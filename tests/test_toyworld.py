@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from data import suites, toyworld
-from evaluate import check
+from data.criteria import check
 from model import Tokenizer
 from lib.util import UserError
 

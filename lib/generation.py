@@ -1,0 +1,86 @@
+"""generate.py's plumbing: the instructions it reads, the AlpacaEval list of outputs it writes as it goes (the
+whole list after every chunk, atomically, so an interrupted run loses little and --resume continues it), the
+check that prompts fit the model's context, a sampling generator per instruction, and torch's thread count for a
+run."""
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from lib.util import UserError, check_output, read_records, write_json
+
+
+def read_instructions(path):
+    """The records of a JSON list or JSONL file, each with an 'instruction' string; errors name file and
+    line."""
+    return [r for _, r in read_records(path, need="instruction")]
+
+
+class OutputFile:
+    """The outputs to `records` (read from `source`) in the AlpacaEval list at `path`: {instruction, output,
+    generator, dataset}, in the records' order. An existing file is an error unless `resume` (its outputs count
+    as done) or `overwrite`; an unwritable path fails now, not after the decoding."""
+
+    def __init__(self, path, source, records, resume=False, overwrite=False):
+        check_output(path, source)
+        if os.path.exists(path) and not (resume or overwrite):
+            raise UserError(f"{path}: exists; pass --resume to continue it or --overwrite to replace it")
+        self.path, self.records, self.dataset = path, records, Path(source).stem
+        self.done = read_done(path) if resume and os.path.exists(path) else {}
+
+    def todo(self):
+        """The instructions not done yet, each once, in order."""
+        return list(dict.fromkeys(r["instruction"] for r in self.records if r["instruction"] not in self.done))
+
+    def add(self, instructions, outputs, generator):
+        """Keep these outputs and write the file."""
+        for i, o in zip(instructions, outputs):
+            self.done[i] = {"instruction": i, "output": o, "generator": generator}
+        self.save()
+
+    def save(self):
+        """Write the outputs so far, each with its record's dataset, else the name of the source file."""
+        write_json(self.path, [dict(self.done[r["instruction"]], dataset=r.get("dataset", self.dataset))
+                               for r in self.records if r["instruction"] in self.done])
+
+
+def read_done(path):
+    """{instruction: record} of the outputs already in an AlpacaEval list, to resume it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        raise UserError(f"{path}: cannot resume from it, not an AlpacaEval list ({e})")
+
+
+def check_room(longest, max_new_tokens, context):
+    """A prompt of `longest` tokens must leave room in the model's `context`; responses that would run past it
+    stop there, with a note."""
+    if longest >= context:
+        raise UserError(f"a prompt of {longest} tokens leaves no room in the model's context of {context}")
+    if longest + max_new_tokens > context:
+        tqdm.write(f"generate: responses to long prompts stop at the model's context of {context} tokens",
+                   file=sys.stderr)
+
+
+def instruction_generator(seed, instruction):
+    """The sampling generator of one instruction: a function of the seed and the instruction alone, so a
+    sampled output is the same whatever the batch, the chunk or an interrupted run it was decoded in."""
+    digest = hashlib.sha256(f"{seed}\0{instruction}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+
+@contextlib.contextmanager
+def threads(n):
+    """torch's CPU threads set to n while the block runs, then restored (a run may be part of a script)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
