@@ -66,7 +66,7 @@ class Tokenizer:
         config = os.path.join(path, "config.json")
         vocab = read_config(config).vocab_size if os.path.isdir(path) and os.path.isfile(config) else None
         if vocab not in (None, self.vocab_size):
-            raise UserError(f"{self.path}: {self.vocab_size} pieces, but {config} says vocab_size {vocab}: a "
+            raise UserError(f"{file}: {self.vocab_size} pieces, but {config} says vocab_size {vocab}: a "
                             "checkpoint's tokenizer needs one piece per row of the model")
         self._nl = self.sp.encode("\n")          # [▁, <0x0A>] with the Llama tokenizer
 

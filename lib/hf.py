@@ -76,6 +76,14 @@ def read_tokenizer(path):
         sp.Load(file)
     except (OSError, RuntimeError) as e:
         raise UserError(f"{file}: not a SentencePiece model ({e})")
+    # A checkpoint's tokenizer must fit its model: a larger one encodes ids the model has no row for, a smaller
+    # one cannot decode every id the model may choose.
+    config = os.path.join(path, "config.json")
+    if os.path.isdir(path) and os.path.isfile(config):
+        vocab = read_json(config, "an HF config.json").get("vocab_size")
+        if isinstance(vocab, int) and vocab != sp.vocab_size():
+            raise UserError(f"{file}: {sp.vocab_size()} pieces, but {config} says vocab_size {vocab}: a "
+                            "checkpoint's tokenizer needs one piece per row of the model")
     return sp, os.path.abspath(file)
 
 
