@@ -18,7 +18,9 @@ from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import build_prompt, instruction_span
 from lib.generation import OutputFile, check_room, instruction_generator, read_instructions, threads
-from lib.util import UserError, cli, parse, require
+from lib.util import UserError, cli, code_sha256, fingerprint, parse, require
+
+CODE = ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py", "lib/util.py")
 
 
 def prompt_ids(tok, instruction):
@@ -178,6 +180,15 @@ def settings(argv=None, **values):
     return args
 
 
+def record(args):
+    """What an output file is made of, kept beside it: the checkpoint by content, the decoding settings, the
+    code. --resume continues a file only when this is the same."""
+    keys = ["saturate", "eos_ramp", "response_only", "max_new_tokens", "temperature", "dtype", "device"]
+    keys += ["top_p", "seed"] if args.temperature else []
+    return {"checkpoint": fingerprint(args.checkpoint), "rules": list(parse_rules(args.rules)),
+            **{k: getattr(args, k) for k in keys}, "code": code_sha256(CODE)}
+
+
 def run(args):
     """Decode every instruction of args.input into args.output, an AlpacaEval list written after every chunk
     (an interrupted run loses little; --resume continues it)."""
@@ -189,7 +200,7 @@ def run(args):
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     path = args.output or os.path.join("out", generator + ".json")
-    output = OutputFile(path, args.input, records, args.resume, args.overwrite)
+    output = OutputFile(path, args.input, records, record(args), args.resume, args.overwrite)
     todo = output.todo()
     tok = Tokenizer(args.checkpoint)
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),

@@ -24,8 +24,8 @@ from chat import segments
 from model import Tokenizer, Transformer, read_config
 from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, micro_batches, open_run,
                          resume, save)
-from lib.util import (Help, UserError, append_jsonl, cli, load_conversations, load_documents, locked, parse,
-                      require, trim_log)
+from lib.util import (Help, UserError, append_jsonl, cli, code_sha256, fingerprint, load_conversations,
+                      load_documents, locked, parse, require, trim_log)
 
 IGNORE = -100                                  # label of a token that carries no loss
 
@@ -226,6 +226,17 @@ def settings(argv=None, **values):
 
 
 # ------------------------------------------------------------------------------------------------- main
+CODE = ("model.py", "chat.py", "train.py", "lib/runtime.py", "lib/hf.py", "lib/util.py")   # what a run runs
+
+
+def record(args):
+    """What a run is made of, saved with it: its settings, its inputs by content and its code. A run is reused
+    (experiments/reproduce.py) only when this is the same."""
+    return {**{k: getattr(args, k) for k in SAME_RUN if k != "data"}, "data": fingerprint(args.data),
+            "start": fingerprint(args.init or args.model), "tokenizer": fingerprint(args.init and args.tokenizer),
+            "precision": args.precision, "micro_batch_size": args.micro_batch_size, "code": code_sha256(CODE)}
+
+
 def train(args):
     """The training loop, as nanoGPT's: batches, loss, backward, step, log, save. `args`: settings()."""
     torch.set_num_threads(args.threads)
@@ -233,6 +244,7 @@ def train(args):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     run = {k: getattr(args, k) for k in SAME_RUN}    # what a --resume must not change
+    run["made_of"] = record(args)                   # saved with it
     with ExitStack() as cleanup:                    # undone in reverse order, however the run ends
         cleanup.enter_context(locked(args.out, rank == 0))
         inputs = [args.model, args.data, args.init, args.tokenizer]

@@ -15,22 +15,23 @@ instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held
 Every step writes its result under --out. A rerun skips what finished, resumes a training run or a decoding
 that was interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
-import hashlib
 import os
 import statistics
 import sys
 import time
+
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import evaluate
 from data import criteria
 import generate
-from lib import runtime
+from lib.generation import stale
 import train
 from model import Tokenizer, Transformer
-from lib.util import (UserError, align, cli, load_conversations, mean_std, parse, pyplot, table, write_atomic,
-                      write_json)
+from lib.util import (UserError, align, cli, code_sha256, differences, load_conversations, mean_std, parse, pyplot,
+                      sha256, table, write_atomic, write_json)
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
 # its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
@@ -68,17 +69,21 @@ CODE = ("model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.
         "data/sandbox.py", "data/game.py", "lib/util.py", "lib/generation.py", "experiments/reproduce.py")
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def train_once(out, **values):
     """train.py's run with these settings into `out`: a run interrupted part-way is resumed, a finished one
-    left as it is."""
-    if not runtime.finished(out):
-        resume = os.path.exists(os.path.join(out, "state.pt"))
-        train.train(train.settings(out=out, resume=resume, overwrite=not resume, **values))
+    left as it is, one made of other settings, inputs or code trained again (a line says what differs)."""
+    args = train.settings(out=out, **values)
+    path = os.path.join(out, "state.pt")
+    state = torch.load(path, weights_only=True) if os.path.isfile(path) else None
+    made_of = state and state["args"].get("made_of")
+    if state and made_of != train.record(args):
+        print(f"{out}: made with another {differences(made_of, train.record(args))}; training it again",
+              file=sys.stderr)
+        state = None
+    if state and not state["optimizer"]:                  # finished: save() keeps no optimizer state
+        return
+    args.resume, args.overwrite = bool(state), not state
+    train.train(args)
 
 
 def slug(name):
@@ -142,9 +147,14 @@ def run(args):
     def decode(checkpoint, name, rules="none", extra=None):
         """Outputs and grades of one model; resumed, it decodes only what an interrupted run left undone."""
         out = os.path.join(args.out, "outputs", slug(name) + ".json")
-        generate.run(generate.settings(checkpoint=checkpoint, input=eval_path, output=out, rules=rules,
-                                       max_new_tokens=args.max_new_tokens, batch_size=32, resume=True,
-                                       generator=name, limit=args.limit, **(extra or {})))
+        settings = generate.settings(checkpoint=checkpoint, input=eval_path, output=out, rules=rules,
+                                     max_new_tokens=args.max_new_tokens, batch_size=32, resume=True,
+                                     generator=name, limit=args.limit, **(extra or {}))
+        why = stale(out, generate.record(settings))
+        if why:
+            print(f"{out}: made with another {why}; decoding it again", file=sys.stderr)
+            settings.overwrite = True
+        generate.run(settings)
         outs = align(instructions, out)
         return outs, criteria.grades(records, outs)
 
@@ -176,7 +186,7 @@ def run(args):
     report["provenance"] = {
         "argv": args.argv, "seeds": args.seeds,
         "rule_sets": {n: {"rules": r, "extra": e} for n, (r, e) in rule_sets.items() if n in results},
-        "outputs": files, "code_sha256": {f: sha256(os.path.join(ROOT, f)) for f in CODE},
+        "outputs": files, "code_sha256": code_sha256(CODE),
         "outputs_sha256": {f: sha256(os.path.join(args.out, f)) for fs in files.values() for f in fs}}
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from lib.util import UserError, check_output, read_records, write_json
+from lib.util import UserError, check_output, differences, read_records, write_json
 
 
 def read_instructions(path):
@@ -21,17 +21,40 @@ def read_instructions(path):
     return [r for _, r in read_records(path, need="instruction")]
 
 
+def settings_path(path):
+    """Where the settings an output file was made with are kept: beside it, <output>.settings."""
+    return path + ".settings"
+
+
+def stale(path, made_of):
+    """Why the outputs at `path` cannot be continued with a run made of `made_of` (generate.record), as a
+    phrase naming what differs; None when they can (or there are none)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(settings_path(path), encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        saved = None
+    return differences(saved, made_of) or None
+
+
 class OutputFile:
     """The outputs to `records` (read from `source`) in the AlpacaEval list at `path`: {instruction, output,
-    generator, dataset}, in the records' order. An existing file is an error unless `resume` (its outputs count
-    as done) or `overwrite`; an unwritable path fails now, not after the decoding."""
+    generator, dataset}, in the records' order, with what made them (`made_of`) beside it. An existing file is an
+    error unless `resume` (its outputs count as done, if made of the same) or `overwrite`; an unwritable path
+    fails now, not after the decoding."""
 
-    def __init__(self, path, source, records, resume=False, overwrite=False):
+    def __init__(self, path, source, records, made_of, resume=False, overwrite=False):
         check_output(path, source)
         if os.path.exists(path) and not (resume or overwrite):
             raise UserError(f"{path}: exists; pass --resume to continue it or --overwrite to replace it")
-        self.path, self.records, self.dataset = path, records, Path(source).stem
-        self.done = read_done(path) if resume and os.path.exists(path) else {}
+        why = resume and not overwrite and stale(path, made_of)
+        if why:
+            raise UserError(f"{path}: made with another {why}; --resume would mix two runs (pass --overwrite "
+                            f"to replace it)")
+        self.path, self.records, self.dataset, self.made_of = path, records, Path(source).stem, made_of
+        self.done = read_done(path) if resume and not overwrite and os.path.exists(path) else {}
 
     def todo(self):
         """The instructions not done yet, each once, in order."""
@@ -47,6 +70,7 @@ class OutputFile:
         """Write the outputs so far, each with its record's dataset, else the name of the source file."""
         write_json(self.path, [dict(self.done[r["instruction"]], dataset=r.get("dataset", self.dataset))
                                for r in self.records if r["instruction"] in self.done])
+        write_json(settings_path(self.path), self.made_of)     # second: a crash between them leaves a mismatch
 
 
 def read_done(path):

@@ -95,12 +95,6 @@ def read_state(out, run):
     return state
 
 
-def finished(out):
-    """Whether the run in `out` reached its last step: save() keeps the optimizer state only until then."""
-    path = os.path.join(out, "state.pt")
-    return os.path.exists(path) and not torch.load(path, weights_only=True)["optimizer"]
-
-
 def resume(model, opt, state, out, world):
     """The optimizer state and RNG of the saved run (a tampered state.pt can still fail here)."""
     try:

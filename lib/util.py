@@ -5,6 +5,7 @@ ours."""
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -235,6 +236,41 @@ def check_output(output, source=None):
         raise UserError(f"{output}: cannot write there ({e.strerror})")
     if os.path.isdir(output):
         raise UserError(f"{output}: is a directory, not an output file")
+
+
+# --------------------------------------------------------------------------------- what a run was made of
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEIGHTS = (".safetensors", ".json", ".model")     # a checkpoint's files: weights, config, tokenizer
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path):
+    """What a run read, by content wherever it lies: a file's sha256, or for a checkpoint folder the sha256 of
+    its weights, config and tokenizer files (by name; not its log or optimizer state). None for None."""
+    if path is None or not os.path.isdir(path):
+        return None if path is None else sha256(path) if os.path.isfile(path) else f"missing: {path}"
+    names = sorted(n for n in os.listdir(path) if n.endswith(WEIGHTS) and os.path.isfile(os.path.join(path, n)))
+    return hashlib.sha256(json.dumps([[n, sha256(os.path.join(path, n))] for n in names]).encode()).hexdigest()
+
+
+def code_sha256(files):
+    """{file: sha256} of the project's files (paths from the repository root): the code a result came from."""
+    return {f: sha256(os.path.join(ROOT, f)) for f in files}
+
+
+def differences(saved, wanted):
+    """The names of the settings in which a saved record differs from the wanted one, as a phrase."""
+    if not isinstance(saved, dict):
+        return "settings (none recorded)"
+    keys = [k for k in wanted if saved.get(k) != wanted[k]] + [k for k in saved if k not in wanted]
+    return ", ".join(keys)
 
 
 # ------------------------------------------------------------------------------------ the run directory

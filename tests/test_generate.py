@@ -16,7 +16,7 @@ from lib import util
 from lib.generation import read_instructions
 import rules
 import train
-from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, needs_llama2, needs_shared_data
+from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
 INSTRUCTIONS = ["What is the capital of Tom?", "I think", "## a cat sat on the mat, and then the dog sat on it too",
                 "how many apples has Ann"]
@@ -234,7 +234,28 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     generate.main(argv + ["--resume"])
     again = json.loads(out.read_text())
     assert [r["output"] for r in again][:2] == ["kept", recs[1]["output"]] and len(again) == 3
-    assert not [p for p in out.parent.iterdir() if p.name != "out.json"]       # no temporary files left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.json", "out.json.settings"]    # no temporary files
+
+
+def test_resume_refuses_outputs_made_with_other_settings(tiny_checkpoint, tmp_path, capsys):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"instruction": "What is a cat"}\n{"instruction": "I think"}\n')
+    out = tmp_path / "out.json"
+    argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "6"]
+    generate.main(argv + ["--limit", "1"])
+    other = make_checkpoint(tmp_path / "other", model.Tokenizer(tiny_checkpoint), seed=1)
+    for flags, differs in [(["--max-new-tokens", "5"], "max_new_tokens"), (["--rules", "eos"], "rules"),
+                           (["--checkpoint", other], "checkpoint"), (["--temperature", "1"], "temperature, top_p, seed")]:
+        with pytest.raises(util.UserError, match=f"made with another {differs}; --resume would mix two runs"):
+            generate.main(argv + flags + ["--resume"])
+    # batch size and threads do not change the outputs: the same run continues
+    generate.main(argv + ["--resume", "--batch-size", "1", "--threads", "2"])
+    assert len(json.loads(out.read_text())) == 2
+    (tmp_path / "out.json.settings").unlink()                           # made by what? then it cannot resume
+    with pytest.raises(util.UserError, match=r"made with another settings \(none recorded\)"):
+        generate.main(argv + ["--resume"])
+    generate.main(argv + ["--overwrite", "--rules", "eos"])
+    assert json.loads((tmp_path / "out.json.settings").read_text())["rules"] == ["eos"]
 
 
 @pytest.mark.parametrize("content, flags, message", [

@@ -69,6 +69,37 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
     assert len(json.loads(outputs.read_text())) == 10
 
 
+@pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp_path, monkeypatch, capsys):
+    from experiments import reproduce
+    import generate
+    import train
+    data = tmp_path / "toy"
+    data.mkdir()
+    for f in ("lima", "eval"):
+        (data / f"{f}.jsonl").write_text("\n".join((TOY / f"{f}.jsonl").read_text().splitlines()[:6]) + "\n")
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+
+    def run(out, scale, tokens):
+        reproduce.main(["--base", base, "--data", str(data), "--out", str(out), "--seeds", "1", "--epochs-scale",
+                        scale, "--max-new-tokens", tokens, "--attribution-prompts", "0", "--conditions", "base"])
+    run(tmp_path / "fresh", "0.07", "3")
+    run(tmp_path / "b", "0.2", "5")
+    capsys.readouterr()
+    run(tmp_path / "b", "0.07", "3")                       # other epochs and decoding: all of it redone
+    err = capsys.readouterr().err
+    assert "made with another epochs; training it again" in err and "made with another max_new_tokens" in err
+    same = ["results.md", "outputs/base.json", "outputs/instruction-tuned-seed-1.json"]
+    assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
+    monkeypatch.setattr(train, "CODE", train.CODE + ("rules.py",))       # the training code changed
+    monkeypatch.setattr(generate, "CODE", generate.CODE[:-1])           # and the decoding code
+    run(tmp_path / "b", "0.07", "3")
+    err = capsys.readouterr().err
+    assert err.count("made with another code") == 3                     # the run and both output files
+    assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
+
+
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_dose_sweep_tiny(tmp_path):
