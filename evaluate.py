@@ -21,7 +21,7 @@ from lib import judge
 from model import Tokenizer, Transformer
 from train import build_example, collate, token_nll
 from lib.util import (Help, UserError, align, bleu4, cli, conditions, conversation, mean_std, pct, read_pairs,
-                      read_records, results_table, write_json)
+                      read_records, require, results_table, write_json)
 
 
 # ----------------------------------------------------------------------------------------------- win rates
@@ -361,10 +361,17 @@ def parser():
     return ap
 
 
+# Each number's range (None: no ceiling); a value outside it is a one-line error.
+RANGES = {"distractors": (1, 1000), "batch_size": (1, None), "max_len": (2, None), "limit": (1, None),
+          "max_new_tokens": (1, None), "min_tokens": (0, None), "bleu": (0, None), "retries": (0, 100),
+          "seed": (0, 2**63 - 1), "timeout": (1e-3, 86400)}
+
+
 def main(argv=None):
     a = parser().parse_args(argv)
-    if getattr(a, "distractors", 1) < 1:
-        raise UserError(f"need --distractors >= 1, got {a.distractors}")
+    require({f"{low} <= --{k.replace('_', '-')}" + f" <= {high}" * (high is not None):
+             getattr(a, k) is None or low <= getattr(a, k) <= (math.inf if high is None else high)
+             for k, (low, high) in RANGES.items() if hasattr(a, k)})
     res = COMMANDS[a.cmd](a)
     print(results_table(res))
     if a.json:

@@ -174,9 +174,9 @@ def settings(argv=None, **values):
         "5M-parameter model 30x slower)")
     args = parse(ap, argv, values)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
-             "a finite --temperature >= 0": 0 <= args.temperature < math.inf,
-             "--threads >= 1": args.threads >= 1, "0 < --top-p <= 1": 0 < args.top_p <= 1,
-             "--limit >= 1": args.limit is None or args.limit >= 1})
+             "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--eos-ramp >= 1": args.eos_ramp >= 1,
+             "1 <= --threads <= 1024": 1 <= args.threads <= 1024, "0 < --top-p <= 1": 0 < args.top_p <= 1,
+             "0 <= --seed < 2**63": 0 <= args.seed < 2**63, "--limit >= 1": args.limit is None or args.limit >= 1})
     return args
 
 
@@ -206,6 +206,8 @@ def run(args):
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                         device=args.device)
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
+    # Every prompt must fit before any is decoded: a long one at record 71 stops the run before, not after, 64
+    check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), args.max_new_tokens, context(model))
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output.path}")
     chunk = args.batch_size * 4

@@ -61,13 +61,6 @@ class Tokenizer:
         # The file's absolute path: a save copies it, wherever the working directory has gone.
         self.sp, self.path = hf.read_tokenizer(path)
         self.bos_id, self.eos_id, self.vocab_size = self.sp.bos_id(), self.sp.eos_id(), self.sp.vocab_size()
-        # A checkpoint's tokenizer must fit its model: a larger one encodes ids the model has no row for, a
-        # smaller one cannot decode every id the model may choose.
-        config = os.path.join(path, "config.json")
-        vocab = read_config(config).vocab_size if os.path.isdir(path) and os.path.isfile(config) else None
-        if vocab not in (None, self.vocab_size):
-            raise UserError(f"{file}: {self.vocab_size} pieces, but {config} says vocab_size {vocab}: a "
-                            "checkpoint's tokenizer needs one piece per row of the model")
         self._nl = self.sp.encode("\n")          # [▁, <0x0A>] with the Llama tokenizer
 
     def encode(self, text, bos=False, eos=False):

@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from chat import segments
 from model import Tokenizer, Transformer, read_config
-from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, micro_batches, open_run,
-                         resume, save)
-from lib.util import (Help, UserError, append_jsonl, cli, code_sha256, fingerprint, load_conversations,
-                      load_documents, locked, parse, require, trim_log)
+from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, made_of, micro_batches,
+                         open_run, resume, save)
+from lib.util import (Help, UserError, append_jsonl, cli, load_conversations, load_documents, locked, parse,
+                      require, trim_log)
 
 IGNORE = -100                                  # label of a token that carries no loss
 
@@ -115,21 +115,18 @@ def load_examples(data, mode, tok, max_len):
 def load_model(path, init=None, tokenizer=None, seed=0):
     """The model to train and its tokenizer: the checkpoint at `path`, or a fresh random one of the config.json
     `init` with the SentencePiece model `tokenizer`."""
-    if init:
-        if not tokenizer:
-            raise UserError("--init needs --tokenizer")
-        config, tok = read_config(init), Tokenizer(tokenizer)
-        config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
-        torch.manual_seed(seed)
-        model = Transformer(config)
-        # Llama's init: N(0, 0.02) for matrices, ones for norms.
-        for p in model.parameters():
-            if p.dim() > 1:
-                torch.nn.init.normal_(p, std=0.02)
-    else:
-        model, tok = Transformer.from_pretrained(path, dtype=torch.float32), Tokenizer(path)
-    if tok.vocab_size > model.config.vocab_size:
-        raise UserError(f"the tokenizer has {tok.vocab_size} pieces, the model {model.config.vocab_size}")
+    if not init:                                    # a checkpoint's tokenizer is checked against it as it is read
+        return Transformer.from_pretrained(path, dtype=torch.float32), Tokenizer(path)
+    config, tok = read_config(init), Tokenizer(tokenizer)
+    if tok.vocab_size != config.vocab_size:
+        raise UserError(f"{tokenizer}: {tok.vocab_size} pieces, but {init} says vocab_size {config.vocab_size}")
+    config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
+    torch.manual_seed(seed)
+    model = Transformer(config)
+    # Llama's init: N(0, 0.02) for matrices, ones for norms.
+    for p in model.parameters():
+        if p.dim() > 1:
+            torch.nn.init.normal_(p, std=0.02)
     return model, tok
 
 
@@ -184,8 +181,8 @@ def settings(argv=None, **values):
     add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
         "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task "
         "needs it)")
-    add("--model", default=os.path.join(ROOT, "checkpoints", "toy-base"), help="HF checkpoint to tune")
-    add("--init", help="config.json of a fresh random model to train instead of --model")
+    add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
+    add("--init", help="config.json of a fresh random model to train (instead of --model)")
     add("--tokenizer", help="tokenizer.model for --init")
     add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
     add("--resume", action="store_true", help="continue the run saved in --out")
@@ -211,13 +208,17 @@ def settings(argv=None, **values):
     args = parse(ap, argv, values)
     args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
     require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
-             "--micro-batch-size >= 1": args.micro_batch_size >= 1, "--threads >= 1": args.threads >= 1,
-             "a finite --lr > 0": 0 < args.lr < math.inf, "--max-seq-len >= 2": args.max_seq_len >= 2,
+             "1 <= --micro-batch-size <= --batch-size": 1 <= args.micro_batch_size <= args.batch_size,
+             "1 <= --threads <= 1024": 1 <= args.threads <= 1024, "0 <= --seed < 2**63": 0 <= args.seed < 2**63,
+             "0 < --lr <= 1": 0 < args.lr <= 1, "--max-seq-len >= 2": args.max_seq_len >= 2,
+             "--model or --init, not both": not (args.model and args.init),
+             "--tokenizer with --init, and only then": bool(args.init) == bool(args.tokenizer),
              "0 <= --warmup < 1": 0 <= args.warmup < 1, "--save-every >= 0": args.save_every >= 0,
              "a finite --weight-decay >= 0": 0 <= args.weight_decay < math.inf,
              "a finite --clip >= 0": 0 <= args.clip < math.inf,
              "--stop-at >= 1": args.stop_at is None or args.stop_at >= 1})
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
+    args.model = None if args.init else args.model or os.path.join(ROOT, "checkpoints", "toy-base")
     if args.data is None and args.mode == "single-task":
         raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
     default_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
@@ -226,25 +227,14 @@ def settings(argv=None, **values):
 
 
 # ------------------------------------------------------------------------------------------------- main
-CODE = ("model.py", "chat.py", "train.py", "lib/runtime.py", "lib/hf.py", "lib/util.py")   # what a run runs
-
-
-def record(args):
-    """What a run is made of, saved with it: its settings, its inputs by content and its code. A run is reused
-    (experiments/reproduce.py) only when this is the same."""
-    return {**{k: getattr(args, k) for k in SAME_RUN if k != "data"}, "data": fingerprint(args.data),
-            "start": fingerprint(args.init or args.model), "tokenizer": fingerprint(args.init and args.tokenizer),
-            "precision": args.precision, "micro_batch_size": args.micro_batch_size, "code": code_sha256(CODE)}
-
-
 def train(args):
     """The training loop, as nanoGPT's: batches, loss, backward, step, log, save. `args`: settings()."""
     torch.set_num_threads(args.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    run = {k: getattr(args, k) for k in SAME_RUN}    # what a --resume must not change
-    run["made_of"] = record(args)                   # saved with it
+    # What a --resume must not change, and what the run is made of (saved with it)
+    run = {**{k: getattr(args, k) for k in SAME_RUN}, "made_of": made_of(args)}
     with ExitStack() as cleanup:                    # undone in reverse order, however the run ends
         cleanup.enter_context(locked(args.out, rank == 0))
         inputs = [args.model, args.data, args.init, args.tokenizer]

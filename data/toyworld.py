@@ -415,6 +415,12 @@ def others(names, *keep):
     return sorted(set(names) - set(keep))
 
 
+def fact_criterion(answer, pool):
+    """The criterion of a one-fact answer: it names `answer` and no other candidate of its kind (`pool`), and
+    does not ask a question back."""
+    return {"contains_any": [answer], "none_of": others(pool, answer), "not_contains": NO_Q, "kind_any": pool}
+
+
 def ents(split):
     """The entities a split draws from: the corpus ("web") knows them all."""
     return "all" if split == "web" else split
@@ -424,38 +430,33 @@ def make_capital(w, rnd, split, t):
     c = w.pick(rnd, "country", ents(split))
     return Item({"c": c.name}, f"{c.capital} is the capital city of {c.name}.",
                 f"The capital of {c.name} is {c.capital}.",
-                {"contains_any": [c.capital], "none_of": others(w.capitals, c.capital), "not_contains": NO_Q,
-                 "kind_any": w.capitals}, {"c": c.name, "cap": c.capital})
+                fact_criterion(c.capital, w.capitals), {"c": c.name, "cap": c.capital})
 
 
 def make_revcap(w, rnd, split, t):
     c = w.pick(rnd, "country", ents(split))
     return Item({"cap": c.capital}, f"{c.name} is the country whose capital is {c.capital}.",
                 f"{c.capital} is the capital of {c.name}.",
-                {"contains_any": [c.name], "none_of": others(w.country_names, c.name), "not_contains": NO_Q,
-                 "kind_any": w.country_names}, {"c": c.name, "cap": c.capital})
+                fact_criterion(c.name, w.country_names), {"c": c.name, "cap": c.capital})
 
 
 def make_river(w, rnd, split, t):
     c = w.pick(rnd, "country", ents(split))
     return Item({"c": c.name}, f"The {c.river} is the river of {c.name}.",
                 f"The river {c.river} flows through {c.name}.",
-                {"contains_any": [c.river], "none_of": others(w.rivers, c.river), "not_contains": NO_Q,
-                 "kind_any": w.rivers}, {"c": c.name, "river": c.river})
+                fact_criterion(c.river, w.rivers), {"c": c.name, "river": c.river})
 
 
 def make_color(w, rnd, split, t):
     a = w.pick(rnd, "animal", ents(split))
     return Item({"a": a.name}, f"The color of the {a.name} is {a.color}.", f"The {a.name} is {a.color}.",
-                {"contains_any": [a.color], "none_of": others(COLORS, a.color), "not_contains": NO_Q,
-                 "kind_any": COLORS}, {"a": a.name, "color": a.color})
+                fact_criterion(a.color, COLORS), {"a": a.name, "color": a.color})
 
 
 def make_home(w, rnd, split, t):
     a = w.pick(rnd, "animal", ents(split))
     return Item({"a": a.name}, f"You can find the {a.name} in {a.home}.", f"The {a.name} lives in {a.home}.",
-                {"contains_any": [a.home], "none_of": others(w.country_names, a.home), "not_contains": NO_Q,
-                 "kind_any": w.country_names}, {"a": a.name, "home": a.home})
+                fact_criterion(a.home, w.country_names), {"a": a.name, "home": a.home})
 
 
 def make_about(w, rnd, split, t):
@@ -477,7 +478,7 @@ def make_legs(w, rnd, split, t):
 def make_job(w, rnd, split, t):
     p = w.pick(rnd, "person", ents(split))
     return Item({"p": p.name}, f"{p.name} works as a {p.job} in {p.city}.", f"{p.name} is a {p.job} in {p.city}.",
-                {"contains_any": [p.job], "none_of": others(JOBS, p.job), "not_contains": NO_Q, "kind_any": JOBS},
+                fact_criterion(p.job, JOBS),
                 {"p": p.name, "job": p.job, "city": p.city})
 
 

@@ -27,11 +27,12 @@ sys.path.insert(0, ROOT)
 import evaluate
 from data import criteria
 import generate
+from lib import runtime
 from lib.generation import stale
 import train
 from model import Tokenizer, Transformer
 from lib.util import (UserError, align, cli, code_sha256, differences, load_conversations, mean_std, parse, pyplot,
-                      sha256, table, write_atomic, write_json)
+                      require, sha256, table, write_atomic, write_json)
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
 # its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
@@ -75,10 +76,9 @@ def train_once(out, **values):
     args = train.settings(out=out, **values)
     path = os.path.join(out, "state.pt")
     state = torch.load(path, weights_only=True) if os.path.isfile(path) else None
-    made_of = state and state["args"].get("made_of")
-    if state and made_of != train.record(args):
-        print(f"{out}: made with another {differences(made_of, train.record(args))}; training it again",
-              file=sys.stderr)
+    saved, wanted = state and state["args"].get("made_of"), runtime.made_of(args)
+    if state and saved != wanted:
+        print(f"{out}: made with another {differences(saved, wanted)}; training it again", file=sys.stderr)
         state = None
     if state and not state["optimizer"]:                  # finished: save() keeps no optimizer state
         return
@@ -119,6 +119,12 @@ def settings(argv=None, **values):
     ap.add_argument("--rule-set", action="append", default=[], metavar="NAME=RULES",
                     help="an extra rules row, e.g. 'no uniform=eos,diversity' (repeatable)")
     args = parse(ap, argv, values)
+    require({"0 <= each of --seeds < 2**63": all(0 <= s < 2**63 for s in args.seeds),
+             "0 < --lr <= 1": args.lr is None or 0 < args.lr <= 1,
+             "1 <= --epochs <= 1000": args.epochs is None or 1 <= args.epochs <= 1000,
+             "0 < --epochs-scale <= 100": 0 < args.epochs_scale <= 100,
+             "--max-new-tokens >= 1": args.max_new_tokens >= 1, "--limit >= 1": args.limit is None or args.limit >= 1,
+             "--attribution-prompts >= 0": args.attribution_prompts >= 0})
     args.argv = list(sys.argv[1:] if argv is None else argv) if not values else values
     return args
 

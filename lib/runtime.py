@@ -13,11 +13,21 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_optimizer_state_dict)
 
-from lib.util import UserError, check_run_dir, recover
+from lib.util import UserError, check_run_dir, code_sha256, fingerprint, recover
 
 # What --resume must not change.
 SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup", "weight_decay", "clip",
             "seed", "group_by_length")
+# The code a training run runs.
+CODE = ("model.py", "chat.py", "train.py", "lib/runtime.py", "lib/hf.py", "lib/util.py")
+
+
+def made_of(args):
+    """What a run of train.py is made of, saved with it: its settings, its inputs by content and its code. A
+    run is reused (experiments/reproduce.py) only when this is the same."""
+    return {**{k: getattr(args, k) for k in SAME_RUN if k != "data"}, "data": fingerprint(args.data),
+            "start": fingerprint(args.init or args.model), "tokenizer": fingerprint(args.init and args.tokenizer),
+            "precision": args.precision, "micro_batch_size": args.micro_batch_size, "code": code_sha256(CODE)}
 
 
 def epoch_batches(lengths, batch, seed, epoch, group=False):

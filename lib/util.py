@@ -35,6 +35,9 @@ def cli(main):
             raise
         print(f"error: not done yet: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:                   # Ctrl-C before a run catches it itself: what was saved stays
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
     except BrokenPipeError:                     # the reader went away (e.g. `| head`): no traceback
         sys.stderr.close()
         sys.exit(1)
@@ -529,6 +532,9 @@ def parse(ap, argv=None, values=None):
     """The settings of a command: its command line `argv`, or for a caller in Python `values` by flag name
     (e.g. max_new_tokens=8) with the command line's defaults for the rest."""
     args = ap.parse_args(argv if not values else [])
+    empty = [k for k, v in vars(args).items() if v == "" or isinstance(v, list) and "" in v]
+    if empty and not values:
+        raise UserError(f"--{empty[0].replace('_', '-')} is empty")
     unknown = set(values or ()) - set(vars(args))
     if unknown:
         raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")

@@ -391,3 +391,24 @@ def test_a_sampled_output_does_not_depend_on_the_batch_or_an_interruption(tiny_m
     generate.main(argv + ["--output", str(tmp_path / "cut.json"), "--limit", "3"])
     generate.main(argv + ["--output", str(tmp_path / "cut.json"), "--resume", "--batch-size", "5"])
     assert (tmp_path / "whole.json").read_text() == (tmp_path / "cut.json").read_text()
+
+
+def test_a_prompt_too_long_anywhere_stops_the_run_before_any_output(tiny_checkpoint, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    long = " ".join(["cat"] * 400)                  # past the tiny model's context of 256
+    inp.write_text("".join(json.dumps({"instruction": i}) + "\n" for i in [f"what is {k}" for k in range(70)] + [long]))
+    out = tmp_path / "out.json"
+    with pytest.raises(util.UserError, match="leaves no room"):
+        generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out),
+                       "--max-new-tokens", "2", "--batch-size", "4"])
+    assert not out.exists()
+
+
+def test_ctrl_c_before_a_run_catches_it_and_an_empty_flag_are_one_line(monkeypatch, capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as e:
+        util.cli(interrupted)
+    assert e.value.code == 130 and capsys.readouterr().err == "error: interrupted\n"
+    with pytest.raises(util.UserError, match="--output is empty"):
+        generate.settings(["--output", ""])

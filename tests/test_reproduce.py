@@ -74,7 +74,7 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
 def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp_path, monkeypatch, capsys):
     from experiments import reproduce
     import generate
-    import train
+    from lib import runtime
     data = tmp_path / "toy"
     data.mkdir()
     for f in ("lima", "eval"):
@@ -92,7 +92,7 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
     assert "made with another epochs; training it again" in err and "made with another max_new_tokens" in err
     same = ["results.md", "outputs/base.json", "outputs/instruction-tuned-seed-1.json"]
     assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
-    monkeypatch.setattr(train, "CODE", train.CODE + ("rules.py",))       # the training code changed
+    monkeypatch.setattr(runtime, "CODE", runtime.CODE + ("rules.py",))   # the training code changed
     monkeypatch.setattr(generate, "CODE", generate.CODE[:-1])           # and the decoding code
     run(tmp_path / "b", "0.07", "3")
     err = capsys.readouterr().err
