@@ -1,8 +1,9 @@
 """The Llama-family transformer, read bottom-up: config, tokenizer, norm, RoPE, attention, MLP, block, model,
 then loading and saving Hugging Face checkpoints. Module names equal the HF tensor names, so a checkpoint loads
 with load_state_dict(strict=True) and no mapping table."""
+import argparse
 import os
-from dataclasses import dataclass, fields, asdict
+from dataclasses import dataclass, asdict
 
 import torch
 import torch.nn as nn
@@ -41,14 +42,7 @@ class Config:
 
 def read_config(path):
     """The Config of an HF config.json; anything this model does not support is a one-line error."""
-    try:
-        c = Config(**hf.read_config(path, {f.name for f in fields(Config)}))
-    except TypeError as e:
-        raise UserError(f"{path}: {e}")
-    if c.num_attention_heads % c.num_key_value_heads or c.head_dim < 2 or c.head_dim % 2:
-        raise UserError(f"{path}: need num_attention_heads a multiple of num_key_value_heads and an even "
-                        f"head_dim")
-    return c
+    return hf.read_config(path, Config)
 
 
 # -------------------------------------------------------------------------------------------- tokenizer
@@ -274,9 +268,8 @@ class Transformer(nn.Module):
 
     def save_pretrained(self, path, tokenizer=None, max_shard_bytes=2 * 2**30, extra=None):
         """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
-        model.safetensors (sharded with an index above max_shard_bytes). `extra(folder)` may add files
-        (train.py's state.pt). Swapped in whole (util.replace_dir): a crash at any instant leaves a whole
-        checkpoint."""
+        model.safetensors (sharded with an index above max_shard_bytes); `extra(folder)` may add files (train.py's
+        state.pt). Swapped in whole: a crash at any instant leaves a whole checkpoint."""
         c = self.config
         cfg = {k: v for k, v in asdict(c).items() if v is not None}
         cfg.update(architectures=list(c.architectures), model_type=hf.ARCHITECTURES[c.architectures[0]],
@@ -291,7 +284,6 @@ class Transformer(nn.Module):
 
 
 def main(argv=None):
-    import argparse
     ap = argparse.ArgumentParser(description="Load a checkpoint, check it and print its size; optionally "
                                              "continue a text greedily (plain text, no chat format).")
     ap.add_argument("checkpoint", help="HF checkpoint directory (config.json, tokenizer.model, safetensors)")

@@ -216,13 +216,12 @@ def settings(argv=None, **values):
              "0 <= --warmup < 1": 0 <= args.warmup < 1, "--save-every >= 0": args.save_every >= 0,
              "a finite --weight-decay >= 0": 0 <= args.weight_decay < math.inf,
              "a finite --clip >= 0": 0 <= args.clip < math.inf,
-             "--stop-at >= 1": args.stop_at is None or args.stop_at >= 1})
+             "--stop-at >= 1": args.stop_at is None or args.stop_at >= 1,
+             "--data with --mode single-task": args.data or args.mode != "single-task"})
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     args.model = None if args.init else args.model or os.path.join(ROOT, "checkpoints", "toy-base")
-    if args.data is None and args.mode == "single-task":
-        raise UserError("--mode single-task needs --data (e.g. data/toy/poetry.jsonl)")
-    default_data = "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl"
-    args.data = args.data or os.path.join(ROOT, "data", "toy", default_data)
+    toy = os.path.join(ROOT, "data", "toy")
+    args.data = args.data or os.path.join(toy, "corpus.jsonl" if args.mode == "pretrain" else "lima.jsonl")
     return args
 
 

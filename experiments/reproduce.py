@@ -144,7 +144,10 @@ def run(args):
         raise UserError(f"unknown condition {bad[0]!r}; known: {', '.join(known)}")
     wanted = {"instruction-tuned", *(args.conditions or known)}
     t0 = time.time()
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {args.out}: cannot make it ({e.strerror})")
     eval_path = os.path.join(args.data, f"{args.split}.jsonl")
     records = criteria.read_eval(eval_path)[:args.limit]
     instructions = [r["instruction"] for r in records]

@@ -1,6 +1,7 @@
 """Hugging Face checkpoint files, for model.py: config.json checked against what the model supports, the
 SentencePiece tokenizer.model, and the safetensors weights (one file, or shards with an index) read and written,
 swapped in whole. Plain dicts and tensors in and out; imports nothing of ours but util."""
+import dataclasses
 import json
 import math
 import os
@@ -29,9 +30,11 @@ DTYPES = ("float32", "float16", "bfloat16")
 TOKEN_IDS = ("bos_token_id", "eos_token_id")
 
 
-def read_config(path, known):
-    """The keys of an HF config.json that are in `known` (the model's Config fields), every other key checked:
-    one that changes nothing is ignored, one whose value the model does not support is a one-line error."""
+def read_config(path, config):
+    """The `config` dataclass (model.Config) of an HF config.json, from the keys that are its fields, every other
+    key checked: one that changes nothing is ignored, one whose value the model does not support is a one-line
+    error."""
+    known = {f.name for f in dataclasses.fields(config)}
     d = read_json(path, "config")
     if not isinstance(d, dict):
         raise UserError(f"{path}: config must be a JSON object, not a {type(d).__name__}")
@@ -62,7 +65,14 @@ def read_config(path, known):
     for k in TOKEN_IDS:
         if d.get(k) is not None and not (type(d[k]) is int and 0 <= d[k] < vocab):
             raise UserError(f"{path}: {k}={d[k]!r:.30} is not a token id below vocab_size {vocab}")
-    return {k: v for k, v in d.items() if k in known}
+    try:
+        c = config(**{k: v for k, v in d.items() if k in known})
+    except TypeError as e:
+        raise UserError(f"{path}: {e}")
+    if c.num_attention_heads % c.num_key_value_heads or c.head_dim < 2 or c.head_dim % 2:
+        raise UserError(f"{path}: need num_attention_heads a multiple of num_key_value_heads and an even "
+                        f"head_dim")
+    return c
 
 
 def read_tokenizer(path):

@@ -152,3 +152,11 @@ def test_without_matplotlib_the_figure_is_skipped_with_a_note(monkeypatch, capsy
     monkeypatch.setitem(sys.modules, "matplotlib", None)          # import matplotlib now raises ImportError
     assert util.pyplot("out/results.png") is None
     assert "no figure out/results.png: matplotlib is not installed" in capsys.readouterr().out
+
+
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path):
+    from experiments import reproduce
+    from lib.util import UserError
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="cannot make it"):
+        reproduce.main(["--out", str(tmp_path / "file" / "x"), "--limit", "1"])
