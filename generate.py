@@ -21,6 +21,7 @@ from lib.generation import OutputFile, check_room, instruction_generator, read_i
 from lib.util import UserError, cli, code_sha256, fingerprint, parse, require
 
 CODE = ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py", "lib/util.py")
+CODE_SHA256 = code_sha256(CODE)     # read as the process starts: the code it runs, even if edited while it runs
 
 
 def prompt_ids(tok, instruction):
@@ -186,7 +187,7 @@ def record(args):
     keys = ["saturate", "eos_ramp", "response_only", "max_new_tokens", "temperature", "dtype", "device"]
     keys += ["top_p", "seed"] if args.temperature else []
     return {"checkpoint": fingerprint(args.checkpoint), "rules": list(parse_rules(args.rules)),
-            **{k: getattr(args, k) for k in keys}, "code": code_sha256(CODE)}
+            **{k: getattr(args, k) for k in keys}, "code": CODE_SHA256}
 
 
 def run(args):

@@ -68,6 +68,7 @@ STYLE = {"poetry": "poetry", "math (GSM)": "math", "code (MBPP)": "code", "recip
 # The code a run depends on: results.json records each file's sha256, the evidence of what was run.
 CODE = ("model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
         "data/sandbox.py", "data/game.py", "lib/util.py", "lib/generation.py", "experiments/reproduce.py")
+CODE_SHA256 = code_sha256(CODE)     # read as the process starts: what ran, even if edited while it ran
 
 
 def train_once(out, **values):
@@ -195,7 +196,7 @@ def run(args):
     report["provenance"] = {
         "argv": args.argv, "seeds": args.seeds,
         "rule_sets": {n: {"rules": r, "extra": e} for n, (r, e) in rule_sets.items() if n in results},
-        "outputs": files, "code_sha256": code_sha256(CODE),
+        "outputs": files, "code_sha256": CODE_SHA256,
         "outputs_sha256": {f: sha256(os.path.join(args.out, f)) for fs in files.values() for f in fs}}
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]

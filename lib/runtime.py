@@ -20,6 +20,7 @@ SAME_RUN = ("mode", "data", "epochs", "lr", "batch_size", "max_seq_len", "warmup
             "seed", "group_by_length")
 # The code a training run runs.
 CODE = ("model.py", "chat.py", "train.py", "lib/runtime.py", "lib/hf.py", "lib/util.py")
+CODE_SHA256 = code_sha256(CODE)     # read as the process starts: the code it runs, even if edited while it runs
 
 
 def made_of(args):
@@ -27,7 +28,7 @@ def made_of(args):
     run is reused (experiments/reproduce.py) only when this is the same."""
     return {**{k: getattr(args, k) for k in SAME_RUN if k != "data"}, "data": fingerprint(args.data),
             "start": fingerprint(args.init or args.model), "tokenizer": fingerprint(args.init and args.tokenizer),
-            "precision": args.precision, "micro_batch_size": args.micro_batch_size, "code": code_sha256(CODE)}
+            "precision": args.precision, "micro_batch_size": args.micro_batch_size, "code": CODE_SHA256}
 
 
 def epoch_batches(lengths, batch, seed, epoch, group=False):

@@ -92,8 +92,8 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
     assert "made with another epochs; training it again" in err and "made with another max_new_tokens" in err
     same = ["results.md", "outputs/base.json", "outputs/instruction-tuned-seed-1.json"]
     assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
-    monkeypatch.setattr(runtime, "CODE", runtime.CODE + ("rules.py",))   # the training code changed
-    monkeypatch.setattr(generate, "CODE", generate.CODE[:-1])           # and the decoding code
+    monkeypatch.setattr(runtime, "CODE_SHA256", {**runtime.CODE_SHA256, "train.py": "0" * 64})   # other code
+    monkeypatch.setattr(generate, "CODE_SHA256", {**generate.CODE_SHA256, "rules.py": "0" * 64})
     run(tmp_path / "b", "0.07", "3")
     err = capsys.readouterr().err
     assert err.count("made with another code") == 3                     # the run and both output files
