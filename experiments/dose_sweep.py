@@ -82,6 +82,7 @@ def main(argv=None):
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "sweep.png"), dpi=120)
+    plt.close(fig)                              # a script running several sweeps keeps no figure open
 
 
 if __name__ == "__main__":

@@ -328,6 +328,7 @@ def figure(conditions, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)                              # the sweeps call run() many times in one process
 
 
 def main(argv=None):
