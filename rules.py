@@ -11,7 +11,7 @@ import torch
 
 from lib.util import UserError
 
-RULES = ("eos", "uniform", "diversity", "start")   # "start" is in the code only, not in the paper's model
+RULES = ("eos", "uniform", "diversity", "start", "own")  # "start": the code's only; "own": beyond the paper
 PAPER_RULES = ("eos", "uniform", "diversity")       # the paper's rule-based model (Table 4, "all")
 
 # Rule 1, EOS ramp: EOS gets +15·L/250 while 0 < L < 250 (L = response tokens so far). From 250 on it gets
@@ -26,6 +26,11 @@ UNIFORM = (("▁I", -5), ("I", -5), ("What", -5), ("▁We", -3),   # refusals, "
            ("▁*", +1), ("▁-", +1), ("▁▁▁", +1),                 # lists and indentation
            ("▁#", +1), ("▁##", +1), ("<0x0A>", +1),            # markdown headings, newlines
            ("!", +1))                                           # positivity
+
+# Rule 2 written for the toy base (checkpoints/toy-base) the way the paper's authors wrote theirs for Llama-2:
+# its most frequent wrong openings on val, found by experiments/base_rules.py (procedure: data/TOYWORLD.md), in
+# the order found; repeats add up (`<`, its HTML pages' tag, still opened most outputs after -5 and after -10).
+OWN = (("<", -5), ("<", -5), ("I", -5), ("Great", -5), ("[", -5), ("<", -5), ("H", -5), ("?</", -5))
 
 # Rule 3, diversity: -1.5 once for every distinct token already seen (the count of repeats does not matter).
 # The code's seen set starts at the first instruction token (instruction, tags and response); the paper's text
@@ -69,7 +74,7 @@ class RuleExpert:
     responses); `saturate` keeps +15 from L = ramp on; `response_only` tells the decoder to start the seen set
     empty instead of at the first instruction token."""
 
-    def __init__(self, tok, rules=PAPER_RULES, saturate=False, response_only=False, ramp=EOS_END):
+    def __init__(self, tok, rules=PAPER_RULES, saturate=False, response_only=False, ramp=EOS_END, own=None):
         self.rules = tuple(rules) if not isinstance(rules, str) else parse_rules(rules)
         bad = [r for r in self.rules if r not in RULES]
         if bad:
@@ -78,15 +83,16 @@ class RuleExpert:
             raise UserError(f"the EOS ramp length must be at least 1 token, got {ramp}")
         self.saturate, self.response_only, self.ramp = saturate, response_only, ramp
         self.eos_id, self.vocab_size = tok.eos_id, tok.vocab_size
-        self.uniform = torch.zeros(tok.vocab_size)          # [V]: rule 2 as one precomputed vector
+        self.uniform = torch.zeros(tok.vocab_size)          # [V]: rule 2 (and 'own') as one precomputed vector
         self.missing = []
-        for piece, score in UNIFORM:
+        changes = {"uniform": UNIFORM, "own": OWN if own is None else own}
+        for piece, score in (c for name in self.rules if name in changes for c in changes[name]):
             i = tok.piece_id(piece)
             if i is None:
                 self.missing.append(piece)
             else:
                 self.uniform[i] += score
-        if self.missing and "uniform" in self.rules:        # reported once, at construction
+        if self.missing:                                     # reported once, at construction
             print(f"rules: the vocabulary of {tok.path} lacks {' '.join(self.missing)}; those changes are "
                   f"skipped", file=sys.stderr)
         self.start = torch.zeros(3, tok.vocab_size)         # [3, V]: the 'start' rule at L = 0, 1, 2
@@ -119,7 +125,7 @@ class RuleExpert:
             # <<< assignment 2
         else:
             r = torch.zeros(B, V, device=seen.device)
-        if "uniform" in self.rules:
+        if "uniform" in self.rules or "own" in self.rules:
             r += uniform                                                 # [V] broadcast over rows
         if "eos" in self.rules and self.eos_id < V:
             # >>> assignment 2: the EOS ramp and the diversity rule

@@ -50,7 +50,9 @@ SCALED = {"eos_ramp": 8, "saturate": True}
 RULE_SETS = {"all rules": ("eos,uniform,diversity", {}), "- EOS rule": ("uniform,diversity", {}),
              "- diversity rule": ("eos,uniform", {}), "- uniform changes": ("eos,diversity", {}),
              "all rules, ramp 8": ("eos,uniform,diversity", SCALED),
-             "- diversity rule, ramp 8": ("eos,uniform", SCALED), "- uniform changes, ramp 8": ("eos,diversity", SCALED)}
+             "- diversity rule, ramp 8": ("eos,uniform", SCALED),
+             "- uniform changes, ramp 8": ("eos,diversity", SCALED),
+             "own changes": ("eos,own,diversity", {})}     # beyond the paper: rule 2 chosen for the toy base
 PAPER = {"base": "2.4 ± 0.1", "response-tuned": "43.3 ± 1.1", "instruction-modelling": "-",
          "poetry": "22.9 ± 1.0", "math (GSM)": "23.7 ± 0.7", "code (MBPP)": "16.9 ± 0.7",
          "recipes": "14.6 ± 0.8", "chess": "2.1 ± 0.4", "all rules": "24.4 ± 0.4", "- EOS rule": "10.4 ± 0.3",
@@ -59,6 +61,7 @@ UNSEEN_FAMILIES = ("revcap", "river", "legs", "opposite", "compare", "sort")
 # The differences the README calls findings: response tuning and the rules against the base (Tables 1, 4),
 # each ablation against all rules (Table 4), each single task against the base (Table 3).
 FINDINGS = [("response-tuned", "base"), ("all rules", "base"), ("all rules, ramp 8", "base"),
+            ("own changes", "base"), ("own changes", "all rules"),
             ("- EOS rule", "all rules"), ("- diversity rule", "all rules"), ("- uniform changes", "all rules"),
             ("poetry", "base"), ("math (GSM)", "base"), ("code (MBPP)", "base"), ("recipes", "base"),
             ("chess", "base"), ("instruction-modelling", "instruction-tuned")]

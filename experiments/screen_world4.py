@@ -7,8 +7,10 @@ the same world and sets, data/toy's), pretrains a base from scratch with the com
 over it, and runs experiments/reproduce.py on val with the base and instruction tuning on it (seed 1). That run's
 ranking table holds the premise measures (Hewitt §4.2): ranking with same-family distractors, the
 swapped-instruction control, the reference's first-token rank; its checks give the base's pass rate in the chat
-format. Then the rule picks a candidate. Writes screen.md and screen.json under --out. Every step resumes as
-reproduce.py's do: a finished corpus, pretraining or table is kept, an interrupted one continued.
+format. Then the rule picks a candidate, and `--full` pretrains it at the committed base's length (four passes)
+and checks the rule once more on that base. Writes screen.md and screen.json under --out (full.md and full.json
+with --full). Every step resumes as reproduce.py's do: a finished corpus, pretraining or table is kept, an
+interrupted one continued.
 """
 import argparse
 import json
@@ -44,6 +46,45 @@ def rule(base, it):
     return meets, (*meets.values(), same)
 
 
+def measure(folder, corpus, config, args, epochs, name):
+    """Pretrain a base on `corpus` for `epochs` passes (the committed base's recipe), tune IT on it and measure both
+    on val; returns the base's and IT's report and the base's most frequent first lines in the chat format."""
+    base = os.path.join(folder, name)
+    # The committed base's recipe (README): the committed tokenizer, so every candidate reads alike.
+    reproduce.train_once(base, mode="pretrain", init=config, tokenizer=os.path.join(COMMITTED, "tokenizer.model"),
+                         data=corpus, epochs=epochs, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
+                         seed=0, save_every=100, threads=args.threads)
+    tables = os.path.join(folder, "tables" if epochs == 1 else f"tables-{name}")
+    report = reproduce.run(reproduce.settings(base=base, out=tables, split="val", seeds=[1], attribution_prompts=0,
+                                              conditions=["base"], epochs_scale=args.epochs_scale, limit=args.limit))
+    with open(os.path.join(tables, "outputs", "base.json"), encoding="utf-8") as f:
+        first = evaluate.first_lines([o["output"] for o in json.load(f)], k=3)
+    return report["conditions"]["base"], report["conditions"]["instruction-tuned"], first
+
+
+def full(args, config):
+    """The adopted candidate at the committed base's length (four passes), the rule checked once more."""
+    with open(os.path.join(args.out, "screen.json")) as f:
+        name = json.load(f)["adopt"]
+    corpus = os.path.join(args.out, name, "corpus.jsonl")
+    b, it, first = measure(os.path.join(args.out, name), corpus, config, args, 4, "base-4")
+    meets, _ = rule(b, it)
+    met = [k for k, ok in meets.items() if ok]
+    rows = [[label, f"{r['ranking_same_family']['code_mean_token_%']:.1f}",
+             f"{r['ranking_same_family']['swap_control_%']:.1f}", f"{r['pass_rate'][0]:.1f}",
+             f"{r['first_token_rank']:g}"] for label, r in (("base", b), ("instruction-tuned", it))]
+    verdict = (f"{name} at four passes meets the rule: it replaces the committed base." if len(met) == 3 else
+               f"{name} at four passes misses the rule (met: {', '.join(met) or 'none'}): the committed base stays.")
+    md = (f"World 4, the adopted candidate {name} pretrained for four passes, on val (IT seed 1).\n\n"
+          + table(["model", "same-family ranking %", "swap control %", "checks %", "first token rank"], rows)
+          + f"\n\n{verdict}\n")
+    write_json(os.path.join(args.out, "full.json"), {"candidate": name, "base": b, "instruction-tuned": it,
+                                                     "base_first_lines_%": first, "meets": meets,
+                                                     "meets_rule": len(met) == 3})
+    write_atomic(os.path.join(args.out, "full.md"), md)
+    print(md)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "world4"), help="where corpora, bases and tables go")
@@ -55,6 +96,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for pretraining")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply instruction tuning's epochs (tests)")
     ap.add_argument("--limit", type=int, help="only the first N validation records (tests)")
+    ap.add_argument("--full", action="store_true", help="after screening: pretrain the adopted candidate for four "
+                    "passes (about an hour on two threads) and check the rule on that base")
     args = ap.parse_args(argv)
     if args.tokens < 1000:
         raise UserError(f"--tokens must be at least 1000, got {args.tokens}")
@@ -69,17 +112,7 @@ def main(argv=None):
             toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens, voices=voices,
                               qa_share=qa_share)
             os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
-        base = os.path.join(folder, "base")
-        # The committed base's recipe (README), one pass: the committed tokenizer, so every candidate reads alike.
-        reproduce.train_once(base, mode="pretrain", init=config, tokenizer=os.path.join(COMMITTED, "tokenizer.model"),
-                             data=corpus, epochs=1, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
-                             seed=0, save_every=100, threads=args.threads)
-        report = reproduce.run(reproduce.settings(base=base, out=os.path.join(folder, "tables"), split="val",
-                                                  seeds=[1], attribution_prompts=0, conditions=["base"],
-                                                  epochs_scale=args.epochs_scale, limit=args.limit))
-        b, it = report["conditions"]["base"], report["conditions"]["instruction-tuned"]
-        with open(os.path.join(folder, "tables", "outputs", "base.json"), encoding="utf-8") as f:
-            first = evaluate.first_lines([o["output"] for o in json.load(f)], k=3)
+        b, it, first = measure(folder, corpus, config, args, 1, "base")
         meets, key = rule(b, it)
         results[name] = {"voices": voices, "qa_share": qa_share, "base": b, "instruction-tuned": it,
                          "base_first_lines_%": first, "meets": meets, "key": key}
@@ -102,6 +135,8 @@ def main(argv=None):
                                                        "tokens": args.tokens})
     write_atomic(os.path.join(args.out, "screen.md"), md)
     print(md)
+    if args.full:
+        full(args, config)
 
 
 if __name__ == "__main__":

@@ -160,3 +160,20 @@ def test_an_out_that_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot make it"):
         reproduce.main(["--out", str(tmp_path / "file" / "x"), "--limit", "1"])
+
+
+@pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
+                    reason="toy world not built")
+def test_base_rules_procedure_changes_the_top_wrong_opening_each_round(tmp_path, capsys):
+    from experiments import base_rules
+    base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
+    out = tmp_path / "own.json"
+    base_rules.main(["--checkpoint", base, "--limit", "24", "--max-new-tokens", "3", "--max-changes", "3",
+                     "--out", str(out)])
+    res = json.loads(out.read_text())
+    changes, rounds = res["changes"], res["rounds"]
+    assert 1 <= len(changes) <= 3 and len(rounds) == len(changes) + 1
+    for k, change in enumerate(changes):                # each round adds the previous round's top opening, -5
+        assert rounds[k]["changes"] == changes[:k] and change == [rounds[k]["openings"][0][0], -5.0]
+        assert rounds[k]["openings"][0][1] >= 0.10 * rounds[k]["wrong"]
+    assert "OWN = (" in capsys.readouterr().out

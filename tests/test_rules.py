@@ -111,3 +111,11 @@ def test_vocab_wider_than_tokenizer(tiny_tokenizer):
     r = rules.RuleExpert(tok, rules=("uniform", "eos")).scores(seen, L)
     assert r.shape == (1, V + 3) and (r[0, V:] == 0).all()
     assert torch.equal(r[0, :V], rules.RuleExpert(tok, rules=("uniform", "eos")).scores(*state(V, [10]))[0])
+
+
+def test_own_changes_add_up_and_leave_the_papers_list_out():
+    r = rules.RuleExpert(Vocab(), rules=("own",), own=(("x", -5), ("x", -5), ("▁I", 2))).scores(*state(6, [3]))
+    assert r.tolist() == [[0, 0, 0, 2, 0, -10]]                     # no "!" +1: the paper's list is not in 'own'
+    both = rules.RuleExpert(Vocab(), rules=("uniform", "own"), own=(("x", -5),)).scores(*state(6, [3]))
+    assert both.tolist() == [[0, 0, 0, -5, 1, -5]]
+    assert rules.parse_rules("eos,own,diversity") == ("eos", "own", "diversity")
