@@ -369,9 +369,12 @@ RANGES = {"distractors": (1, 1000), "batch_size": (1, None), "max_len": (2, None
 
 def main(argv=None):
     a = parser().parse_args(argv)
-    require({f"{low} <= --{k.replace('_', '-')}" + f" <= {high}" * (high is not None):
-             getattr(a, k) is None or low <= getattr(a, k) <= (math.inf if high is None else high)
-             for k, (low, high) in RANGES.items() if hasattr(a, k)})
+    need = {}
+    for k, (low, high) in RANGES.items():
+        flag, v = "--" + k.replace("_", "-"), getattr(a, k, None)
+        need[f"{low} <= {flag}" if high is None else f"{low} <= {flag} <= {high}"] = (
+            v is None or low <= v <= (math.inf if high is None else high))
+    require(need)
     res = COMMANDS[a.cmd](a)
     print(results_table(res))
     if a.json:

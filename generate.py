@@ -17,7 +17,7 @@ from tqdm import tqdm
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import build_prompt, instruction_span
-from lib.generation import OutputFile, check_room, instruction_generator, read_instructions, threads
+from lib.generation import OutputFile, argmax, check_room, instruction_generator, read_instructions, threads
 from lib.util import UserError, cli, code_sha256, fingerprint, parse, require
 
 CODE = ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py", "lib/util.py")
@@ -28,18 +28,6 @@ def prompt_ids(tok, instruction):
     """The chat prompt <s><|user|>\\n{instruction}\\n<|assistant|>\\n as ids, and the index of its first
     instruction token: the diversity rule's seen set starts there, as in the paper's code."""
     return build_prompt(tok, instruction), instruction_span(tok, instruction)[0]
-
-
-def argmax(x):
-    """x.argmax(-1) for x [B, V], ties to the first. torch's CPU argmax is scalar code while a max over blocks
-    is vectorised, so find the block of the maximum first: 10x faster with a 32000-token vocabulary."""
-    B, V = x.shape
-    if not x.is_cpu or V % 128:
-        return x.argmax(-1)
-    blocks = x.view(B, V // 128, 128)
-    # [B] the first block holding the maximum
-    j = blocks.amax(-1).argmax(-1)
-    return j * 128 + blocks[torch.arange(B), j].argmax(-1)
 
 
 def pick(logp, temperature, top_p, gens):
@@ -207,8 +195,9 @@ def run(args):
     model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                         device=args.device)
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
-    # Every prompt must fit before any is decoded: a long one at record 71 stops the run before, not after, 64
-    check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), args.max_new_tokens, context(model))
+    # Every prompt is measured before any is decoded: a long one late in the file stops the run before any output
+    # (the note on responses cut at the context comes from the chunk that holds them)
+    check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), 0, context(model))
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output.path}")
     chunk = args.batch_size * 4

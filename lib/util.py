@@ -4,6 +4,7 @@ of an interrupted save), results over seeds and the files a comparison pairs, BL
 ours."""
 import argparse
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -257,8 +258,12 @@ def sha256(path):
 def fingerprint(path):
     """What a run read, by content wherever it lies: a file's sha256, or for a checkpoint folder the sha256 of
     its weights, config and tokenizer files (by name; not its log or optimizer state). None for None."""
-    if path is None or not os.path.isdir(path):
-        return None if path is None else sha256(path) if os.path.isfile(path) else f"missing: {path}"
+    if path is None:
+        return None
+    if os.path.isfile(path):
+        return sha256(path)
+    if not os.path.isdir(path):
+        return f"missing: {path}"
     names = sorted(n for n in os.listdir(path) if n.endswith(WEIGHTS) and os.path.isfile(os.path.join(path, n)))
     return hashlib.sha256(json.dumps([[n, sha256(os.path.join(path, n))] for n in names]).encode()).hexdigest()
 
@@ -412,8 +417,9 @@ def take_lock(out):
         try:
             os.makedirs(parent, exist_ok=True)
             fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
-        except OSError as e:                    # a read-only disk, a link planted at the lock's name
-            raise UserError(f"{lock}: cannot write the lock file of --out there ({e.strerror})")
+        except OSError as e:                    # a read-only disk, a link planted at the lock's name, a file
+            why = "a part of its path is a file" if e.errno in (errno.EEXIST, errno.ENOTDIR) else e.strerror
+            raise UserError(f"{lock}: cannot write the lock file of --out there ({why})")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -558,3 +558,10 @@ def test_json_that_python_cannot_read_names_file_and_line(tmp_path):
             util.read_records(str(tmp_path / name))
     (tmp_path / "pair.jsonl").write_text('{"a": "\\ud83d\\ude00"}\n')          # a surrogate pair is text
     assert util.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
+
+
+def test_an_out_below_a_file_is_a_one_line_error_naming_why(tiny_checkpoint, chat_data, tmp_path):
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file" / "run", tmp_path / "file" / "deeper" / "run"):
+        with pytest.raises(util.UserError, match="a part of its path is a file"):
+            train.main(args(tiny_checkpoint, chat_data, out))
