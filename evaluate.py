@@ -104,6 +104,12 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
     swap = [sc[i, i][0] / sc[i, i][1] > sc[j, i][0] / max(1, sc[j, i][1]) for i, j in comparisons]
     res = {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
            "code_mean_token_%": pct(code), "eq3_raw_logprob_%": pct(eq3), "swap_control_%": pct(swap)}
+    # 95% intervals by the bootstrap over pairs (a pair's comparisons share its instruction and reference)
+    for key, wins in (("code_mean_token", code), ("swap_control", swap)):
+        by_pair = {}
+        for w, (i, _) in zip(wins, comparisons):
+            by_pair.setdefault(i, []).append(w)
+        res[f"{key}_ci95_%"] = [100 * x for x in bootstrap_ci([statistics.mean(v) for v in by_pair.values()])]
     if groups:
         res["by_group_code_%"] = {g: pct([c for c, (i, _) in zip(code, comparisons) if groups[i] == g])
                                   for g in sorted(members, key=str)}

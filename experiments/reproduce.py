@@ -90,6 +90,12 @@ def train_once(out, **values):
     train.train(args)
 
 
+def interval(rank, key):
+    """A ranking rate with its bootstrap 95% interval over pairs, e.g. '73.6 [71.2, 75.9]'."""
+    low, high = rank[f"{key}_ci95_%"]
+    return f"{rank[f'{key}_%']:.1f} [{low:.1f}, {high:.1f}]"
+
+
 def slug(name):
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
@@ -211,7 +217,7 @@ def run(args):
         ties = [evaluate.tie_share(a, b) for a, b in pairs]
         rates = [100 * sum(p for p, _ in g) / len(g) for g in graded]
         far = [100 * sum(p for (p, _), u in zip(g, unseen) if u) / max(1, sum(unseen)) for g in graded]
-        (w, ws), (r, rs), (f, fs) = mean_std(wins), mean_std(rates), mean_std(far)
+        (w, _), (r, rs), (f, fs) = mean_std(wins), mean_std(rates), mean_std(far)
         # Paired over instructions: each instruction's outcome averaged over the seeds, then resampled.
         outcome = [sum(o) / len(pairs) for o in zip(*(evaluate.outcomes(a, b) for a, b in pairs))]
         per_ins[name] = (outcome, [sum(p for p, _ in x) / len(graded) for x in zip(*graded)])
@@ -276,13 +282,14 @@ def run(args):
                "held-out": evaluate.response_nll(*loaded[name], held)}
         report["conditions"][name].update(ranking=rank, ranking_same_family=same, first_token_rank=first,
                                           response_nll=nll)
-        rows.append([name, f"{rank['code_mean_token_%']:.1f}", f"{rank['eq3_raw_logprob_%']:.1f}",
-                     f"{same['code_mean_token_%']:.1f}", f"{same['swap_control_%']:.1f}", f"{first:g}",
+        rows.append([name, interval(rank, "code_mean_token"), f"{rank['eq3_raw_logprob_%']:.1f}",
+                     interval(same, "code_mean_token"), interval(same, "swap_control"), f"{first:g}",
                      f"{nll['train']:.3f}", f"{nll['held-out']:.3f}"])
     md += ["\nResponse ranking capability (Table 2; paper, Llama-2-7B: base 80.4%, IT 77.4%; chance 50%) on the "
            "held-out (instruction, reference) pairs, 5 distractors each: drawn from all pairs as the paper does, "
            "and (beyond the paper) from the pair's own family, with the swapped-instruction control p(y_i | x_i) "
-           "> p(y_i | x_j); the median rank of the reference's first token after the chat prompt; and the "
+           "> p(y_i | x_j), with bootstrap 95% intervals over pairs; the median rank of the reference's first token "
+           "after the chat prompt; and the "
            "response-only loss on the LIMA analog (train) vs the held-out references (Shi et al.)\n",
            table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "same family %",
                   "swap control %", "first token rank", "NLL train", "NLL held-out"], rows)]

@@ -185,7 +185,8 @@ def test_ranking_is_100_for_a_model_that_prefers_the_true_response(tiny_tokenize
     pairs = [(w, w) for w in WORD_SETS]
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs, distractors=5, batch_size=3)
     assert res == {"pairs": 4, "skipped": 0, "comparisons": 20, "code_mean_token_%": 100.0,
-                   "eq3_raw_logprob_%": 100.0, "swap_control_%": 100.0}
+                   "eq3_raw_logprob_%": 100.0, "swap_control_%": 100.0, "code_mean_token_ci95_%": [100.0, 100.0],
+                   "swap_control_ci95_%": [100.0, 100.0]}
     long = [(" ".join([WORD_SETS[0]] * 30), "x")]                           # its prompt fills --max-len
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs + long, max_len=60)
     assert res["pairs"] == 4 and res["skipped"] == 1 and res["code_mean_token_%"] == 100.0
@@ -200,6 +201,8 @@ def test_ranking_within_groups_draws_only_from_the_pairs_group(tmp_path, tiny_to
     groups = ["a", "b"] * 6
     res = evaluate.ranking(m, tiny_tokenizer, pairs, seed=3, groups=groups)
     assert set(res["by_group_code_%"]) == {"a", "b"} and res["comparisons"] == 5 * len(pairs)
+    low, high = res["code_mean_token_ci95_%"]           # over the pairs: the rate lies inside, the width is real
+    assert low <= res["code_mean_token_%"] <= high and 0 < high - low < 100
     # A pair alone in its group has no distractor: skipped, and counted.
     res = evaluate.ranking(m, tiny_tokenizer, pairs, groups=groups[:-1] + ["alone"])
     assert res["skipped"] == 1 and res["pairs"] == len(pairs) - 1
