@@ -143,7 +143,8 @@ def settings(argv=None, **values):
     add("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
     add("--overwrite", action="store_true", help="replace an existing --output (with neither, it is an error)")
     add("--rules", default="none", help=f"rules multiplied in: {','.join(PAPER_RULES)} (the paper's), any "
-        "subset, 'start' (the code's), or 'none'")
+        "subset, 'start' (the code's), 'own' (token changes chosen for the toy base, instead of 'uniform'), "
+        "or 'none'")
     add("--saturate", action="store_true", help="keep the EOS bonus at +15 after the ramp (the code's: 0)")
     add("--eos-ramp", type=int, default=250, help="tokens over which the EOS bonus rises to +15 (paper: 250; "
         "the toy world's scaled row: 8, see data/TOYWORLD.md)")

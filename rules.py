@@ -72,7 +72,8 @@ class RuleExpert:
     seen [B, V] bool (tokens already present: see DIVERSITY) and length [B] long (response tokens so far).
     `ramp` is the length over which the EOS bonus rises to +15 (the paper's 250; a shorter one suits shorter
     responses); `saturate` keeps +15 from L = ramp on; `response_only` tells the decoder to start the seen set
-    empty instead of at the first instruction token."""
+    empty instead of at the first instruction token; `own`, the (piece, score) list of the rule 'own' (default
+    OWN; experiments/base_rules.py tries others)."""
 
     def __init__(self, tok, rules=PAPER_RULES, saturate=False, response_only=False, ramp=EOS_END, own=None):
         self.rules = tuple(rules) if not isinstance(rules, str) else parse_rules(rules)
