@@ -328,7 +328,6 @@ def parser():
     lm.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
     lm.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     lm.add_argument("--max-len", type=int, default=1024, help="truncate sequences to N tokens (paper: 1024)")
-    lm.add_argument("--limit", type=int, help="use only the first N records of each file")
     rk.add_argument("--checkpoint", required=True, help="HF checkpoint directory")
     rk.add_argument("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
     rk.add_argument("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
@@ -342,10 +341,11 @@ def parser():
         "score wins; exact ties count half.", ev, vs)
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm, rk)
     p.add_argument("--data", required=True, help="(instruction, response) pairs: messages, Alpaca, AlpacaEval")
-    p.set_defaults(limit=1000)                                                  # the paper's --max_examples
+    p.add_argument("--limit", type=int, default=1000, help="use only the first N pairs (the paper's --max_examples)")
     p = cmd("premise", "The paper's premise (§4.2): ranking (uniform and same-family distractors), the swap "
             "control, the reference's first-token rank.", ev, lm, rk)
     p.add_argument("--outputs", help="the model's outputs on --eval: also its checks and first lines")
+    p.add_argument("--limit", type=int, help="use only the first N records")
     p = cmd("stats", "Output statistics: length, EOS, repetition, restating, single-task style.")
     p.add_argument("files", nargs="+", help="output files (AlpacaEval list, or messages JSONL)")
     p.add_argument("--tokenizer", default=TOY_TOKENIZER, help="for lengths in tokens; 'none': in words")
@@ -356,12 +356,13 @@ def parser():
     p.add_argument("--prompts", "--eval", required=True, help="instructions: eval set, AlpacaEval or messages")
     p.add_argument("--max-new-tokens", type=int, default=64, help="response length cap (Wu: 200-300)")
     p.add_argument("--min-tokens", type=int, default=5, help="drop shorter responses (Wu: 5)")
-    p.set_defaults(limit=50)                                                    # a backward pass per token
+    p.add_argument("--limit", type=int, default=50, help="only the first N prompts (a backward pass per token)")
     p = cmd("im", "IM diagnostics (Shi et al.): response-only NLL on train and held-out data, BLEU-4.", lm)
     p.add_argument("--checkpoint", nargs="+", required=True, help="checkpoint directories (e.g. IT and IM)")
     p.add_argument("--train", required=True, help="the training set (messages JSONL)")
     p.add_argument("--heldout", required=True, help="held-out conversations (messages JSONL)")
     p.add_argument("--bleu", type=int, default=0, help="BLEU-4 of greedy outputs on the first N train prompts")
+    p.add_argument("--limit", type=int, help="use only the first N conversations of each file")
     p = cmd("judge", "Win rates from a pairwise judge at an OpenAI-compatible endpoint (cached).", vs)
     judge.add_arguments(p)
     return ap

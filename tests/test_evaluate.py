@@ -589,3 +589,12 @@ def test_judge_never_follows_a_redirect(endpoint, tmp_path, monkeypatch):
     with pytest.raises(judge_mod.JudgeError, match="HTTP 302 .* not followed"):
         judge(srv.url, tmp_path / "c.jsonl").ask("which?")
     assert len(srv.prompts) == 1 and elsewhere.gets == elsewhere.prompts == []
+
+
+def test_each_command_keeps_its_own_limit_default():
+    # argparse parents share their actions: a set_defaults on one subcommand once gave every model command 50
+    p = evaluate.parser()
+    limits = {c.split()[0]: p.parse_args(c.split()).limit for c in
+              ["rank --checkpoint x --data y", "premise --checkpoint x --eval y", "attribution --checkpoints x "
+               "--prompts y", "im --checkpoint x --train a --heldout b"]}
+    assert limits == {"rank": 1000, "premise": None, "attribution": 50, "im": None}
