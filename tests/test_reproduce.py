@@ -177,3 +177,19 @@ def test_base_rules_procedure_changes_the_top_wrong_opening_each_round(tmp_path,
         assert rounds[k]["changes"] == changes[:k] and change == [rounds[k]["openings"][0][0], -5.0]
         assert rounds[k]["openings"][0][1] >= 0.10 * rounds[k]["wrong"]
     assert "OWN = (" in capsys.readouterr().out
+
+
+def test_world4_rule_orders_candidates_by_its_parts_then_the_ranking():
+    from experiments import screen_world4
+
+    def rep(same, swap, checks):
+        return {"ranking_same_family": {"code_mean_token_%": same, "swap_control_%": swap}, "pass_rate": [checks]}
+    it = rep(82.0, 0, 0)
+    meets, key = screen_world4.rule(rep(80.0, 91.0, 5.0), it)
+    assert all(meets.values())                                   # 80 is within 3 of IT's 82; the bounds count
+    assert not screen_world4.rule(rep(78.0, 95.0, 0.0), it)[0]["ranking"]           # under 80
+    assert not screen_world4.rule(rep(81.0, 95.0, 0.0), rep(85.0, 0, 0))[0]["ranking"]   # 4 below its IT
+    keys = {name: screen_world4.rule(rep(*r), it)[1] for name, r in
+            {"all": (80.0, 91.0, 5.0), "ranking only": (85.0, 50.0, 50.0), "rest": (60.0, 99.0, 0.0),
+             "follower": (70.0, 50.0, 12.0), "quiet": (60.0, 50.0, 0.0)}.items()}
+    assert sorted(keys, key=keys.get, reverse=True) == ["all", "ranking only", "rest", "quiet", "follower"]
