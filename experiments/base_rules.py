@@ -13,8 +13,6 @@ import collections
 import os
 import sys
 
-import torch
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data import criteria
@@ -72,14 +70,14 @@ def main(argv=None):
         raise UserError(f"{args.checkpoint}: no checkpoint here")
     records = criteria.read_eval(os.path.join(args.data, f"{args.split}.jsonl"))[:args.limit]
     tok, model = Tokenizer(args.checkpoint), Transformer.from_pretrained(args.checkpoint, device="cpu")
-    with threads(args.threads), torch.no_grad():
+    with threads(args.threads):                          # decoding runs under inference_mode already
         changes, rounds = choose(model, tok, records, share=args.share, max_changes=args.max_changes,
                                  max_new_tokens=args.max_new_tokens)
     if args.out:
         write_json(args.out, {"checkpoint": args.checkpoint, "split": args.split, "changes": changes, "rounds": rounds})
     print("OWN = (" + " ".join(f"({p!r}, {s:g})," for p, s in changes) + ")")
-    same = tuple(changes) == tuple(tuple(c) for c in OWN)
-    print("rules.OWN " + ("matches." if same else "differs: paste the list above into rules.py to use it."))
+    print("rules.OWN " + ("matches." if tuple(changes) == OWN else
+                          "differs: paste the list above into rules.py to use it."))
 
 
 if __name__ == "__main__":
