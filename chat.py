@@ -38,3 +38,9 @@ def instruction_span(tok: Tokenizer, instruction):
     bos, tag, ins, _ = segments(tok, [{"role": "user", "content": instruction}])
     start = len(bos[0]) + len(tag[0])
     return start, start + len(ins[0])
+
+
+def prompt_ids(tok: Tokenizer, instruction):
+    """build_prompt's ids and the index of the instruction's first token: the diversity rule's seen set starts
+    there, as in the paper's code."""
+    return build_prompt(tok, instruction), instruction_span(tok, instruction)[0]

@@ -8,14 +8,13 @@ import os
 import random
 import statistics
 import sys
-from collections import Counter
 
 import torch
 from tqdm import tqdm
 
 from chat import build_prompt, instruction_span
 from data import criteria
-from data.criteria import STYLES, check, graded_files, pass_rates, read_eval, restates
+from data.criteria import check, first_lines, graded_files, output_stats, pass_rates, read_eval
 from generate import generate, generate_ids
 from lib import judge
 from model import Tokenizer, Transformer
@@ -33,9 +32,8 @@ def outcomes(a, b):
 
 
 def winrate(a, b):
-    """Win rate (%) of a over b, instruction by instruction: the higher result wins, equal results tie and
-    count as half (Hewitt §3). Results are pass/fail, or (pass, graded score) pairs. Itself against itself:
-    50."""
+    """Win rate (%) of a over b per instruction: the higher result wins, equal ones count half (Hewitt §3).
+    Results are pass/fail, or (pass, graded score) pairs. Itself against itself: 50."""
     return 100 * statistics.mean(outcomes(a, b))
 
 
@@ -78,8 +76,6 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
     far more across the toy world's families than across Alpaca's responses) do not decide; and 'swap', the
     control p(y_i | x_i) > p(y_i | x_j) on the same draws, holds the response fixed so its likelihood cancels."""
     n, rnd, draws, members = len(pairs), random.Random(seed), [], {}
-    if n < 2:
-        raise UserError("ranking needs at least two (instruction, response) pairs")
     for i in range(n):
         members.setdefault(groups[i] if groups else None, []).append(i)
     for i in range(n):
@@ -104,12 +100,11 @@ def ranking(model, tok, pairs, distractors=5, seed=0, batch_size=16, max_len=102
     swap = [sc[i, i][0] / sc[i, i][1] > sc[j, i][0] / max(1, sc[j, i][1]) for i, j in comparisons]
     res = {"pairs": len(keep), "skipped": n - len(keep), "comparisons": len(code),
            "code_mean_token_%": pct(code), "eq3_raw_logprob_%": pct(eq3), "swap_control_%": pct(swap)}
-    # 95% intervals by the bootstrap over pairs (a pair's comparisons share its instruction and reference)
+    # 95% intervals by the bootstrap over pairs (a pair's comparisons share its instruction and reference); each
+    # kept pair has `distractors` comparisons, in a row
     for key, wins in (("code_mean_token", code), ("swap_control", swap)):
-        by_pair = {}
-        for w, (i, _) in zip(wins, comparisons):
-            by_pair.setdefault(i, []).append(w)
-        res[f"{key}_ci95_%"] = [100 * x for x in bootstrap_ci([statistics.mean(v) for v in by_pair.values()])]
+        per_pair = torch.tensor(wins, dtype=torch.float64).view(len(keep), distractors).mean(1)
+        res[f"{key}_ci95_%"] = [100 * x for x in bootstrap_ci(per_pair.tolist())]
     if groups:
         res["by_group_code_%"] = {g: pct([c for c, (i, _) in zip(code, comparisons) if groups[i] == g])
                                   for g in sorted(members, key=str)}
@@ -128,12 +123,6 @@ def first_token_ranks(model, tok, pairs):
     return ranks
 
 
-def first_lines(outputs, k=5):
-    """The k most common first lines of the outputs, with their share (%): what a model opens with."""
-    lines = Counter(o.strip().split("\n")[0][:60] for o in outputs)
-    return {line: 100 * c / len(outputs) for line, c in lines.most_common(k)}
-
-
 def response_nll(model, tok, convs, batch_size=16, max_len=1024):
     """Shi et al. §4.3: the mean over conversations of the token-mean NLL of the responses + EOS, whatever mode
     trained the model. Conversations with no response token within max_len are skipped, with a note."""
@@ -146,33 +135,6 @@ def response_nll(model, tok, convs, batch_size=16, max_len=1024):
         print(f"note: {len(scores) - len(kept)} of {len(scores)} conversations skipped: their instruction "
               f"fills max_len={max_len}", file=sys.stderr)
     return statistics.mean(kept)
-
-
-# ----------------------------------------------------------------------------------------- output statistics
-def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
-    """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the
-    cap. rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run
-    of the instruction. continues: chat tags, or a first line that asks a question (the user's turn goes on).
-    style: each task's, and with `near` (eval records' task names) split into near that task / the others."""
-    units = [tok.encode(o) if tok else o.split() for _, o in pairs]
-    grams = [[tuple(u[i:i + n]) for i in range(len(u) - n + 1)] for u in units]
-    restate, cont, style = [], [], {k: [] for k in STYLES}
-    for ins, out in pairs:
-        lines = [x.strip() for x in out.splitlines() if x.strip()]
-        restate.append(restates(lines[0] if lines else "", ins))
-        cont.append("<|user|>" in out or "<|assistant|>" in out or bool(lines) and lines[0].endswith("?"))
-        for name, f in STYLES.items():
-            style[name].append(f(out, lines))
-    res = {"n": len(pairs), "mean_len": statistics.mean(map(len, units)),
-           "eos_%": pct([len(u) < max_new_tokens for u in units]),
-           "rep_ngram_%": 100 * sum(len(g) - len(set(g)) for g in grams) / max(1, sum(map(len, grams))),
-           "restates_%": pct(restate), "continues_%": pct(cont),
-           "style_%": {k: pct(v) for k, v in style.items()}}
-    if near is not None:
-        res["style_near_vs_far_%"] = {k: (pct([s for s, t in zip(v, near) if t == k]),
-                                          pct([s for s, t in zip(v, near) if t != k]))
-                                      for k, v in style.items()}
-    return res
 
 
 # ----------------------------------------------------------------------------------- attribution (Wu et al.)
@@ -316,8 +278,7 @@ def parser():
     ap = argparse.ArgumentParser(description=__doc__ + "\n" + criteria.__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    # Flags several commands share: the JSON output, the eval set, the files compared, the model's settings, the
-    # ranking's model and draws.
+    # Flags several commands share: JSON output, eval set, files compared, model settings, ranking's draws
     out, ev, vs, lm, rk = (argparse.ArgumentParser(add_help=False) for _ in range(5))
     out.add_argument("--json", help="also write the results to this JSON file")
     ev.add_argument("--eval", required=True, help="toy eval set JSONL (instruction, family, near, criterion)")
@@ -341,7 +302,7 @@ def parser():
         "score wins; exact ties count half.", ev, vs)
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm, rk)
     p.add_argument("--data", required=True, help="(instruction, response) pairs: messages, Alpaca, AlpacaEval")
-    p.add_argument("--limit", type=int, default=1000, help="use only the first N pairs (the paper's --max_examples)")
+    p.add_argument("--limit", type=int, default=1000, help="only the first N pairs (the paper's --max_examples)")
     p = cmd("premise", "The paper's premise (§4.2): ranking (uniform and same-family distractors), the swap "
             "control, the reference's first-token rank.", ev, lm, rk)
     p.add_argument("--outputs", help="the model's outputs on --eval: also its checks and first lines")
@@ -368,9 +329,9 @@ def parser():
     return ap
 
 
-# Each number's range (None: no ceiling); a value outside it is a one-line error.
-RANGES = {"distractors": (1, 1000), "batch_size": (1, None), "max_len": (2, None), "limit": (1, None),
-          "max_new_tokens": (1, None), "min_tokens": (0, None), "bleu": (0, None), "retries": (0, 100),
+# Each number's range; a value outside it is a one-line error.
+RANGES = {"distractors": (1, 1000), "batch_size": (1, math.inf), "max_len": (2, math.inf), "limit": (1, math.inf),
+          "max_new_tokens": (1, math.inf), "min_tokens": (0, math.inf), "bleu": (0, math.inf), "retries": (0, 100),
           "seed": (0, 2**63 - 1), "timeout": (1e-3, 86400)}
 
 
@@ -379,8 +340,7 @@ def main(argv=None):
     need = {}
     for k, (low, high) in RANGES.items():
         flag, v = "--" + k.replace("_", "-"), getattr(a, k, None)
-        need[f"{low} <= {flag}" if high is None else f"{low} <= {flag} <= {high}"] = (
-            v is None or low <= v <= (math.inf if high is None else high))
+        need[f"{low} <= {flag}" + f" <= {high}" * (high < math.inf)] = v is None or low <= v <= high
     require(need)
     res = COMMANDS[a.cmd](a)
     print(results_table(res))

@@ -16,24 +16,18 @@ from tqdm import tqdm
 
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
-from chat import build_prompt, instruction_span
-from lib.generation import OutputFile, argmax, check_room, instruction_generator, read_instructions, threads
+from chat import prompt_ids
+from lib.generation import (OutputFile, argmax, check_room, context, instruction_generator, read_instructions,
+                            threads)
 from lib.util import UserError, cli, code_sha256, fingerprint, parse, require
 
 CODE = ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py", "lib/util.py")
 CODE_SHA256 = code_sha256(CODE)     # read as the process starts: the code it runs, even if edited while it runs
 
 
-def prompt_ids(tok, instruction):
-    """The chat prompt <s><|user|>\\n{instruction}\\n<|assistant|>\\n as ids, and the index of its first
-    instruction token: the diversity rule's seen set starts there, as in the paper's code."""
-    return build_prompt(tok, instruction), instruction_span(tok, instruction)[0]
-
-
 def pick(logp, temperature, top_p, gens):
-    """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus,
-    row b drawn with the generator gens[b] (one per instruction, so a row's draws do not depend on the rows
-    decoded beside it)."""
+    """Next token [B] from log-scores [B, V]: argmax, or a sample at `temperature` from the top-p nucleus, row b
+    drawn with gens[b] (a generator per instruction: its draws do not depend on the rows decoded beside it)."""
     if temperature == 0:
         return argmax(logp)
     probs = torch.softmax(logp / temperature, -1)
@@ -46,14 +40,8 @@ def pick(logp, temperature, top_p, gens):
     return torch.searchsorted(cdf, u, side="right")[:, 0].clamp(max=cdf.shape[1] - 1)
 
 
-def context(model):
-    """Positions the model can attend over (Mistral's sliding window is not implemented, so it caps too)."""
-    return min(model.config.max_position_embeddings, model.config.sliding_window or 1 << 62)
-
-
 def prefill(model, ids, cache):
-    """The left-padded prompts [B, T] through the model at once, filling the cache: the logits [B, V'] of each
-    row's next token."""
+    """The left-padded prompts [B, T] at once, filling the cache: each row's next-token logits [B, V']."""
     return model(ids, cache=cache, last=True)[:, -1]
 
 
@@ -113,17 +101,16 @@ def generate_ids(model, tok, instructions, *, max_new_tokens=256, rules=None, ba
     check_room(max((len(p) for p, _ in prompts), default=0), max_new_tokens, context(model))
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i][0]))
     result = [None] * len(prompts)
-    bar = tqdm(total=len(prompts), desc="generate", unit="ins", disable=not progress)
-    for k in range(0, len(order), batch_size):
-        idx = order[k:k + batch_size]
-        out = decode(model, tok, [prompts[i][0] for i in idx], [prompts[i][1] for i in idx],
-                     max_new_tokens=max_new_tokens, rules=rules, temperature=temperature, top_p=top_p,
-                     gens=[instruction_generator(seed, instructions[i]) for i in idx] if temperature else None
-                     ).tolist()
-        for i, row in zip(idx, out):
-            result[i] = row[:row.index(tok.eos_id)] if tok.eos_id in row else row
-        bar.update(len(idx))
-    bar.close()
+    with tqdm(total=len(prompts), desc="generate", unit="ins", disable=not progress) as bar:
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            out = decode(model, tok, [prompts[i][0] for i in idx], [prompts[i][1] for i in idx],
+                         max_new_tokens=max_new_tokens, rules=rules, temperature=temperature, top_p=top_p,
+                         gens=[instruction_generator(seed, instructions[i]) for i in idx] if temperature else None
+                         ).tolist()
+            for i, row in zip(idx, out):
+                result[i] = row[:row.index(tok.eos_id)] if tok.eos_id in row else row
+            bar.update(len(idx))
     return result
 
 
@@ -143,8 +130,7 @@ def settings(argv=None, **values):
     add("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
     add("--overwrite", action="store_true", help="replace an existing --output (with neither, it is an error)")
     add("--rules", default="none", help=f"rules multiplied in: {','.join(PAPER_RULES)} (the paper's), any "
-        "subset, 'start' (the code's), 'own' (token changes chosen for the toy base, instead of 'uniform'), "
-        "or 'none'")
+        "subset, 'start' (the code's), 'own' (token changes for the toy base, instead of 'uniform'), or 'none'")
     add("--saturate", action="store_true", help="keep the EOS bonus at +15 after the ramp (the code's: 0)")
     add("--eos-ramp", type=int, default=250, help="tokens over which the EOS bonus rises to +15 (paper: 250; "
         "the toy world's scaled row: 8, see data/TOYWORLD.md)")
@@ -160,8 +146,7 @@ def settings(argv=None, **values):
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     add("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
         help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
-    add("--threads", type=int, default=1, help="CPU threads: 1 suits small models (on a busy CPU, 2 made a "
-        "5M-parameter model 30x slower)")
+    add("--threads", type=int, default=1, help="CPU threads: 1 suits small models (2 on a busy CPU: 30x slower)")
     args = parse(ap, argv, values)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
              "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--eos-ramp >= 1": args.eos_ramp >= 1,
@@ -197,7 +182,6 @@ def run(args):
                                         device=args.device)
     rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
     # Every prompt is measured before any is decoded: a long one late in the file stops the run before any output
-    # (the note on responses cut at the context comes from the chunk that holds them)
     check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), 0, context(model))
     print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
           f"{','.join(names) or 'none'}; writing {output.path}")

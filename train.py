@@ -173,14 +173,13 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def settings(argv=None, **values):
     """The run's settings: from the command line, or (for a caller in Python) `values` by flag name with the
     command line's defaults for the rest."""
-    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain "
-                                 "one. Defaults suit the toy world on a CPU; helps give the paper's 7B "
-                                 "setting.", formatter_class=Help)
+    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain one. "
+                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.",
+                                 formatter_class=Help)
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
-    add("--data", help="messages JSONL or Alpaca JSON; for pretrain {\"text\"} JSONL or text, blank lines "
-        "between documents (default data/toy/lima.jsonl, for pretrain data/toy/corpus.jsonl; single-task "
-        "needs it)")
+    add("--data", help="messages JSONL or Alpaca JSON; pretrain: {\"text\"} JSONL or text, blank lines between "
+        "documents (default data/toy/lima.jsonl, pretrain data/toy/corpus.jsonl; single-task needs it)")
     add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
     add("--init", help="config.json of a fresh random model to train (instead of --model)")
     add("--tokenizer", help="tokenizer.model for --init")
@@ -195,8 +194,7 @@ def settings(argv=None, **values):
     add("--max-seq-len", type=int, default=512, help="truncation / packing length (paper: 2048)")
     add("--warmup", type=float, default=0.03, help="fraction of the steps spent in linear warmup")
     add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
-    add("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: 1.0, what its "
-        "DeepSpeed config's 'auto' becomes)")
+    add("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: 1.0)")
     add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
     add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
     add("--stop-at", type=int, help="save and stop after this step, as an interruption would")

@@ -132,7 +132,7 @@ def verify(n, folder, r):
                  "pass_rate_unseen_families": [100 * sum(x for (x, _), u in zip(s, unseen) if u) / max(1, sum(unseen))
                                                for s in g]}
         if name in STYLE:
-            stats = evaluate.output_stats(list(zip(instructions, outs[name][0])), near=[x.get("near") for x in records])
+            stats = criteria.output_stats(list(zip(instructions, outs[name][0])), near=[x.get("near") for x in records])
             again["style_near_far_%"] = stats["style_near_vs_far_%"][STYLE[name]]
         c = r["conditions"][name]
         for key, value in again.items():

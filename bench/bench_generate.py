@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import chat
 import generate
 import model
 import rules
@@ -134,7 +135,7 @@ def main():
         return batch * k
 
     def run_hf(batch, use_cache, procs=None, k=n):
-        enc = [generate.prompt_ids(tok, ins)[0] for ins in prompts[:batch]]
+        enc = [chat.prompt_ids(tok, ins)[0] for ins in prompts[:batch]]
         T = max(map(len, enc))
         ids = torch.tensor([[tok.eos_id] * (T - len(e)) + e for e in enc], device=dev)
         mask = torch.tensor([[0] * (T - len(e)) + [1] * len(e) for e in enc], device=dev)

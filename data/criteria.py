@@ -27,10 +27,11 @@ import re
 import signal
 import statistics
 import threading
+from collections import Counter
 
 from data.game import replay
 from data.sandbox import run_tests
-from lib.util import UserError, align, read_records
+from lib.util import UserError, align, pct, read_records
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty").split()
@@ -319,3 +320,35 @@ STYLES = {
     "recipes": lambda o, ls: sum(x.startswith("- ") and len(x.split()) <= 8 for x in ls) >= 3,
     "code": lambda o, ls: re.search(r"^\s*(def |class |return |import |for .*:$)", o, re.MULTILINE) is not None,
     "chess": lambda o, ls: re.search(r"(^|\s)1\.\s*([KQRBN]?[a-h]?[1-8]?x?[a-h][1-8]|O-O)\S*\s", o) is not None}
+
+
+def output_stats(pairs, tok=None, max_new_tokens=256, near=None, n=4):
+    """Statistics (%) of (instruction, output) pairs, in tokens with `tok`, else words. eos: shorter than the
+    cap. rep_ngram: n-grams repeating an earlier one of the output. restates: the first line holds a 4-word run
+    of the instruction. continues: chat tags, or a first line that asks a question (the user's turn goes on).
+    style: each task's, and with `near` (eval records' task names) split into near that task / the others."""
+    units = [tok.encode(o) if tok else o.split() for _, o in pairs]
+    grams = [[tuple(u[i:i + n]) for i in range(len(u) - n + 1)] for u in units]
+    restate, cont, style = [], [], {k: [] for k in STYLES}
+    for ins, out in pairs:
+        lines = [x.strip() for x in out.splitlines() if x.strip()]
+        restate.append(restates(lines[0] if lines else "", ins))
+        cont.append("<|user|>" in out or "<|assistant|>" in out or bool(lines) and lines[0].endswith("?"))
+        for name, f in STYLES.items():
+            style[name].append(f(out, lines))
+    res = {"n": len(pairs), "mean_len": statistics.mean(map(len, units)),
+           "eos_%": pct([len(u) < max_new_tokens for u in units]),
+           "rep_ngram_%": 100 * sum(len(g) - len(set(g)) for g in grams) / max(1, sum(map(len, grams))),
+           "restates_%": pct(restate), "continues_%": pct(cont),
+           "style_%": {k: pct(v) for k, v in style.items()}}
+    if near is not None:
+        res["style_near_vs_far_%"] = {k: (pct([s for s, t in zip(v, near) if t == k]),
+                                          pct([s for s, t in zip(v, near) if t != k]))
+                                      for k, v in style.items()}
+    return res
+
+
+def first_lines(outputs, k=5):
+    """The k most common first lines of the outputs, with their share (%): what a model opens with."""
+    lines = Counter(o.strip().split("\n")[0][:60] for o in outputs)
+    return {line: 100 * c / len(outputs) for line, c in lines.most_common(k)}

@@ -257,7 +257,7 @@ def run(args):
     rows = []
     for name, style in [(n, s) for n, s in STYLE.items() if n in results]:
         outs = results[name][0][0]
-        s = evaluate.output_stats(list(zip(instructions, outs)), near=near)["style_near_vs_far_%"][style]
+        s = criteria.output_stats(list(zip(instructions, outs)), near=near)["style_near_vs_far_%"][style]
         report["conditions"][name]["style_near_far_%"] = s
         rows.append([name, style] + ["-" if v is None else f"{v:.0f}" for v in s])
     md += [] if not rows else [f"\nSingle-task style (§5.2), seed {args.seeds[0]}: share of outputs in the task's "

@@ -19,7 +19,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import evaluate
+from data import criteria
 from experiments import reproduce
 from data import toyworld
 from lib.util import UserError, cli, table, write_atomic, write_json
@@ -58,7 +58,7 @@ def measure(folder, corpus, config, args, epochs, name):
     report = reproduce.run(reproduce.settings(base=base, out=tables, split="val", seeds=[1], attribution_prompts=0,
                                               conditions=["base"], epochs_scale=args.epochs_scale, limit=args.limit))
     with open(os.path.join(tables, "outputs", "base.json"), encoding="utf-8") as f:
-        first = evaluate.first_lines([o["output"] for o in json.load(f)], k=3)
+        first = criteria.first_lines([o["output"] for o in json.load(f)], k=3)
     return report["conditions"]["base"], report["conditions"]["instruction-tuned"], first
 
 

@@ -92,6 +92,11 @@ def check_room(longest, max_new_tokens, context):
                    file=sys.stderr)
 
 
+def context(model):
+    """Positions the model can attend over (Mistral's sliding window is not implemented, so it caps too)."""
+    return min(model.config.max_position_embeddings, model.config.sliding_window or 1 << 62)
+
+
 def instruction_generator(seed, instruction):
     """The sampling generator of one instruction: a function of the seed and the instruction alone, so a
     sampled output is the same whatever the batch, the chunk or an interrupted run it was decoded in."""

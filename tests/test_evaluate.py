@@ -4,6 +4,7 @@ import math
 import pytest
 
 import evaluate
+from data import criteria
 from data.criteria import check
 from lib.util import UserError, bleu4, mean_std
 
@@ -224,7 +225,7 @@ def test_first_token_rank_and_first_lines(tiny_checkpoint, tiny_tokenizer):
     best, fifth = (tiny_tokenizer.decode([order[k]]) for k in (0, 5))
     ranks = evaluate.first_token_ranks(m, tiny_tokenizer, [("a cat", best + " x"), ("a cat", fifth + " y")])
     assert [order[r] for r in ranks] == [tiny_tokenizer.encode_next(t)[0] for t in (best + " x", fifth + " y")]
-    assert evaluate.first_lines(["<p> a\nb", "<p> a", "Yes."]) == {"<p> a": 200 / 3, "Yes.": 100 / 3}
+    assert criteria.first_lines(["<p> a\nb", "<p> a", "Yes."]) == {"<p> a": 200 / 3, "Yes.": 100 / 3}
 
 
 def test_ranking_variants_differ_where_lengths_differ(tmp_path, tiny_tokenizer):
@@ -260,14 +261,14 @@ def test_output_stats(tiny_tokenizer):
              ("Write a poem about the sea", "waves\nand more waves\nthe sea\nis blue"),
              ("Name a fruit", "Do you like fruit?\n<|user|>\nName a vegetable"),
              ("Cook rice", "- rice\n- water\n- salt\n\nBoil it. la la la la la la la la")]
-    s = evaluate.output_stats(pairs, max_new_tokens=9, near=["math", "poetry", None, "math"])
+    s = criteria.output_stats(pairs, max_new_tokens=9, near=["math", "poetry", None, "math"])
     assert s["n"] == 4 and s["mean_len"] == (9 + 8 + 8 + 16) / 4
     assert s["eos_%"] == 50.0                                 # two outputs are under the 9-word cap
     assert s["rep_ngram_%"] == 100 * 4 / (6 + 5 + 5 + 13)     # "la la la la" repeats 4 times
     assert s["restates_%"] == 25.0 and s["continues_%"] == 25.0
     assert s["style_%"] == {"math": 25.0, "poetry": 50.0, "recipes": 25.0, "code": 0.0, "chess": 0.0}
     assert s["style_near_vs_far_%"]["math"] == (50.0, 0.0)
-    assert evaluate.output_stats(pairs, tiny_tokenizer)["mean_len"] == sum(
+    assert criteria.output_stats(pairs, tiny_tokenizer)["mean_len"] == sum(
         len(tiny_tokenizer.encode(o)) for _, o in pairs) / 4
 
 

@@ -15,7 +15,6 @@ import model
 from lib import util
 from lib.generation import read_instructions
 import rules
-import train
 from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
 INSTRUCTIONS = ["What is the capital of Tom?", "I think", "## a cat sat on the mat, and then the dog sat on it too",
@@ -176,7 +175,7 @@ def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
     expert = Recorder(tiny_tokenizer, ())
     expert.steps = []
     got = generate.generate_ids(tiny_model, tiny_tokenizer, INSTRUCTIONS[:2], max_new_tokens=5, rules=expert)
-    prompts = [generate.prompt_ids(tiny_tokenizer, i)[0] for i in INSTRUCTIONS[:2]]
+    prompts = [chat.prompt_ids(tiny_tokenizer, i)[0] for i in INSTRUCTIONS[:2]]
     T = max(map(len, prompts))
     order = sorted(range(2), key=lambda i: -len(prompts[i]))        # the batch's rows, longest prompt first
     for t, h in enumerate(expert.steps):
@@ -186,7 +185,7 @@ def test_a_rule_sees_the_whole_history(tiny_model, tiny_tokenizer):
 
 
 def test_seen_set_starts_at_instruction(tiny_tokenizer):
-    ids, start = generate.prompt_ids(tiny_tokenizer, "What is a cat")
+    ids, start = chat.prompt_ids(tiny_tokenizer, "What is a cat")
     assert ids == chat.build_prompt(tiny_tokenizer, "What is a cat")
     assert tiny_tokenizer.decode(ids[start:]) == "What is a cat\n<|assistant|>\n"
 
@@ -202,7 +201,7 @@ def test_llama2_pieces_and_prompt():
                    "!": 29991}
     user_tail = tok.encode("\n<|user|>\n")[-5:]                # the code finds the instruction by these ids
     for ins in ["What is the capital of Japan?", "I need a recipe.\n\nMake it short!", "<b>bold</b>", ""]:
-        ids, start = generate.prompt_ids(tok, ins)
+        ids, start = chat.prompt_ids(tok, ins)
         assert ids == chat.build_prompt(tok, ins) == [tok.bos_id] + tok.encode(
             "<|user|>\n" + ins + "\n<|assistant|>\n")
         last = max(i + 5 for i in range(len(ids) - 4) if ids[i:i + 5] == user_tail)
@@ -310,7 +309,7 @@ def test_same_tokens_as_the_papers_approach_in_transformers(tiny_checkpoint, tin
     tok = tiny_tokenizer
     want = []
     for ins in INSTRUCTIONS:
-        ids = torch.tensor([generate.prompt_ids(tok, ins)[0]])
+        ids = torch.tensor([chat.prompt_ids(tok, ins)[0]])
         with torch.no_grad():
             out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=25,
                               do_sample=False, use_cache=False, pad_token_id=tok.eos_id, eos_token_id=tok.eos_id,
