@@ -4,23 +4,20 @@
 
 For each dialogue share of the corpus (--doses, in %), the base is pretrained further on fresh documents of the
 toy world with that share (--tokens, one pass at --lr), then scored on the validation set by experiments/reproduce.py:
-the base alone in the chat format, the rules at the paper's and the toy world's EOS ramp, and response tuning,
-each against instruction tuning of the same continued base. Writes sweep.md, sweep.json and, when matplotlib
+the premise (the base's first-token rank, same-family ranking and swap control, beside IT's ranking), the base alone
+in the chat format, the rules at the paper's and the toy world's EOS ramp, and response tuning, each against
+instruction tuning of the same continued base. Writes sweep.md, sweep.json and, when matplotlib
 is installed, sweep.png under --out. Every step resumes as reproduce.py's do.
 """
 import argparse
 import os
-import statistics
 import sys
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import evaluate
-from data import criteria
 from experiments import reproduce
 from data import toyworld
-from model import Tokenizer, Transformer
 from lib.util import UserError, cli, pyplot, table, write_atomic, write_json
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
@@ -29,7 +26,7 @@ ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="base checkpoint pretrained without dialogue")
-    ap.add_argument("--doses", type=float, nargs="+", default=[0, 1, 2, 5, 10], help="dialogue shares in %%")
+    ap.add_argument("--doses", type=float, nargs="+", default=[0, 1, 2, 5, 10, 20], help="dialogue shares in %%")
     ap.add_argument("--tokens", type=int, default=250_000, help="continued-pretraining tokens per dose")
     ap.add_argument("--lr", type=float, default=5e-4, help="continued-pretraining peak learning rate")
     ap.add_argument("--seed", type=int, default=1, help="tuning seed")
@@ -41,7 +38,6 @@ def main(argv=None):
     if any(not 0 <= d <= 100 for d in args.doses) or args.tokens < 1000:
         raise UserError("--doses must be shares in [0, 100] and --tokens at least 1000")
     results = {}
-    records = criteria.read_eval(os.path.join(ROOT, "data", "toy", f"{args.split}.jsonl"))[:args.limit]
     for dose in args.doses:
         name = f"dose-{dose:g}"
         folder = os.path.join(args.out, name)
@@ -58,16 +54,20 @@ def main(argv=None):
                                                   seeds=[args.seed], attribution_prompts=0,
                                                   epochs_scale=args.epochs_scale, conditions=ROWS, limit=args.limit))
         results[dose] = report["conditions"]
-        model, tok = Transformer.from_pretrained(base), Tokenizer(base)
-        pairs = [(r["instruction"], r["reference"]) for r in records]
-        results[dose]["base"]["first_token_rank"] = statistics.median(evaluate.first_token_ranks(model, tok, pairs))
-    rows = [[f"{d:g}", f"{res['base']['first_token_rank']:g}"] + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
-            + [f"{res['response-tuned']['win_rate_vs_it'][0]:.1f}", f"{res['all rules']['win_rate_vs_it'][0]:.1f}",
-               f"{res['all rules, ramp 8']['win_rate_vs_it'][0]:.1f}"] for d, res in results.items()]
-    md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs instruction following, on "
-          f"{args.split}.jsonl (checks passed %, and win rates against instruction tuning of the same base)\n\n"
-          + table(["dialogue %", "answer's first token: median rank", *[f"{r} %" for r in ROWS],
-                            "RT win %", "rules win %", "rules (ramp 8) win %"], rows))
+    rows = []
+    for d, res in results.items():
+        # The premise measures (reproduce.py's, for the base and IT of this dose), then what the methods get
+        base, it = res["base"]["ranking_same_family"], res["instruction-tuned"]["ranking_same_family"]
+        rows.append([f"{d:g}", f"{res['base']['first_token_rank']:g}", reproduce.interval(base, "code_mean_token"),
+                     reproduce.interval(it, "code_mean_token"), reproduce.interval(base, "swap_control")]
+                    + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
+                    + [f"{res[r]['win_rate_vs_it'][0]:.1f}" for r in ROWS[1:]])
+    md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs the premise and instruction following, "
+          f"on {args.split}.jsonl: the base's median rank of the reference's first token after the chat prompt, "
+          f"its same-family ranking (IT's beside it) and swapped-instruction control with 95% intervals over pairs; "
+          f"checks passed %, and win rates against instruction tuning of the same base\n\n"
+          + table(["dialogue %", "first token rank", "base same-family %", "IT same-family %", "base swap %",
+                   *[f"{r} %" for r in ROWS], "rules win %", "rules (ramp 8) win %", "RT win %"], rows))
     write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)

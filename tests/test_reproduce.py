@@ -113,7 +113,9 @@ def test_dose_sweep_tiny(tmp_path):
     assert list(res) == ["30"] and set(dose_sweep.ROWS) <= set(res["30"])
     text = (out / "dose-30" / "corpus.jsonl").read_text()
     assert any(f"{asker}" in text and f"{answerer}" in text for asker, answerer in toyworld.SPEAKERS)
-    assert "| 30 |" in (out / "sweep.md").read_text()
+    md = (out / "sweep.md").read_text()
+    assert "| 30 |" in md and "| base same-family % | IT same-family % | base swap % |" in md
+    assert {"first_token_rank", "ranking_same_family"} <= set(res["30"]["base"])
 
 
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
