@@ -146,7 +146,7 @@ def settings(argv=None, **values):
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     add("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
         help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
-    add("--threads", type=int, default=1, help="CPU threads: 1 suits small models (more can be far slower on a busy CPU)")
+    add("--threads", type=int, default=1, help="CPU threads (1 suits small models; more can be far slower)")
     args = parse(ap, argv, values)
     require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
              "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--eos-ramp >= 1": args.eos_ramp >= 1,
