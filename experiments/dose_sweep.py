@@ -74,12 +74,22 @@ def main(argv=None):
     plt = pyplot(os.path.join(args.out, "sweep.png"))
     if plt is None:
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, premise) = plt.subplots(1, 2, figsize=(11, 4))
     for r in ROWS:
         ax.plot(list(results), [res[r]["pass_rate"][0] for res in results.values()], marker="o", label=r)
-    ax.set_xlabel("dialogue share of the corpus (%)")
     ax.set_ylabel(f"checks passed on {args.split} (%)")
-    ax.legend()
+    # The premise: each base's (and its IT's) same-family ranking, with its 95% interval as an error bar
+    for name in ("base", "instruction-tuned"):
+        ranks = [res[name]["ranking_same_family"] for res in results.values()]
+        y = [r["code_mean_token_%"] for r in ranks]
+        err = [[v - r["code_mean_token_ci95_%"][0] for v, r in zip(y, ranks)],
+               [r["code_mean_token_ci95_%"][1] - v for v, r in zip(y, ranks)]]
+        premise.errorbar(list(results), y, yerr=err, marker="o", capsize=3, label=name)
+    premise.axhline(50, color="grey", linestyle=":", label="chance")
+    premise.set_ylabel(f"same-family ranking on {args.split} (%)")
+    for axis in (ax, premise):
+        axis.set_xlabel("dialogue share of the corpus (%)")
+        axis.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "sweep.png"), dpi=120)
     plt.close(fig)                              # a script running several sweeps keeps no figure open
