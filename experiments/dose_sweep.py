@@ -71,13 +71,19 @@ def main(argv=None):
     write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)
-    plt = pyplot(os.path.join(args.out, "sweep.png"))
+    plot(results, args.split, os.path.join(args.out, "sweep.png"))
+
+
+def plot(results, split, path):
+    """The figure at `path` from {dose: reproduce.py's conditions}: checks passed per row, and the premise (each
+    dose's base and IT same-family ranking with its 95% interval). Skipped, with a note, without matplotlib."""
+    plt = pyplot(path)
     if plt is None:
         return
     fig, (ax, premise) = plt.subplots(1, 2, figsize=(11, 4))
     for r in ROWS:
         ax.plot(list(results), [res[r]["pass_rate"][0] for res in results.values()], marker="o", label=r)
-    ax.set_ylabel(f"checks passed on {args.split} (%)")
+    ax.set_ylabel(f"checks passed on {split} (%)")
     # The premise: each base's (and its IT's) same-family ranking, with its 95% interval as an error bar
     for name in ("base", "instruction-tuned"):
         ranks = [res[name]["ranking_same_family"] for res in results.values()]
@@ -86,12 +92,12 @@ def main(argv=None):
                [r["code_mean_token_ci95_%"][1] - v for v, r in zip(y, ranks)]]
         premise.errorbar(list(results), y, yerr=err, marker="o", capsize=3, label=name)
     premise.axhline(50, color="grey", linestyle=":", label="chance")
-    premise.set_ylabel(f"same-family ranking on {args.split} (%)")
+    premise.set_ylabel(f"same-family ranking on {split} (%)")
     for axis in (ax, premise):
         axis.set_xlabel("dialogue share of the corpus (%)")
         axis.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "sweep.png"), dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)                              # a script running several sweeps keeps no figure open
 
 
