@@ -7,14 +7,16 @@ For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog 
 reference of every win rate), response tuning and Instruction Modelling, and on each single-task set; decodes
 the held-out evaluation set greedily with every model, and with the base model alone and with the rules (all,
 and each ablation of Table 4); then scores each output against its record's criterion, and reports win rates
-against the instruction-tuned model of the same seed (a pass beats a fail, equal results go to the output
-closer to the reference, exact ties count half), mean and spread over seeds. Also: the
+against the instruction-tuned model of the same seed (a pass beats a fail, then the higher graded score of
+criteria.grade wins, exact ties count half), mean and spread over seeds. Also: the
 response ranking capability of base and instruction-tuned models (Table 2), single-task style on near vs far
 instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held-out loss.
 
-Every step writes its result under --out. A rerun skips what finished, resumes a training run or a decoding
-that was interrupted part-way, and gives the same tables as an uninterrupted run."""
+Every step writes its result under --out. A rerun skips what finished (a model's ranking and attribution measures
+too, while the checkpoint, the data and the code are the same), resumes a training run or a decoding that was
+interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -31,8 +33,8 @@ from lib import runtime
 from lib.generation import stale
 import train
 from model import Tokenizer, Transformer
-from lib.util import (UserError, align, cli, code_sha256, differences, load_conversations, mean_std, parse, pyplot,
-                      require, sha256, table, write_atomic, write_json)
+from lib.util import (UserError, align, cli, code_sha256, differences, fingerprint, load_conversations, mean_std,
+                      parse, pyplot, require, sha256, table, write_atomic, write_json)
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
 # its own (§4.1: a sweep over 5-20, the final checkpoint; experiments/epoch_sweep.py, data/results/epochs.md).
@@ -94,6 +96,22 @@ def interval(rank, key):
     """A ranking rate with its bootstrap 95% interval over pairs, e.g. '73.6 [71.2, 75.9]'."""
     low, high = rank[f"{key}_ci95_%"]
     return f"{rank[f'{key}_%']:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def kept(path, made_of, compute):
+    """compute()'s result (JSON), kept at `path` with what it was made of and reused while that is the same:
+    a rerun that changed no checkpoint, data or code does not score the models again."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        if saved["made_of"] == made_of:
+            return saved["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = compute()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, {"made_of": made_of, "result": result})
+    return result
 
 
 def slug(name):
@@ -268,20 +286,31 @@ def run(args):
     seed = args.seeds[0]
     pairs = [(r["instruction"], r["reference"]) for r in records]
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
-    lima = [msgs for _, msgs in load_conversations(os.path.join(args.data, "lima.jsonl"))]
-    rows, loaded = [], {}
-    for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling"):
-        if name not in results:
-            continue
-        path = args.base if name == "base" else run_dir(args.out, name, seed)
-        loaded[name] = (Transformer.from_pretrained(path), Tokenizer(path))
-        rank = evaluate.ranking(*loaded[name], pairs)
-        same = evaluate.ranking(*loaded[name], pairs, groups=[r["family"] for r in records])
-        first = statistics.median(evaluate.first_token_ranks(*loaded[name], pairs))
-        nll = {"train": evaluate.response_nll(*loaded[name], lima),
-               "held-out": evaluate.response_nll(*loaded[name], held)}
-        report["conditions"][name].update(ranking=rank, ranking_same_family=same, first_token_rank=first,
-                                          response_nll=nll)
+    lima_path = os.path.join(args.data, "lima.jsonl")
+    lima = [msgs for _, msgs in load_conversations(lima_path)]
+    paths = {name: args.base if name == "base" else run_dir(args.out, name, seed)
+             for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling") if name in results}
+    made_of = {"eval": sha256(eval_path), "limit": args.limit, "lima": sha256(lima_path), "code": CODE_SHA256}
+    loaded, rows = {}, []
+
+    def model(name):
+        if name not in loaded:
+            loaded[name] = (Transformer.from_pretrained(paths[name]), Tokenizer(paths[name]))
+        return loaded[name]
+
+    def measures(name):
+        m = model(name)
+        return {"ranking": evaluate.ranking(*m, pairs),
+                "ranking_same_family": evaluate.ranking(*m, pairs, groups=[r["family"] for r in records]),
+                "first_token_rank": statistics.median(evaluate.first_token_ranks(*m, pairs)),
+                "response_nll": {"train": evaluate.response_nll(*m, lima),
+                                 "held-out": evaluate.response_nll(*m, held)}}
+    for name, path in paths.items():
+        got = kept(os.path.join(args.out, "measures", slug(name) + ".json"),
+                   {**made_of, "checkpoint": fingerprint(path)}, lambda: measures(name))
+        report["conditions"][name].update(got)
+        rank, same, first, nll = (got[k] for k in ("ranking", "ranking_same_family", "first_token_rank",
+                                                    "response_nll"))
         rows.append([name, interval(rank, "code_mean_token"), f"{rank['eq3_raw_logprob_%']:.1f}",
                      interval(same, "code_mean_token"), interval(same, "swap_control"), f"{first:g}",
                      f"{nll['train']:.3f}", f"{nll['held-out']:.3f}"])
@@ -293,9 +322,11 @@ def run(args):
            "response-only loss on the LIMA analog (train) vs the held-out references (Shi et al.)\n",
            table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "same family %",
                   "swap control %", "first token rank", "NLL train", "NLL held-out"], rows)]
-    names = [n for n in loaded if n != "instruction-modelling"]         # attribution costs a backward per token
-    attr = evaluate.attribution([loaded[n] for n in names], instructions[:args.attribution_prompts],
-                                max_new_tokens=32) if args.attribution_prompts else []
+    names = [n for n in paths if n != "instruction-modelling"]          # attribution costs a backward per token
+    attr = kept(os.path.join(args.out, "measures", "attribution.json"),
+                {**made_of, "checkpoints": [fingerprint(paths[n]) for n in names], "n": args.attribution_prompts},
+                lambda: evaluate.attribution([model(n) for n in names], instructions[:args.attribution_prompts],
+                                             max_new_tokens=32)) if args.attribution_prompts else []
     rows = []
     for n, a in zip(names, attr):
         report["conditions"][n]["attribution"] = a

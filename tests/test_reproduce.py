@@ -14,7 +14,7 @@ TOY = ROOT / "data" / "toy"
 
 @pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
-def test_reproduce_whole_table_tiny(tmp_path):
+def test_reproduce_whole_table_tiny(tmp_path, monkeypatch):
     from experiments import reproduce
     data = tmp_path / "toy"
     data.mkdir()
@@ -35,6 +35,24 @@ def test_reproduce_whole_table_tiny(tmp_path):
     assert "style_near_far_%" in res["conditions"]["poetry"]
     md = (out / "results.md").read_text()
     assert "| response-tuned |" in md and "43.3" in md and "| all rules, ramp 8 |" in md
+    # A rerun with nothing changed scores no model again, and writes the same tables.
+    import evaluate
+    first = (out / "results.json").read_text()
+
+    def refused(*a, **k):
+        raise AssertionError("scored again")
+    for f in ("ranking", "first_token_ranks", "response_nll", "attribution"):
+        monkeypatch.setattr(evaluate, f, refused)
+    reproduce.main(args)
+    assert (out / "results.json").read_text() == first and (out / "results.md").read_text() == md
+    kept = json.loads((out / "measures" / "base.json").read_text())        # made of other code: scored again
+    kept["made_of"]["code"] = {}
+    (out / "measures" / "base.json").write_text(json.dumps(kept))
+    with pytest.raises(AssertionError, match="scored again"):
+        reproduce.main(args)
+    monkeypatch.undo()
+    reproduce.main(args)
+    assert (out / "results.json").read_text() == first
 
 
 @pytest.mark.skipif(not (TOY / "eval.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
