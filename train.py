@@ -300,6 +300,8 @@ def train(args):
         bar.close()                                 # the line below the bar, not on it
         if rank == 0:
             print(f"saved {args.out} at step {saved} of {total}" + "; continue with --resume" * (saved < total))
+        if world > 1:
+            torch.distributed.barrier()             # every rank done (rank 0's files too) before the group goes
         if signals:
             raise SystemExit(130)                   # interrupted: not a finished run
 
