@@ -1,7 +1,7 @@
 """The paper's tables in the toy world, from the base model to one markdown table and one JSON file:
 
-    python experiments/reproduce.py                  # 3 seeds; about 45 minutes in one process on a 2-core CPU
-    python experiments/reproduce.py --seeds 1        # one seed, with the base and rule rows: about 18 minutes
+    python experiments/reproduce.py                  # 3 seeds; over an hour on a 2-core CPU (RESULTS.md)
+    python experiments/reproduce.py --seeds 1        # one seed, with the base and rule rows
 
 For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog with instruction tuning (the
 reference of every win rate), response tuning and Instruction Modelling, and on each single-task set; decodes
@@ -9,7 +9,7 @@ the held-out evaluation set greedily with every model, and with the base model a
 and each ablation of Table 4); then scores each output against its record's criterion, and reports win rates
 against the instruction-tuned model of the same seed (a pass beats a fail, then the higher graded score of
 criteria.grade wins, exact ties count half), mean and spread over seeds. Also: the
-response ranking capability of base and instruction-tuned models (Table 2), single-task style on near vs far
+response ranking capability of the base and the LIMA-tuned models (Table 2), single-task style on near vs far
 instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held-out loss.
 
 Every step writes its result under --out. A rerun skips what finished (a model's ranking and attribution measures
@@ -130,8 +130,8 @@ def settings(argv=None, **values):
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "toy"), help="folder of the toy world's sets")
     ap.add_argument("--split", choices=("val", "eval"), default="eval", help="score the validation set (every "
                     "choice about the world is made there) or the evaluation set (the final tables)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "tables"), help="where runs, outputs and "
-                    "results go (results.md, results.json)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "tables"), help="where runs, outputs, model "
+                    "measures and results go (results.md, results.json)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds")
     ap.add_argument("--lr", type=float, help="tuning learning rate, the same for every condition (default: "
                     "train.py's)")
@@ -159,7 +159,7 @@ def settings(argv=None, **values):
 
 def run(args):
     """Train, decode and score every condition of `args` (settings()); write results.md, results.json and the
-    figure under args.out; return the report."""
+    figure under args.out (each model's measures under measures/); return the report."""
     rule_sets = dict(RULE_SETS)
     for spec in args.rule_set:
         name, sep, rules = spec.partition("=")
@@ -282,7 +282,7 @@ def run(args):
                                "style on instructions near the task vs all others\n",
                                table(["model", "style", "near %", "far %"], rows)]
 
-    # --------------------------------------------------- Table 2 ranking, IM losses, attribution (seed 1)
+    # --------------------------------------- Table 2 ranking, IM losses, attribution (the first seed's models)
     seed = args.seeds[0]
     pairs = [(r["instruction"], r["reference"]) for r in records]
     held = [[{"role": "user", "content": i}, {"role": "assistant", "content": o}] for i, o in pairs]
@@ -306,8 +306,8 @@ def run(args):
                 "response_nll": {"train": evaluate.response_nll(*m, lima),
                                  "held-out": evaluate.response_nll(*m, held)}}
     for name, path in paths.items():
-        got = kept(os.path.join(args.out, "measures", slug(name) + ".json"),
-                   {**made_of, "checkpoint": fingerprint(path)}, lambda: measures(name))
+        kept_at = os.path.join(args.out, "measures", slug(name if name == "base" else f"{name} seed {seed}"))
+        got = kept(kept_at + ".json", {**made_of, "checkpoint": fingerprint(path)}, lambda: measures(name))
         report["conditions"][name].update(got)
         rank, same, first, nll = (got[k] for k in ("ranking", "ranking_same_family", "first_token_rank",
                                                     "response_nll"))
@@ -323,7 +323,7 @@ def run(args):
            table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "same family %",
                   "swap control %", "first token rank", "NLL train", "NLL held-out"], rows)]
     names = [n for n in paths if n != "instruction-modelling"]          # attribution costs a backward per token
-    attr = kept(os.path.join(args.out, "measures", "attribution.json"),
+    attr = kept(os.path.join(args.out, "measures", f"attribution-seed-{seed}.json"),
                 {**made_of, "checkpoints": [fingerprint(paths[n]) for n in names], "n": args.attribution_prompts},
                 lambda: evaluate.attribution([model(n) for n in names], instructions[:args.attribution_prompts],
                                              max_new_tokens=32)) if args.attribution_prompts else []
