@@ -3,10 +3,10 @@
     python assignments/handin.py                     # writes handin.zip here
     python assignments/handin.py --out alice.zip
 
-The zip holds the project's code and text (every .py, .md, .txt, .toml, .cfg, .ini, .json and .jsonl file,
-outside the folders below) and assignments/handin/ with each experiment's results.json, outputs/ and
+The zip holds the project's code and text (every .py, .md, .txt, .toml, .cfg, .ini, .json, .jsonl and .png
+file, outside the folders below) and assignments/handin/ with each experiment's results.json, outputs/ and
 answers.md. It leaves out what can be rebuilt or is too large to submit: runs/ (also each hand-in's runs/, the
-tuned checkpoints), checkpoints/, the toy world's data sets (data/toy/), virtual environments, caches and git's
+tuned checkpoints, and measures/, the models' measures kept for a rerun), checkpoints/, the toy world's data sets (data/toy/), virtual environments, caches and git's
 folder. The lecturer's grader re-scores the outputs against the hashes results.json recorded, so hand them in
 as the run wrote them."""
 import argparse
@@ -15,8 +15,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEEP = (".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".json", ".jsonl", ".png")
-SKIP_DIRS = {".git", "runs", "checkpoints", "__pycache__", ".pytest_cache", "venv", ".venv", "node_modules",
-             "out"}
+SKIP_DIRS = {".git", "runs", "measures", "checkpoints", "__pycache__", ".pytest_cache", "venv", ".venv",
+             "node_modules", "out"}
 SKIP_PATHS = ("data/toy/", "data/paper/")
 MAX_BYTES = 20_000_000                              # a file above this is not code or a hand-in
 

@@ -30,7 +30,7 @@ def main(argv=None):
     ap.add_argument("--tokens", type=int, default=250_000, help="continued-pretraining tokens per dose")
     ap.add_argument("--lr", type=float, default=5e-4, help="continued-pretraining peak learning rate")
     ap.add_argument("--seed", type=int, default=1, help="tuning seed")
-    ap.add_argument("--split", choices=("val", "eval"), default="val", help="the set scored (choices: val)")
+    ap.add_argument("--split", choices=("val", "eval"), default="val", help="the set scored")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "sweep"), help="where runs and results go")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every tuning run's epochs (tests)")
     ap.add_argument("--limit", type=int, help="only the first N instructions (tests)")

@@ -50,7 +50,7 @@ def measure(folder, corpus, config, args, epochs, name):
     """Pretrain a base on `corpus` for `epochs` passes (the committed base's recipe), tune IT on it and measure both
     on val; returns the base's and IT's report and the base's most frequent first lines in the chat format."""
     base = os.path.join(folder, name)
-    # The committed base's recipe (README): the committed tokenizer, so every candidate reads alike.
+    # The committed base's recipe (data/TOYWORLD.md): the committed tokenizer, so every candidate reads alike.
     reproduce.train_once(base, mode="pretrain", init=config, tokenizer=os.path.join(COMMITTED, "tokenizer.model"),
                          data=corpus, epochs=epochs, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
                          seed=0, save_every=100, threads=args.threads)
