@@ -6,9 +6,9 @@
 The zip holds the project's code and text (every .py, .md, .txt, .toml, .cfg, .ini, .json, .jsonl and .png
 file, outside the folders below) and assignments/handin/ with each experiment's results.json, outputs/ and
 answers.md. It leaves out what can be rebuilt or is too large to submit: runs/ (also each hand-in's runs/, the
-tuned checkpoints, and measures/, the models' measures kept for a rerun), checkpoints/, the toy world's data sets (data/toy/), virtual environments, caches and git's
-folder. The lecturer's grader re-scores the outputs against the hashes results.json recorded, so hand them in
-as the run wrote them."""
+tuned checkpoints, and measures/, the models' measures kept for a rerun), checkpoints/, the toy world's data
+sets (data/toy/), virtual environments, caches and git's folder. The lecturer's grader re-scores the outputs
+against the hashes results.json recorded, so hand them in as the run wrote them."""
 import argparse
 import os
 import zipfile

@@ -45,7 +45,7 @@ def main(argv=None):
     if min(args.grid) < 1:
         raise UserError("--grid: epoch counts must be at least 1")
     records = criteria.read_eval(os.path.join(ROOT, "data", "toy", "val.jsonl"))[:args.limit]
-    graded = {}                                         # (condition, count) -> [(passed, graded score)] per instruction
+    graded = {}                                 # (condition, count) -> [(passed, graded score)] per instruction
     for epochs in args.grid:
         folder = os.path.join(args.out, f"epochs-{epochs}")
         reproduce.run(reproduce.settings(base=args.base, out=folder, split="val", seeds=[args.seed], epochs=epochs,
