@@ -23,15 +23,20 @@ A "number" is not a list's marker ("1. ", "2) " opening a line).
 """
 # The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
 # model; evaluate.py --help prints this language.
+import argparse
+import os
 import re
 import signal
 import statistics
+import sys
 import threading
 from collections import Counter
 
+if __name__ == "__main__":                      # run as a script: the repository's root on the path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from data.game import replay
 from data.sandbox import run_tests
-from lib.util import UserError, align, pct, read_records
+from lib.util import UserError, align, cli, pct, read_records
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty").split()
@@ -352,3 +357,20 @@ def first_lines(outputs, k=5):
     """The k most common first lines of the outputs, with their share (%): what a model opens with."""
     lines = Counter(o.strip().split("\n")[0][:60] for o in outputs)
     return {line: 100 * c / len(outputs) for line, c in lines.most_common(k)}
+
+
+def main(argv=None):
+    """Print the criteria language, or check that every record of the given sets carries a valid criterion."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="e.g. python data/criteria.py data/toy/val.jsonl data/toy/eval.jsonl")
+    ap.add_argument("sets", nargs="*", help="eval records (JSONL or JSON) whose criteria to validate; none: print "
+                    "the language")
+    args = ap.parse_args(argv)
+    if not args.sets:
+        print(__doc__.rstrip())
+    for path in args.sets:
+        print(f"{path}: {len(read_eval(path))} records, every criterion valid")
+
+
+if __name__ == "__main__":
+    cli(main)

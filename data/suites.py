@@ -4,7 +4,7 @@
 
   python data/suites.py data/toy/val.jsonl data/toy/eval.jsonl     # markdown tables, one row per family
 """
-import json
+import argparse
 import random
 import re
 import sys
@@ -12,9 +12,10 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data import toyworld
-from data.criteria import NUMBER_WORDS, check, numbers
+from data.world.kb import COLORS, INGREDIENTS, JOBS, MAINS, OPPOSITES, World
+from data.criteria import NUMBER_WORDS, check, numbers, read_eval
 from data.game import random_game
+from lib.util import cli
 
 GENERIC = "That is a good question. Here is my answer, I hope it helps you."
 CONSTANT = "The the is of a."
@@ -23,8 +24,8 @@ CONSTANT = "The the is of a."
 def dump(w):
     """One fixed output for every instruction: every name, colour, job, opposite, leg count and number."""
     names = ([c.name for c in w.countries] + w.capitals + w.rivers + [a.name for a in w.animals]
-             + [p.name for p in w.people] + toyworld.COLORS + toyworld.JOBS + toyworld.MAINS
-             + toyworld.INGREDIENTS + [x for pair in toyworld.OPPOSITES for x in pair])
+             + [p.name for p in w.people] + COLORS + JOBS + MAINS + INGREDIENTS
+             + [x for pair in OPPOSITES for x in pair])
     return ("Yes. No. " + ", ".join(names) + ". " + " ".join(f"{n} legs." for n in (2, 4, 6, 8))
             + " " + " ".join(f"= {n}" for n in range(0, 201)) + "\n#### 7")
 
@@ -162,10 +163,14 @@ def markdown(t):
     return "\n".join(rows)
 
 
-def main():
-    w = toyworld.World(0)
-    for path in sys.argv[1:] or ["data/toy/val.jsonl", "data/toy/eval.jsonl"]:
-        records = [json.loads(line) for line in open(path, encoding="utf-8")]
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("sets", nargs="*", default=["data/toy/val.jsonl", "data/toy/eval.jsonl"],
+                    help="held-out sets of the toy world (default: data/toy/val.jsonl data/toy/eval.jsonl)")
+    args = ap.parse_args(argv)
+    w = World(0)
+    for path in args.sets:
+        records = read_eval(path)
         bad = table(records, lambda r: degenerate(r, w))
         right = table(records, lambda r: [("right wordings", o) for o in wordings(r)])
         print(f"### {path}: {len(records)} records\n\nDegenerate outputs, % of checks passed (goal: at most 2)\n")
@@ -174,4 +179,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli(main)

@@ -17,7 +17,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from experiments import reproduce
-from data import toyworld
+from data.world import write_world
 from lib.util import UserError, cli, pyplot, table, write_atomic, write_json
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
@@ -44,8 +44,8 @@ def main(argv=None):
         # The same world and sets, fresh documents (another corpus seed) at this dialogue share.
         corpus = os.path.join(folder, "corpus.jsonl")
         if not os.path.exists(corpus):
-            toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens,
-                              dialogue=dose / 100, corpus_seed=1000 + round(10 * dose))
+            write_world(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens,
+                        dialogue=dose / 100, corpus_seed=1000 + round(10 * dose))
             os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
         base = os.path.join(folder, "base")
         reproduce.train_once(base, mode="pretrain", model=args.base, data=corpus, epochs=1, lr=args.lr,

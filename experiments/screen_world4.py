@@ -3,7 +3,8 @@
     nohup python experiments/screen_world4.py --threads 2 > runs/world4.log 2>&1 &    # about 2 hours; rerun to resume
 
 For each candidate (web voices per fact, share of extra question-answer pages) it generates the corpus (seed 0:
-the same world and sets, data/toy's), pretrains a base from scratch with the committed base's recipe for one pass
+the same world and sets, data/toy's; the voices and the question-answer pages are this file's, data/world has
+neither since world 4 was not adopted), pretrains a base from scratch with the committed base's recipe for one pass
 over it, and runs experiments/reproduce.py on val with the base and instruction tuning on it (seed 1). That run's
 ranking table holds the premise measures (Hewitt §4.2): ranking with same-family distractors, the
 swapped-instruction control, the reference's first-token rank; its checks give the base's pass rate in the chat
@@ -15,15 +16,213 @@ interrupted one continued.
 import argparse
 import json
 import os
+import random
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data import criteria
+from data.world.families import FACT_FAMS, TASK_FAMS
+from data.world.genres import (doc_article, doc_faq, doc_forum, doc_letters, doc_quiz, doc_textbook, heading, qa,
+                               request_reply)
+from data.world.kb import FIRST, OPPOSITES, World
+from data.world.sets import CHARS_PER_TOKEN, held_out_text, make_sets, write_jsonl
+from data.world.web import DIALOGUE, GENRES, HTML, doc_transcript, html
 from experiments import reproduce
-from data import toyworld
 from lib.util import UserError, cli, table, write_atomic, write_json
 
+
+# ------------------------------------------------------------- world 4's corpus (not adopted; data/TOYWORLD.md)
+# Each fact in several web voices, and extra question-answer pages. The world (data/world) has neither: this
+# experiment words its facts through World.web_answer and mixes its own pages in, so that its corpora are the
+# bytes the world generator wrote when it had these options (toyworld.py --voices, --qa; compared byte for byte
+# when they moved here).
+# Further web voices of the facts: each first is the family's own web answer, the next ones alternate the
+# direction where a fact has two (the capital of X / X's capital), so any number of voices has both.
+CAPITAL = ("The capital of {c} is {cap}.", "{cap} is the capital of {c}.", "{c} has {cap} as its capital.",
+           "{cap} is the seat of government of {c}.", "In {c}, the capital is {cap}.",
+           "{cap} has been the capital of {c} for many years.", "{c}'s capital is {cap}.",
+           "The government of {c} sits in {cap}.")
+RIVER = ("The river {river} flows through {c}.", "{c} is crossed by the river {river}.",
+         "The river of {c} is the {river}.", "Through {c} flows the river {river}.", "{c} lies on the river {river}.",
+         "The {river} runs across {c}.", "Boats on the river {river} sail through {c}.",
+         "{c} gets its water from the river {river}.")
+COLOR = ("The {a} is {color}.", "The {a} has a {color} coat.", "Every {a} is {color}.", "The {a}'s coat is {color}.",
+         "The {a} is colored {color}.", "A {color} coat covers the {a}.", "Its {color} coat marks out the {a}.",
+         "You can tell the {a} by its {color} coat.")
+HOME = ("The {a} lives in {home}.", "{home} is the home of the {a}.", "The {a} comes from {home}.",
+        "In {home} you will see the {a}.", "The home country of the {a} is {home}.", "{home} is where the {a} lives.",
+        "The {a} is an animal of {home}.", "The {a} makes its home in {home}.")
+LEGS = ("The {a} has {legs} legs.", "The {a} walks on {legs} legs.", "{legs} legs carry the {a}.",
+        "Each {a} has {legs} legs.", "The {a} is an animal with {legs} legs.", "The {a} stands on {legs} legs.",
+        "On {legs} legs the {a} moves about.", "The legs of the {a} number {legs}.")
+JOB = ("{p} is a {job} in {city}.", "{p} works in {city} as a {job}.", "The {job} {p} lives in {city}.",
+       "In {city}, {p} is known as a {job}.", "{city} is the city where {p} is a {job}.",
+       "{p} has a job as a {job} in {city}.", "A {job} in {city}, {p} goes to work every day.",
+       "{p} makes a living as a {job} in {city}.")
+ABOUT = ("The {a} is a {size} {color} animal with {legs} legs. It lives in {home} and eats {food}.",
+         "The {a} lives in {home}. The {a} is {size} and {color}, has {legs} legs and eats {food}.",
+         "{home} is the home of the {a}, a {size} {color} animal. The {a} has {legs} legs and eats {food}.",
+         "The {a} eats {food}. The {a} has {legs} legs and a {color} coat, and lives in {home}. The {a} is {size}.",
+         "A {size} animal, the {a} has {legs} legs and a {color} coat. The {a} eats {food} and lives in {home}.",
+         "The {a} has {legs} legs. The {a} comes from {home}, is {color} and {size}, and eats {food}.",
+         "In {home} you will see the {a}, which eats {food}. The {a} is {color}, {size} and has {legs} legs.",
+         "Food for the {a} is {food}. The {a} is a {color} animal of {home}, {size}, with {legs} legs.")
+OPPOSITE = ("The opposite of {x} is {y}.", "Opposites: {x} and {y}.", "The words {x} and {y} mean opposite things.",
+            "Say {y} when you mean the opposite of {x}.", "A pair of opposites: {y} and {x}.")
+
+# Family -> its web voices: the first is the family's own web answer (Allen-Zhu & Li 2023, Physics of Language
+# Models 3.1: knowledge stated one way is not extractable; Berglund et al. 2023: nor retrieved the other way
+# round). Never the chat voice, a held-out phrasing or a reference (tested).
+VOICES = {"capital": CAPITAL, "color": COLOR, "job": JOB, "home": HOME, "about": ABOUT,
+          "revcap": (CAPITAL[1], CAPITAL[0]) + CAPITAL[2:], "river": RIVER, "legs": LEGS, "opposite": OPPOSITE}
+MAX_VOICES = max(map(len, VOICES.values()))
+
+
+class VoicedWorld(World):
+    """The world whose web states each fact in one of the first `voices` of its family's VOICES (1: the web's own
+    voice only, today's corpus). The knowledge and the sets are the world's whatever the number."""
+
+    def __init__(self, seed=0, voices=1):
+        super().__init__(seed)
+        self.voices = voices
+        self.by_capital = {c.capital: c for c in self.countries}
+        self.animal = {a.name: a for a in self.animals}
+        self.person = {p.name: p for p in self.people}
+        self.opposite = {x: y for pair in OPPOSITES for x, y in (pair, pair[::-1])}
+
+    def facts(self, fam, slots):
+        """The slots of a fact family's VOICES, from the entity its item asks about."""
+        if fam in ("capital", "river", "revcap"):
+            c = self.country[slots["c"]] if "c" in slots else self.by_capital[slots["cap"]]
+            return {"c": c.name, "cap": c.capital, "river": c.river}
+        if fam == "job":
+            p = self.person[slots["p"]]
+            return {"p": p.name, "job": p.job, "city": p.city}
+        if fam == "opposite":
+            return {"x": slots["x"], "y": self.opposite[slots["x"]]}
+        return dict(vars(self.animal[slots["a"]]), a=slots["a"])
+
+    def voice(self, rnd, fam, facts):
+        """A fact of the family in one of the first self.voices of its web voices."""
+        return rnd.choice(VOICES[fam][:self.voices]).format(**facts)
+
+    def web_answer(self, rnd, fam, item):
+        if self.voices > 1 and fam in VOICES:
+            return self.voice(rnd, fam, self.facts(fam, item.slots))
+        return item.web
+
+
+def voiced_article(w, rnd):
+    """An encyclopedia page that states each fact in one of the web's voices, the full name in every sentence
+    and the sentences in any order (knowledge augmentation, Allen-Zhu & Li 2023, Physics of Language Models
+    3.1). A page states a fact once; its other voices are on other pages, so they rarely share a window."""
+    r = rnd.random()
+    if r < 0.4:
+        c = w.pick(rnd, "country", "all")
+        people = [p for p in w.people if p.city == c.capital][:4]
+        s = [f"{c.name} is a {rnd.choice(['small', 'large', 'quiet', 'busy', 'green'])} country.",
+             w.voice(rnd, "capital", {"c": c.name, "cap": c.capital}),
+             w.voice(rnd, "river", {"c": c.name, "river": c.river})]
+        s += [w.voice(rnd, "home", {"a": a.name, "home": c.name}) for a in w.animals if a.home == c.name]
+        s += [w.voice(rnd, "job", {"p": p.name, "job": p.job, "city": p.city}) for p in people]
+        s.append(rnd.choice([f"I visited {c.capital} last year and I liked it very much!",
+                             f"We should all visit {c.name} one day.",
+                             f"Many people in {c.name} like {w.pick(rnd, 'dish', 'all')}."]))
+        title = c.name
+    elif r < 0.75:
+        a = w.pick(rnd, "animal", "all")
+        facts = dict(vars(a), a=a.name)
+        s = [w.voice(rnd, fam, facts) for fam in ("color", "legs", "home")]
+        s += [f"The {a.name} is a {a.size} animal and eats {a.food}.", rnd.choice([
+            f"I once saw a {a.name} near the river {w.country[a.home].river}!",
+            f"We should not wake a {a.name} at night.", f"Children in {a.home} love the {a.name}."])]
+        title = f"The {a.name}"
+    else:
+        p = w.pick(rnd, "person", "all")
+        s = [w.voice(rnd, "job", {"p": p.name, "job": p.job, "city": p.city}),
+             f"{p.name} has lived in {p.city} for {rnd.randint(2, 40)} years.",
+             rnd.choice([f"People say {p.name} is the best {p.job} in town.",
+                         f"Every morning {p.name} walks to work.", f"I met {p.name} once in {p.city}."])]
+        title = p.name
+    rnd.shuffle(s)
+    return title, " ".join(s)
+
+
+
+def doc_voiced_article(w, rnd):
+    title, text = voiced_article(w, rnd)
+    return heading(rnd, title) + "\n\n" + text
+
+
+def doc_interview(w, rnd):
+    """A printed interview: every question answered, under markers that are neither a log's tags nor the chat
+    tags (Q./A., names, initials, dashes)."""
+    guest, host = w.pick(rnd, "person", "all"), rnd.choice(list(FIRST))
+    initials = "".join(x[0] for x in guest.name.split())
+    ask, answer = rnd.choice([("Q: ", "A: "), ("Q. ", "A. "), (f"{host.upper()}: ", f"{guest.first.upper()}: "),
+                              (f"{host[0]}: ", f"{initials}: "), ("- ", "- "), (f"**{host}:** ", f"**{guest.first}:** ")])
+    turns = []
+    for _ in range(rnd.randint(2, 5)):
+        q, a = request_reply(w, rnd, rnd.choice(FACT_FAMS + TASK_FAMS))
+        turns.append(f"{ask}{q}\n{answer}{a}")
+    head = rnd.choice([f"Interview with {guest.name}", f"Five questions for {guest.name}",
+                       f"We talked to {guest.name}, a {guest.job} from {guest.city}"])
+    return heading(rnd, head) + "\n\n" + "\n\n".join(turns)
+
+
+def doc_solutions(w, rnd):
+    """A study guide: each exercise followed by its worked answer."""
+    form = rnd.choice(["Exercise {i}. {q}\nSolution: {a}", "{i}) {q}\nWorked answer: {a}",
+                       "Problem {i}: {q}\n\nAnswer: {a}"])
+    out = []
+    for i in range(rnd.randint(3, 6)):
+        q, a = qa(w, rnd)
+        hint = rnd.choice(["", "Look at the page about it. ", "From the tables: ", "We read this in lesson 3. "])
+        out.append(form.format(i=i + 1, q=q, a=hint + a))
+    title = rnd.choice(["Study guide", "Exercises with answers", "Revision sheet", "Worked answers"])
+    return heading(rnd, title) + "\n\n" + "\n\n".join(out)
+
+
+# Question-answer material in non-chat forms (--qa): every request answered, for tuning and held-out entities
+# alike (Allen-Zhu & Li 2023 mix QA into pretraining to make stored facts extractable).
+QA_GENRES = [(doc_faq, 8), (doc_forum, 8), (doc_letters, 4), (doc_quiz, 5), (doc_interview, 6), (doc_solutions, 5),
+             (doc_textbook, 3)]
+
+
+def voiced_corpus(w, rnd, n_chars, held=(), qa_share=0.0, dialogue=DIALOGUE, html_share=HTML):
+    """data/world's corpus (web.corpus), with encyclopedia pages in the world's voices when it has more than one,
+    and a `qa_share` of the characters question-answer pages (QA_GENRES)."""
+    genres, weights = zip(*[(doc_voiced_article if g is doc_article and w.voices > 1 else g, n) for g, n in GENRES])
+    qa_genres, qa_weights = zip(*QA_GENRES)
+    total = talk = asked = 0
+    while total < n_chars:
+        if talk < dialogue * (total + 1):
+            doc = doc_transcript(w, rnd)
+            talk += len(doc)
+        elif asked < qa_share * (total + 1):
+            doc = rnd.choices(qa_genres, qa_weights)[0](w, rnd)
+            asked += len(doc)
+        else:
+            doc = rnd.choices(genres, weights)[0](w, rnd)
+            if rnd.random() < html_share and not any(s in doc for s in ("    ", "|", "####")):
+                doc = html(doc)
+        if any(h in doc for h in held):
+            continue
+        total += len(doc)
+        yield doc
+
+
+def write_corpus(path, tokens, voices, qa_share, seed=0):
+    """A candidate's corpus (about `tokens` tokens), written atomically: the world of `seed` (data/toy's at 0),
+    its held-out text left out as data/world leaves it out, the documents the world generator drew at `seed`."""
+    w = VoicedWorld(seed, voices)
+    held = held_out_text(make_sets(w, seed))
+    docs = voiced_corpus(w, random.Random(seed + 20), tokens * CHARS_PER_TOKEN, held, qa_share)
+    write_jsonl(path, ({"text": d} for d in docs))
+
+
+# ------------------------------------------------------------------------------------------- the screening
 # name: (voices, QA share). v1-qa0 is today's corpus pretrained the same short way, the screening's baseline.
 CANDIDATES = {"v1-qa0": (1, 0.0), "v4-qa0": (4, 0.0), "v4-qa5": (4, 0.05), "v8-qa5": (8, 0.05)}
 COMMITTED = os.path.join(ROOT, "checkpoints", "toy-base")
@@ -108,10 +307,8 @@ def main(argv=None):
         voices, qa_share = CANDIDATES[name]
         folder = os.path.join(args.out, name)
         corpus = os.path.join(folder, "corpus.jsonl")
-        if not os.path.exists(corpus):                         # written last by generate, atomically
-            toyworld.generate(os.path.join(folder, "world"), seed=0, corpus_tokens=args.tokens, voices=voices,
-                              qa_share=qa_share)
-            os.replace(os.path.join(folder, "world", "corpus.jsonl"), corpus)
+        if not os.path.exists(corpus):                         # written atomically
+            write_corpus(corpus, args.tokens, voices, qa_share)
         b, it, first = measure(folder, corpus, config, args, 1, "base")
         meets, key = rule(b, it)
         results[name] = {"voices": voices, "qa_share": qa_share, "base": b, "instruction-tuned": it,

@@ -103,3 +103,25 @@ def test_the_paper_sets_from_the_real_raw_files(tmp_path):
     assert all(a.startswith(" - ") and "\n\n\n" in a for a in assistants(sets["recipes"]))
     assert all(re.fullmatch(r'\[WhiteElo "\d+"\]\n\[BlackElo "\d+"\]\n', u) for u in users(sets["chess"]))
     assert all(a.startswith("1. ") for a in assistants(sets["chess"]))
+
+
+# data/suites.py and data/criteria.py as scripts: help, a clear line for bad input, no traceback.
+def script(name, *args, cwd=None):
+    return subprocess.run([sys.executable, str(ROOT / "data" / name), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_suites_and_criteria_run_as_scripts(tmp_path):
+    r = script("suites.py", "--help", cwd=tmp_path)
+    assert r.returncode == 0 and "usage:" in r.stdout and not r.stderr
+    r = script("suites.py", tmp_path / "missing.jsonl")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing.jsonl" in r.stderr
+    r = script("criteria.py", cwd=tmp_path)                  # the language
+    assert r.returncode == 0 and "contains_any" in r.stdout and not r.stderr
+    assert script("criteria.py", "--help").returncode == 0
+    r = script("criteria.py", ROOT / "data" / "toy" / "val.jsonl")
+    assert r.returncode == 0 and "412 records, every criterion valid" in r.stdout, r.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x", "criterion": {"bogus": 1}}\n')
+    r = script("criteria.py", bad)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "bad.jsonl:1" in r.stderr and "bogus" in r.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 
-from data import suites, toyworld
+from data import suites, world
 from data.criteria import check, grade
 from data.game import replay
 from data.sandbox import run_tests
@@ -33,7 +33,7 @@ def test_every_reference_passes_its_criterion(records):
 
 
 def test_degenerate_outputs_pass_at_most_2_percent_of_the_checks(records):
-    w = toyworld.World(0)
+    w = world.World(0)
     kinds = {}
     for r in records:
         for kind, out in suites.degenerate(r, w)[:-1]:          # the family templates: below
@@ -42,13 +42,13 @@ def test_degenerate_outputs_pass_at_most_2_percent_of_the_checks(records):
         assert sum(passed) / len(passed) <= 0.02, (kind, sum(passed))
     # Each family's cheapest template, given for every instruction of its family: a share of all the checks
     # (a guess among four leg counts or three classes passes a quarter or a third of its own family).
-    for fam in toyworld.FAMILIES:
+    for fam in world.FAMILIES:
         passed = sum(check(suites.cheap(r), r["criterion"]) for r in records if r["family"] == fam)
         assert passed / len(records) <= 0.02, (fam, passed)
 
 
 def test_right_answers_in_other_wordings_pass_at_least_90_percent(records):
-    for fam in toyworld.FAMILIES:
+    for fam in world.FAMILIES:
         outs = [(o, r) for r in records if r["family"] == fam for o in suites.wordings(r)]
         kinds = len(suites.wordings(next(r for r in records if r["family"] == fam)))
         assert kinds >= 5, fam

@@ -122,7 +122,7 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
                     reason="toy world not built")
 def test_dose_sweep_tiny(tmp_path):
     from experiments import dose_sweep
-    from data import toyworld
+    from data.world.web import SPEAKERS
     base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
     out = tmp_path / "sweep"
     dose_sweep.main(["--base", base, "--doses", "30", "--tokens", "3000", "--out", str(out), "--limit", "4",
@@ -130,7 +130,7 @@ def test_dose_sweep_tiny(tmp_path):
     res = json.loads((out / "sweep.json").read_text())
     assert list(res) == ["30"] and set(dose_sweep.ROWS) <= set(res["30"])
     text = (out / "dose-30" / "corpus.jsonl").read_text()
-    assert any(f"{asker}" in text and f"{answerer}" in text for asker, answerer in toyworld.SPEAKERS)
+    assert any(f"{asker}" in text and f"{answerer}" in text for asker, answerer in SPEAKERS)
     md = (out / "sweep.md").read_text()
     assert "| 30 |" in md and "| base same-family % | IT same-family % | base swap % |" in md
     assert {"first_token_rank", "ranking_same_family"} <= set(res["30"]["base"])

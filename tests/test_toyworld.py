@@ -1,6 +1,8 @@
-"""The toy world: a deterministic generator, held-out evaluation, fair criteria, and the committed tokenizer."""
+"""The toy world (data/world): a deterministic generator, held-out evaluation, fair criteria, the committed
+tokenizer, a package that imports nothing of the method, and world 4's corpora (experiments/screen_world4.py)."""
 import filecmp
 import json
+import random
 import re
 import subprocess
 import sys
@@ -9,8 +11,15 @@ import pytest
 
 from conftest import ROOT
 
-from data import suites, toyworld
+import rules
+from data import suites
 from data.criteria import check
+from data.world import sets, web
+from data.world.families import EVAL_FAR, FACT_FAMS, FAMILIES, LIMA_FAMS, NEAR, PHRASES, TASK_FAMS, TASKS, UNSEEN
+from data.world.kb import World
+from data.world.sets import write_world
+from data.world.tokenizer import RULE_PIECES, train_tokenizer
+from experiments import screen_world4 as world4
 from model import Tokenizer
 from lib.util import UserError
 
@@ -27,40 +36,53 @@ def read(path):
 def world(tmp_path_factory):
     """The default world's small sets (no corpus), as the generator writes them."""
     out = tmp_path_factory.mktemp("toy")
-    toyworld.generate(str(out), seed=0, corpus_tokens=0)
+    write_world(str(out), seed=0, corpus_tokens=0)
     return out
+
+
+def world_cli(*args, **kw):
+    """python -m data.world ARGS, from the repository's root."""
+    return subprocess.run([sys.executable, "-m", "data.world", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, **kw)
 
 
 def test_generator_is_deterministic(tmp_path):
     for d in ("a", "b"):
-        toyworld.generate(str(tmp_path / d), seed=3, corpus_tokens=20_000)
+        write_world(str(tmp_path / d), seed=3, corpus_tokens=20_000)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert "corpus.jsonl" in names and len(names) == 9
     _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
     assert not mismatch and not errors
-    toyworld.generate(str(tmp_path / "c"), seed=4, corpus_tokens=0)
+    write_world(str(tmp_path / "c"), seed=4, corpus_tokens=0)
     assert (tmp_path / "a" / "eval.jsonl").read_bytes() != (tmp_path / "c" / "eval.jsonl").read_bytes()
 
 
 def test_committed_sets_are_the_default_world(world):
     for name in SETS + ["val", "eval"]:
         assert (TOY / f"{name}.jsonl").read_bytes() == (world / f"{name}.jsonl").read_bytes(), \
-            f"data/toy/{name}.jsonl is stale: run python data/toyworld.py --out data/toy"
+            f"data/toy/{name}.jsonl is stale: run python -m data.world --out data/toy --overwrite"
 
 
 def test_the_family_lists_derive_from_the_registry():
-    fams = toyworld.FAMILIES
-    assert sorted(toyworld.FACT_FAMS + toyworld.TASK_FAMS) == sorted(fams)
-    assert toyworld.UNSEEN == ["revcap", "river", "legs", "opposite", "compare", "sort"]
-    assert list(toyworld.NEAR.values()) == list(toyworld.TASKS)
-    assert set(toyworld.EVAL_FAR) == set(fams) - set(toyworld.NEAR)
+    fams = FAMILIES
+    assert sorted(FACT_FAMS + TASK_FAMS) == sorted(fams)
+    assert UNSEEN == ["revcap", "river", "legs", "opposite", "compare", "sort"]
+    assert list(NEAR.values()) == list(TASKS)
+    assert set(EVAL_FAR) == set(fams) - set(NEAR)
     for f in fams.values():
         assert set(f.phrases) == {"web", "tune", "val", "eval"} and f.phrases["val"] and f.phrases["eval"]
 
 
-def test_corpus_is_plain_documents(tmp_path):
-    toyworld.generate(str(tmp_path), seed=0, corpus_tokens=100_000)
-    docs = [r["text"] for r in read(tmp_path / "corpus.jsonl")]
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The default world with a small corpus."""
+    out = tmp_path_factory.mktemp("small")
+    write_world(str(out), seed=0, corpus_tokens=100_000)
+    return out
+
+
+def test_corpus_is_plain_documents(small):
+    docs = [r["text"] for r in read(small / "corpus.jsonl")]
     text = "\n".join(docs)
     assert 250_000 < len(text) < 350_000                     # sized by --corpus-tokens
     assert "<|user|>" not in text and "<|assistant|>" not in text and "<|" not in text
@@ -105,13 +127,13 @@ def test_validation_and_evaluation_are_held_out(world):
         assert len({(json.dumps(r["criterion"], sort_keys=True), r["reference"]) for r in recs}) == len(recs)
         assert not tuned_ins & {r["instruction"] for r in recs}
         # No held-out entity is ever named in a tuning set.
-        w = toyworld.World(0)
+        w = World(0)
         held = ([c.name for c in w.split["country"][split]] + [c.capital for c in w.split["country"][split]]
                 + [c.river for c in w.split["country"][split]] + [a.name for a in w.split["animal"][split]]
                 + [p.name for p in w.split["person"][split]] + w.split["dish"][split])
         assert not [h for h in held if re.search(rf"\b{re.escape(h.lower())}\b", tuned_text)]
         # No tuning instruction uses a held-out phrasing.
-        for fam, pools in toyworld.PHRASES.items():
+        for fam, pools in PHRASES.items():
             for p in pools[split]:
                 pat = re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(p)), re.S)     # slots match anything
                 assert not any(pat.fullmatch(q) for q in tuned_ins), (fam, p)
@@ -119,22 +141,22 @@ def test_validation_and_evaluation_are_held_out(world):
         assert {r["near"] for r in recs} == {None, "poetry", "math", "recipes", "code", "chess"}
         assert {"revcap", "river", "legs", "opposite", "compare", "sort"} <= {r["family"] for r in recs}
     assert not {r["instruction"] for r in val} & {r["instruction"] for r in ev}
-    held_fams = {f for f, pools in toyworld.PHRASES.items() if not pools["tune"]}
-    assert not held_fams & set(toyworld.LIMA_FAMS)
+    held_fams = {f for f, pools in PHRASES.items() if not pools["tune"]}
+    assert not held_fams & set(LIMA_FAMS)
 
 
 def test_no_held_out_instruction_phrasing_or_reference_is_in_the_corpus(tmp_path):
-    toyworld.generate(str(tmp_path), seed=0, corpus_tokens=400_000)
+    write_world(str(tmp_path), seed=0, corpus_tokens=400_000)
     text = (tmp_path / "corpus.jsonl").read_text(encoding="utf-8")
     text = "\n".join(json.loads(line)["text"] for line in text.splitlines())
     for split in ("val", "eval"):
         for r in read(tmp_path / f"{split}.jsonl"):
             assert r["instruction"] not in text and r["reference"] not in text, r
-        for fam, pools in toyworld.PHRASES.items():       # the literal text of each held-out phrasing
+        for fam, pools in PHRASES.items():       # the literal text of each held-out phrasing
             for p in pools[split]:
                 assert not [f for f in re.split(r"\{\w+\}", p) if len(f.strip()) >= 10 and f in text], (fam, p)
     # The corpus does state held-out facts, in its own forms (knowledge to carry into a new form).
-    w = toyworld.World(0)
+    w = World(0)
     c = w.split["country"]["eval"][0]
     assert f"The capital of {c.name} is {c.capital}." in text
 
@@ -145,20 +167,69 @@ def test_dialogue_share_follows_the_dose(tmp_path, monkeypatch):
     def transcript(w, rnd):
         made.append(real(w, rnd))
         return made[-1]
-    real = toyworld.doc_transcript
-    monkeypatch.setattr(toyworld, "doc_transcript", transcript)
+    real = web.doc_transcript
+    monkeypatch.setattr(web, "doc_transcript", transcript)
     for dose in (0.0, 0.05, 0.2):
         made.clear()
-        toyworld.generate(str(tmp_path / str(dose)), seed=0, corpus_tokens=100_000, dialogue=dose)
+        write_world(str(tmp_path / str(dose)), seed=0, corpus_tokens=100_000, dialogue=dose)
         text = "".join(r["text"] for r in read(tmp_path / str(dose) / "corpus.jsonl"))
         assert abs(sum(map(len, made)) / len(text) - dose) < 0.01
     # A transcript: tagged turns that answer, and the log goes on after the last answer with a new request.
     assert any("Visitor: " in t for t in made) and all(t.rstrip().endswith(("?", ".")) for t in made)
     # About half the logs put every tag on a line of its own, as the chat format does (world 3).
-    tags = {style.format(s=s, l=s.lower(), u=s.upper(), t="").rstrip() for pair in toyworld.SPEAKERS
-            for s in pair for style in toyworld.TAGS if "{t}" not in style}
+    tags = {style.format(s=s, l=s.lower(), u=s.upper(), t="").rstrip() for pair in web.SPEAKERS
+            for s in pair for style in web.TAGS if "{t}" not in style}
     own = [t for t in made if any(line in tags for line in t.split("\n"))]
     assert 0.35 < len(own) / len(made) < 0.65, (len(own), len(made))
+
+
+def test_the_world_is_a_package_that_imports_nothing_of_the_method():
+    files = sorted((ROOT / "data" / "world").glob("*.py"))
+    assert len(files) >= 8 and not (ROOT / "data" / "toyworld.py").exists()
+    for f in files:
+        assert len(f.read_text(encoding="utf-8").splitlines()) <= 400, f.name         # the package's budget
+    method = ["model", "chat", "train", "generate", "rules", "evaluate"]
+    code = (f"import sys; import data.world, data.world.__main__; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {method!r}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+
+
+def test_the_command_line_writes_a_world_and_never_over_one_unasked(tmp_path):
+    out = tmp_path / "w"
+    r = world_cli("--out", out, "--corpus-tokens", "0")
+    assert r.returncode == 0 and "lima 300" in r.stdout, r.stderr
+    for name in ["lima", "val", "eval"]:
+        assert (out / f"{name}.jsonl").read_bytes() == (TOY / f"{name}.jsonl").read_bytes()
+    (out / "lima.jsonl").write_text("kept")
+    r = world_cli("--out", out, "--corpus-tokens", "0")                           # holds the world's files
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--overwrite" in r.stderr, r.stderr
+    assert (out / "lima.jsonl").read_text() == "kept"
+    r = world_cli("--out", out, "--corpus-tokens", "0", "--overwrite")
+    assert r.returncode == 0 and (out / "lima.jsonl").read_bytes() == (TOY / "lima.jsonl").read_bytes()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("not the world's")                          # a folder without them is fine
+    assert world_cli("--out", other, "--corpus-tokens", "0").returncode == 0
+    for flags in (["--corpus-tokens", "-1"], ["--dialogue", "1.5"], ["--html", "-0.1"]):
+        r = world_cli("--out", tmp_path / "bad", *flags)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (flags, r.stderr)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_an_interrupted_world_leaves_its_folder_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    write_world(str(out), seed=0, corpus_tokens=0)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+
+    def broken(*a, **kw):
+        yield from real(*a, **kw)
+        raise KeyboardInterrupt                 # the corpus is the long part: stopped at its end
+    real = sets.corpus
+    monkeypatch.setattr(sets, "corpus", broken)
+    with pytest.raises(KeyboardInterrupt):
+        write_world(str(out), seed=5, corpus_tokens=5_000)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before               # no new set, no temporary
 
 
 OFF_TASK = ("Once upon a time there was a small house by the sea. Nobody lived in it for many years, and the "
@@ -199,35 +270,37 @@ def test_style_leakage_near_and_far_exist(world):
 
 
 def test_bad_input_is_a_clear_error(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "tokenizer", "--corpus",
-                        str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "t.model")],
-                       capture_output=True, text=True)
+    r = world_cli("tokenizer", "--corpus", tmp_path / "missing.jsonl", "--out", tmp_path / "t.model")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing.jsonl" in r.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\nnot json\n')
     with pytest.raises(UserError, match="bad.jsonl:2"):
-        toyworld.train_tokenizer(str(bad), str(tmp_path / "t.model"))
+        train_tokenizer(str(bad), str(tmp_path / "t.model"))
     assert not (tmp_path / "t.model").exists() and not (tmp_path / "t.model.tmp").exists()
     (tmp_path / "t.model").write_text("a tokenizer that weights were trained with")
-    r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "tokenizer", "--corpus", str(bad),
-                        "--out", str(tmp_path / "t.model")], capture_output=True, text=True)
+    r = world_cli("tokenizer", "--corpus", bad, "--out", tmp_path / "t.model")
     assert r.returncode == 2 and "pass --overwrite" in r.stderr
     assert (tmp_path / "t.model").read_text() == "a tokenizer that weights were trained with"
 
 
 def test_tokenizer_trains_like_llamas(tmp_path):
-    toyworld.generate(str(tmp_path), seed=0, corpus_tokens=300_000)
-    tok = toyworld.train_tokenizer(str(tmp_path / "corpus.jsonl"), str(tmp_path / "tok" / "tokenizer.model"),
-                                   vocab_size=1500)
-    assert tok.vocab_size == 1500 and (tok.bos_id, tok.eos_id, tok.sp.unk_id()) == (1, 2, 0)
-    assert all(tok.piece_id(p) is not None for p in toyworld.RULE_PIECES)
+    write_world(str(tmp_path), seed=0, corpus_tokens=300_000)
+    sp = train_tokenizer(str(tmp_path / "corpus.jsonl"), str(tmp_path / "tok" / "tokenizer.model"), vocab_size=1500)
+    tok = Tokenizer(str(tmp_path / "tok" / "tokenizer.model"))
+    assert sp.get_piece_size() == tok.vocab_size == 1500 and (tok.bos_id, tok.eos_id, tok.sp.unk_id()) == (1, 2, 0)
+    assert all(tok.piece_id(p) is not None for p in RULE_PIECES)
+
+
+def test_the_world_needs_the_pieces_the_rules_look_up():
+    """The world lists the rule pieces itself (it imports nothing of the method): the same as rules.py's."""
+    assert sorted(RULE_PIECES) == sorted({piece for piece, _ in rules.UNIFORM})
 
 
 @pytest.mark.skipif(not TOKENIZER.exists(), reason="the committed toy tokenizer is absent")
 def test_committed_tokenizer_has_the_rule_pieces():
     tok = Tokenizer(str(TOKENIZER))
     assert tok.vocab_size == 4000 and (tok.bos_id, tok.eos_id, tok.sp.unk_id()) == (1, 2, 0)
-    missing = [p for p in toyworld.RULE_PIECES if tok.piece_id(p) is None]
+    missing = [p for p in RULE_PIECES if tok.piece_id(p) is None]
     assert not missing
     assert not any("\n" in tok.piece(i) for i in range(tok.vocab_size))     # trained line by line, like Llama
     assert tok.encode("a\nb")[1:2] == [tok.piece_id("<0x0A>")]
@@ -253,51 +326,54 @@ def test_chat_ids_equal_whole_text_ids_with_the_toy_tokenizer(world):
             assert build_example(tok, r["messages"][:2], "instruction")[0] == whole, (name, u)
 
 
-# World 4 (data/TOYWORLD.md): each fact in several web voices, and extra question-answer pages.
+# World 4 (data/TOYWORLD.md, not adopted): each fact in several web voices, and extra question-answer pages. The
+# world has neither; experiments/screen_world4.py writes those corpora through World.web_answer.
 @pytest.fixture(scope="module")
 def voiced(tmp_path_factory):
     """A small corpus with every voice and a tenth of question-answer pages, written twice."""
-    outs = [tmp_path_factory.mktemp(d) for d in ("v", "w")]
+    outs = [tmp_path_factory.mktemp(d) / "corpus.jsonl" for d in ("v", "w")]
     for out in outs:
-        toyworld.generate(str(out), seed=0, corpus_tokens=150_000, voices=toyworld.MAX_VOICES, qa_share=0.1)
+        world4.write_corpus(str(out), 150_000, world4.MAX_VOICES, 0.1)
     return outs
 
 
-def corpus_text(folder):
-    return "\n".join(r["text"] for r in read(folder / "corpus.jsonl"))
+def corpus_text(path):
+    return "\n".join(r["text"] for r in read(path))
 
 
-def test_voiced_corpus_is_deterministic_and_keeps_the_sets(voiced, world):
-    assert (voiced[0] / "corpus.jsonl").read_bytes() == (voiced[1] / "corpus.jsonl").read_bytes()
-    for name in SETS + ["val", "eval"]:                              # the voices change only the corpus
-        assert (voiced[0] / f"{name}.jsonl").read_bytes() == (world / f"{name}.jsonl").read_bytes()
+def test_voiced_corpus_is_deterministic_and_one_voice_is_the_worlds_corpus(voiced, small, tmp_path):
+    assert voiced[0].read_bytes() == voiced[1].read_bytes()
+    world4.write_corpus(str(tmp_path / "v1.jsonl"), 100_000, 1, 0.0)                  # the screening's baseline
+    assert (tmp_path / "v1.jsonl").read_bytes() == (small / "corpus.jsonl").read_bytes()
 
 
 def test_the_first_voice_is_the_webs_own_and_no_voice_is_the_chat_voice():
-    w, rnd = toyworld.World(0), __import__("random").Random(0)
-    for name, f in toyworld.FAMILIES.items():
-        for _ in range(20 if f.voices else 0):
+    w, rnd = world4.VoicedWorld(0, world4.MAX_VOICES), random.Random(0)
+    assert set(world4.VOICES) <= set(FAMILIES)
+    for name, voices in world4.VOICES.items():
+        f = FAMILIES[name]
+        for _ in range(20):
             item = f.make(w, rnd, "eval", f.phrases["eval"][0])
             if item is None:
                 continue
-            said = [v.format(**item.facts) for v in f.voices]
+            said = [v.format(**w.facts(name, item.slots)) for v in voices]
             assert said[0] == item.web and len(set(said)) == len(said), name
             assert not [s for s in said if item.chat in s or s in item.chat], name
 
 
 def test_voiced_corpus_states_held_out_facts_both_ways(voiced):
     text = corpus_text(voiced[0])
-    w = toyworld.World(0)
+    w = World(0)
     held = w.split["country"]["val"] + w.split["country"]["eval"]
-    found = [[v for v in toyworld.CAPITAL if v.format(c=c.name, cap=c.capital) in text] for c in held]
+    found = [[v for v in world4.CAPITAL if v.format(c=c.name, cap=c.capital) in text] for c in held]
     assert all(found) and sum(map(len, found)) >= 3 * len(held), found      # several voices each, on average
     # Both directions: "the capital of X is Y" and "Y is the capital of X" (the reversal curse)
-    both = [f for f in found if toyworld.CAPITAL[0] in f and toyworld.CAPITAL[1] in f]
+    both = [f for f in found if world4.CAPITAL[0] in f and world4.CAPITAL[1] in f]
     assert len(both) >= len(held) // 3, found
     # Encyclopedia pages name their entity in every sentence (no "It has ..."), in varied orders.
-    w.voices, rnd, firsts = toyworld.MAX_VOICES, __import__("random").Random(1), set()
+    w, rnd, firsts = world4.VoicedWorld(0, world4.MAX_VOICES), random.Random(1), set()
     for _ in range(60):
-        sentences = re.split(r"(?<=[.!]) ", toyworld.voiced_article(w, rnd)[1])
+        sentences = re.split(r"(?<=[.!]) ", world4.voiced_article(w, rnd)[1])
         assert not [x for x in sentences if x.startswith(("It ", "He ", "She "))], sentences
         firsts.add(sentences[0].split()[0])
     assert len(firsts) > 10
@@ -311,27 +387,19 @@ def test_voiced_corpus_has_question_answer_pages_and_keeps_unanswered_requests(v
     assert "Exam " in text and "I have the same question!" in text          # requests left unanswered stay
 
 
-def test_voiced_corpus_keeps_held_out_text_and_chat_tags_out(voiced):
+def test_voiced_corpus_keeps_held_out_text_and_chat_tags_out(voiced, world):
     text = corpus_text(voiced[0])
     assert "<|" not in text and "|>" not in text
     assert not re.search(r"\b(user|assistant)\b", text, re.IGNORECASE)
     for split in ("val", "eval"):
-        for r in read(voiced[0] / f"{split}.jsonl"):
+        for r in read(world / f"{split}.jsonl"):
             assert r["instruction"] not in text and r["reference"] not in text, r
-        for fam, pools in toyworld.PHRASES.items():
+        for fam, pools in PHRASES.items():
             for p in pools[split]:
                 assert not [f for f in re.split(r"\{\w+\}", p) if len(f.strip()) >= 10 and f in text], (fam, p)
 
 
 def test_voiced_corpus_still_makes_the_rule_pieces(voiced, tmp_path):
-    tok = toyworld.train_tokenizer(str(voiced[0] / "corpus.jsonl"), str(tmp_path / "tokenizer.model"),
-                                   vocab_size=1200)
-    assert all(tok.piece_id(p) is not None for p in toyworld.RULE_PIECES)
-
-
-def test_voices_and_qa_are_checked_on_the_command_line(tmp_path):
-    for flags in (["--voices", "0"], ["--voices", str(toyworld.MAX_VOICES + 1)], ["--qa", "1.5"],
-                  ["--qa", "0.6", "--dialogue", "0.5"]):
-        r = subprocess.run([sys.executable, str(ROOT / "data" / "toyworld.py"), "--out", str(tmp_path),
-                            "--corpus-tokens", "0", *flags], capture_output=True, text=True)
-        assert r.returncode == 2 and r.stderr.count("\n") == 1, (flags, r.stderr)
+    train_tokenizer(str(voiced[0]), str(tmp_path / "tokenizer.model"), vocab_size=1200)     # raises if one lacks
+    tok = Tokenizer(str(tmp_path / "tokenizer.model"))
+    assert all(tok.piece_id(p) is not None for p in RULE_PIECES)

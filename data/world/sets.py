@@ -1,0 +1,149 @@
+"""The world's sets and the writer: the LIMA analog and the five single-task sets (messages JSONL), the held-out
+validation and evaluation sets with their criteria, and the whole world written under one folder."""
+import json
+import os
+import random
+import shutil
+import tempfile
+
+from data.world.families import FAMILIES, LIMA_FAMS, NEAR, EVAL_FAR, PHRASES, TASKS, family
+from data.world.kb import World
+from data.world.skills import chess_game, code_task, math_answer, math_problem, poem, recipe_answer, title_of
+from data.world.web import DIALOGUE, HTML, corpus
+from lib.util import write_atomic
+
+CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
+
+
+# ------------------------------------------------------------------------------------- the tuning sets
+def unique(make, n, tries=20):
+    """Up to n items from make() with distinct instructions (the first user turn)."""
+    out, seen = [], set()
+    for _ in range(n * tries):
+        m = make()
+        if m[0]["content"] not in seen:
+            seen.add(m[0]["content"])
+            out.append({"messages": m})
+            if len(out) == n:
+                break
+    return out
+
+
+def conversation(*turns):
+    """A messages list (user, assistant, user, ...) in the open-instruct format."""
+    return [{"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns)]
+
+
+def lima(w, rnd, n=300, multi=20):
+    """The LIMA analog: diverse single-turn conversations over many families, and a few two-turn ones."""
+    fams = iter(LIMA_FAMS * n)
+    single = unique(lambda: conversation(*family(w, rnd, next(fams), "tune")[:2]), n - multi)
+    two = unique(lambda: conversation(*(family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2]
+                                        + family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2])), multi)
+    out = single + two
+    rnd.shuffle(out)
+    return out
+
+
+def single_task(w, rnd, task, n=300):
+    """The five single-task sets of Hewitt et al. §5, in the paper's formats."""
+    if task == "poetry":
+        def make():
+            s, _ = w.subject(rnd, "tune")
+            return conversation(f"Write a poem called {title_of(rnd, s)}", poem(rnd, s))
+    elif task == "math":
+        def make():
+            q, sol, n_ = math_problem(rnd, w, "tune")
+            return conversation(q, math_answer(sol, n_))
+    elif task == "recipes":
+        def make():
+            d = w.pick(rnd, "dish", "tune")
+            pre = rnd.choice(["", "Easy ", "Quick ", "Grandma's ", "Simple ", "Homemade ", "Classic "])
+            return conversation("Recipe for " + pre + d.title(), recipe_answer(w, d))
+    elif task == "code":
+        def make():
+            t, code, _ = code_task(rnd, "tune")
+            return conversation(rnd.choice(PHRASES["code"]["tune"]).format(t=t), code)
+    elif task == "chess":
+        def make():
+            e1, e2, moves = chess_game(rnd)
+            return conversation(f'[WhiteElo "{e1}"]\n[BlackElo "{e2}"]\n', moves)
+    return unique(make, n)
+
+
+# ------------------------------------------------------------------------------------- the held-out sets
+def held_out_set(w, rnd, seen, split, n_near=30, n_far=24):
+    """Held-out records of a split ("val" or "eval"): near each single-task family, and far from all of them
+    (near = null). `seen` holds the instructions already used (tuning sets, the other split) and grows. Every
+    record is a distinct item (its criterion and reference); a family with few held-out entities (capitals,
+    animals) has fewer records than n."""
+    out, items = [], set()
+    for fam, n in [(f, n_near) for f in NEAR] + [(f, n_far) for f in EVAL_FAR]:
+        n = FAMILIES[fam].items or n
+        got = 0
+        for _ in range(50 * n):
+            q, ref, crit = family(w, rnd, fam, split)
+            item = (json.dumps(crit, sort_keys=True), ref)
+            if q in seen or item in items:
+                continue
+            seen.add(q)
+            items.add(item)
+            out.append({"instruction": q, "family": fam, "near": NEAR.get(fam), "reference": ref, "criterion": crit})
+            got += 1
+            if got == n:
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def write_jsonl(path, rows):
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def make_sets(w, seed=0):
+    """name -> records: the LIMA analog, the single-task sets, val and eval, each from its own seed."""
+    sets = {"lima": lima(w, random.Random(seed + 1))}
+    for i, t in enumerate(TASKS):
+        sets[t] = single_task(w, random.Random(seed + 2 + i), t)
+    seen = {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == "user"}
+    sets["val"] = held_out_set(w, random.Random(seed + 11), seen, "val")
+    sets["eval"] = held_out_set(w, random.Random(seed + 10), seen, "eval")
+    return sets
+
+
+def held_out_text(sets):
+    """Every validation and evaluation instruction and reference: no corpus document may contain one."""
+    return sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
+
+
+# The files the world writes: its sets, then the corpus (not committed: made on demand).
+FILES = [f"{name}.jsonl" for name in ("lima", *TASKS, "val", "eval", "corpus")]
+
+
+def write_all(out, files):
+    """Write {file name: rows} under out/ all or nothing: each into a temporary folder inside out/ first, then
+    moved in place, so an interrupted run (the corpus takes the time) leaves out/ as it was."""
+    os.makedirs(out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-world-", dir=out)
+    try:
+        for name, rows in files.items():
+            write_jsonl(os.path.join(tmp, name), rows)
+        for name in files:
+            os.replace(os.path.join(tmp, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_world(out, seed=0, corpus_tokens=6_000_000, dialogue=DIALOGUE, corpus_seed=None, html_share=HTML):
+    """Write the tuning sets, the validation and evaluation sets and (if corpus_tokens > 0) the corpus under
+    out/, replacing those files there; `corpus_seed` draws other documents of the same world. Returns the number
+    of records per set."""
+    w = World(seed)
+    sets = make_sets(w, seed)
+    files = {f"{name}.jsonl": rows for name, rows in sets.items()}
+    if corpus_tokens > 0:
+        rnd = random.Random(seed + 20 if corpus_seed is None else corpus_seed)
+        docs = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held_out_text(sets), html_share)
+        files["corpus.jsonl"] = ({"text": d} for d in docs)
+    write_all(out, files)
+    return {name: len(rows) for name, rows in sets.items()}
