@@ -14,6 +14,8 @@ RAYS = {"B": [(1, 1), (1, -1), (-1, 1), (-1, -1)], "R": [(1, 0), (-1, 0), (0, 1)
 RAYS["Q"] = RAYS["B"] + RAYS["R"]
 SAN = re.compile(r"([KQRBN])?([a-h])?([1-8])?(x)?([a-h][1-8])(=Q)?[+#!?]*")
 RESULTS = ("1-0", "0-1", "1/2-1/2")
+MOVE_NUMBER = re.compile(r"\b\d+\.(\.\.)?")
+MAX_RECORD = 10_000                 # characters of a record replayed (criteria.py's checks read 4,000)
 
 
 def square(f, r):
@@ -94,23 +96,49 @@ def parse(board, side, text):
     return found[0]
 
 
+def legal_prefixes(record):
+    """For each whitespace-separated piece of a record, while the record up to it is a legal game: the number of
+    moves so far. Stops at the first piece that breaks the rules, plays after a captured king, follows a result
+    or contradicts it. One pass, each move checked once: the score of the longest legal beginning of a game
+    costs no more than the game."""
+    board, side, n, winner, ended = dict(START), True, 0, None, False
+    for piece in record.split():
+        # Move numbers ("1.", "1...") are dropped, within a piece as within the record ("1.e4").
+        for t in MOVE_NUMBER.sub(" ", piece).split():
+            if ended:
+                return
+            if t in RESULTS:
+                if winner is not None and t != ("1-0" if winner else "0-1"):
+                    return
+                ended = True
+                continue
+            mv = parse(board, side, t) if winner is None else None
+            if mv is None:
+                return
+            if board.get(mv[1], "").upper() == "K":
+                winner = side
+            board, side, n = play(board, *mv), not side, n + 1
+        yield n
+
+
 def replay(record):
     """The number of moves of a legal game record, or None if any move breaks the rules, a move follows the
-    capture of a king, or the result contradicts a captured king. Move numbers ("1.", "1...") are optional."""
-    tokens = [t for t in re.sub(r"\b\d+\.(\.\.)?", " ", record).split() if t]
-    board, side, n, winner = dict(START), True, 0, None
-    for i, t in enumerate(tokens):
-        if t in RESULTS:
-            if i != len(tokens) - 1 or winner is not None and t != ("1-0" if winner else "0-1"):
-                return None
-            break
-        mv = parse(board, side, t) if winner is None else None
-        if mv is None:
-            return None
-        if board.get(mv[1], "").upper() == "K":
-            winner = side
-        board, side, n = play(board, *mv), not side, n + 1
-    return n
+    capture of a king, or the result contradicts a captured king. Move numbers ("1.", "1...") are optional. A
+    record over MAX_RECORD characters is no game."""
+    if len(record) > MAX_RECORD:
+        return None
+    counts = list(legal_prefixes(record))
+    if len(counts) < len(record.split()):
+        return None
+    return counts[-1] if counts else 0
+
+
+def legal_moves(record):
+    """The number of moves of the longest beginning of a record, in whole whitespace-separated pieces, that
+    replay() accepts: the moves that are legal before the first that is not."""
+    if len(record) > MAX_RECORD:
+        return 0
+    return max(legal_prefixes(record), default=0)
 
 
 def random_game(rnd, opening, plies):

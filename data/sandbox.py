@@ -1,13 +1,23 @@
 """Run a code answer's function on test inputs, as MBPP's checks do, but safely: the answer is parsed, never
 compiled or exec'd, and a small interpreter walks only a whitelist of Python's syntax (def, return, if, for,
 while, assignment, arithmetic, comparisons, indexing, lists and a few builtins). There is no import, attribute,
-dunder name, file, or network to reach, every step and every value's size is limited, so a hostile answer can
-only fail."""
+dunder name, file, or network to reach. Each test case is limited in steps and in seconds, and every value's
+size is known before it is built (a repetition, a %-format's width, a slice assignment, str() of a list that
+holds one list many times), so a hostile answer can only fail: any failure is one False."""
 import ast
 import operator
+import re
+import time
 
-MAX_STEPS = 20_000                  # interpreted nodes per call
-MAX_SIZE = 10_000                   # items of a list, characters of a string, digits of an int
+MAX_STEPS = 20_000                  # interpreted nodes per test case
+MAX_SECONDS = 1.0                   # wall-clock seconds per test case: one step may walk MAX_WEIGHT items
+MAX_SIZE = 10_000                   # items of a list or tuple, characters of a string
+MAX_DIGITS = 100                    # digits of an int, and of round()'s second argument
+# A value counted whole, as a comparison or sorted() walks it: its items, theirs, and their characters, a list
+# held n times counted n times.
+MAX_WEIGHT = 1_000_000
+MAX_BUILT = 10_000_000              # items and characters built per test case, about 80 MB
+SEQUENCES = (str, list, tuple)
 BUILTINS = {"len": len, "range": range, "min": min, "max": max, "sum": sum, "abs": abs, "sorted": sorted,
             "str": str, "int": int, "float": float, "bool": bool, "list": list, "round": round}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -16,6 +26,8 @@ COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast
            ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
            ast.NotIn: lambda a, b: a not in b}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+# One %-conversion: mapping key, flags, width, precision, length modifier, type.
+CONVERSION = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
 
 class Refused(Exception):
@@ -35,17 +47,68 @@ class Continue(Exception):
     pass
 
 
-def small(v):
-    if isinstance(v, (str, list, tuple)) and len(v) > MAX_SIZE:
-        raise Refused("value too large")
-    if isinstance(v, int) and abs(v) > 10 ** 100:
-        raise Refused("number too large")
-    return v
+def weight(*values):
+    """The values counted whole: one each, plus a string's characters and a list's or tuple's items, counted
+    the same way. A list held many times is counted each time, as a comparison or str() would walk it, so the
+    count stops, refused, past MAX_WEIGHT."""
+    total, stack = len(values), list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, SEQUENCES):
+            total += len(v)
+            if total > MAX_WEIGHT:
+                raise Refused("value too large")
+            # map(type) runs in C: a flat list of numbers, the common case, costs little more than len()
+            if not isinstance(v, str) and not set(map(type, v)).isdisjoint(SEQUENCES):
+                stack.extend(x for x in v if isinstance(x, SEQUENCES))
+    return total
+
+
+def text_size(value):
+    """len(str(value)), counted without building it (str() of a list that holds one list 10,000 times, itself
+    holding one 10,000 times, is larger than memory); refused past MAX_SIZE."""
+    if isinstance(value, str):
+        return len(value)
+    total, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            # brackets, ", " between items, and the comma of a 1-tuple
+            total += 2 + 2 * max(len(v) - 1, 0) + (isinstance(v, tuple) and len(v) == 1)
+            stack.extend(v)
+        else:
+            total += len(repr(v))
+        if total > MAX_SIZE:
+            raise Refused("value too large")
+    return total
+
+
+def format_size(fmt, args):
+    """At most len(fmt % args), counted without building it: a width or a precision asks for any number of
+    characters ('%1000000000d'). Arguments that do not fit the format are left to % to refuse."""
+    args = list(args) if isinstance(args, tuple) else [args]
+    total = len(fmt)
+    for width, precision, kind in CONVERSION.findall(fmt):
+        for n in (width, precision):
+            # '*' takes the number from the arguments; a negative width pads on the right
+            n = abs(args.pop(0) if n == "*" else int(n or 0))
+            if n > MAX_SIZE:
+                raise Refused("width too large")
+            total += n
+        value = args.pop(0) if kind != "%" and args else None
+        if kind == "s":
+            total += text_size(value)
+        elif kind in ("r", "a"):
+            total += 10 * text_size(value) + 2          # repr escapes a character in at most 10 ('\U0010ffff')
+        else:
+            total += text_size(value) + 400             # a number: '%f' % 1e308 writes 309 digits
+    return total
 
 
 class Interpreter:
-    def __init__(self, functions):
-        self.functions, self.steps = functions, 0
+    def __init__(self, functions, seconds=MAX_SECONDS):
+        self.functions, self.steps, self.built = functions, 0, 0
+        self.deadline = time.monotonic() + seconds
 
     def call(self, fn, args):
         names = [a.arg for a in fn.args.args]
@@ -66,6 +129,22 @@ class Interpreter:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise Refused("too many steps")
+        if time.monotonic() > self.deadline:
+            raise Refused("too slow")
+
+    def fits(self, size, limit=MAX_SIZE):
+        """Refuse a value of `size` items or characters before it is built."""
+        if size > limit or self.built + size > MAX_BUILT:
+            raise Refused("value too large")
+
+    def small(self, v):
+        """The value just built, counted against the test case's budget."""
+        if isinstance(v, SEQUENCES):
+            self.fits(len(v))
+            self.built += len(v)
+        if isinstance(v, int) and abs(v) > 10 ** MAX_DIGITS:
+            raise Refused("number too large")
+        return v
 
     def stmt(self, s, env):
         self.tick()
@@ -117,7 +196,11 @@ class Interpreter:
             for e, v in zip(t.elts, value):
                 self.assign(e, v, env)
         elif isinstance(t, ast.Subscript) and isinstance(self.expr(t.value, env), list):
-            self.expr(t.value, env)[self.expr(t.slice, env)] = value
+            target, where = self.expr(t.value, env), self.expr(t.slice, env)
+            if isinstance(where, slice):                # a[0:0] = a doubles a
+                self.fits(len(target) - len(range(len(target))[where]) + len(value))
+                self.built += len(value)
+            target[where] = value
         else:
             raise Refused("assignment target")
 
@@ -126,11 +209,35 @@ class Interpreter:
             raise Refused(type(op).__name__)
         if isinstance(op, ast.Pow) and (not isinstance(b, int) or abs(b) > 64):
             raise Refused("power too large")
-        if isinstance(op, ast.Mult) and isinstance(a, (str, list)) and isinstance(b, int) and len(a) * b > MAX_SIZE:
-            raise Refused("value too large")
-        if isinstance(op, ast.Mult) and isinstance(b, (str, list)) and isinstance(a, int) and len(b) * a > MAX_SIZE:
-            raise Refused("value too large")
-        return small(BINARY[type(op)](a, b))
+        if isinstance(op, ast.Mult) and isinstance(a, SEQUENCES) and isinstance(b, int):
+            self.fits(len(a) * b)
+        if isinstance(op, ast.Mult) and isinstance(b, SEQUENCES) and isinstance(a, int):
+            self.fits(len(b) * a)
+        if isinstance(op, ast.Add) and isinstance(a, SEQUENCES) and isinstance(b, SEQUENCES):
+            self.fits(len(a) + len(b))
+        if isinstance(op, ast.Mod) and isinstance(a, str):
+            # only a bound, so a larger one: what % builds is then held to MAX_SIZE as any value
+            self.fits(format_size(a, b), MAX_WEIGHT)
+        return self.small(BINARY[type(op)](a, b))
+
+    def builtin(self, f, args):
+        """A builtin's result, its size known before it is built and its work bounded by its arguments'."""
+        if f in (min, max, sorted, sum):                # they compare or add whole values
+            weight(*args)
+        if f is sum and len(args) == 2 and isinstance(args[1], (list, tuple)):
+            # each + copies the sum so far: sum(lists, []) is quadratic
+            size = len(args[1])
+            for x in args[0]:
+                size += len(x)
+                self.fits(size)
+                self.built += size
+        if f is str and args:
+            self.fits(text_size(args[0]))
+        if f is round and len(args) == 2 and isinstance(args[1], int) and abs(args[1]) > MAX_DIGITS:
+            raise Refused("round to too many digits")   # round(5, -10 ** 7) computes 10 ** 10 ** 7
+        if f is range and len(range(*args)) > MAX_SIZE:
+            raise Refused("range too large")
+        return self.small(f(*args))
 
     def expr(self, e, env):
         self.tick()
@@ -159,6 +266,9 @@ class Interpreter:
             left = self.expr(e.left, env)
             for op, right in zip(e.ops, e.comparators):
                 right = self.expr(right, env)
+                # Two lists compare item by item, however deep; a number or a string against anything is quick.
+                if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+                    weight(left, right)
                 if not COMPARE[type(op)](left, right):
                     return False
                 left = right
@@ -167,18 +277,17 @@ class Interpreter:
             return self.expr(e.body if self.expr(e.test, env) else e.orelse, env)
         if isinstance(e, (ast.List, ast.Tuple)):
             items = [self.expr(x, env) for x in e.elts]
-            return small(items if isinstance(e, ast.List) else tuple(items))
+            return self.small(items if isinstance(e, ast.List) else tuple(items))
         if isinstance(e, ast.Subscript):
-            return self.expr(e.value, env)[self.expr(e.slice, env)]
+            v = self.expr(e.value, env)[self.expr(e.slice, env)]
+            return self.small(v) if isinstance(e.slice, ast.Slice) else v
         if isinstance(e, ast.Slice):
             return slice(*(self.expr(x, env) if x else None for x in (e.lower, e.upper, e.step)))
         if isinstance(e, ast.Call) and not e.keywords:
             f, args = self.expr(e.func, env), [self.expr(a, env) for a in e.args]
             if isinstance(f, ast.FunctionDef):
                 return self.call(f, args)
-            if f is range and len(range(*args)) > MAX_SIZE:
-                raise Refused("range too large")
-            return small(f(*args))
+            return self.builtin(f, args)
         raise Refused(type(e).__name__)
 
 
@@ -197,14 +306,17 @@ def function_source(text):
     return None
 
 
-def run_tests(text, tests):
-    """Whether the answer's first function returns the expected value for every (args, expected) test."""
+def run_tests(text, tests, seconds=MAX_SECONDS):
+    """Whether the answer's first function returns the expected value for every (args, expected) test, each
+    within the limits (`seconds` of wall clock per test). Every failure is one False, never an exception."""
     source = function_source(text)
     if source is None or len(source) > MAX_SIZE:
         return False
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    # The parser recurses: 5,000 chained + or 10,000 unary - are a RecursionError or a MemoryError. A tree
+    # nested less deeply can still be too deep for the interpreter, which recurses too: a RecursionError below.
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
     if not functions or any(s.decorator_list or s.args.vararg or s.args.kwarg or s.args.defaults
@@ -213,10 +325,10 @@ def run_tests(text, tests):
     fn = tree.body[0]
     try:
         for args, expected in tests:
-            got = Interpreter(functions).call(fn, list(args))
+            got = Interpreter(functions, seconds).call(fn, list(args))
             if got != expected or type(got) is bool and type(expected) is not bool:
                 return False
-    except (Refused, Return, Break, Continue, ArithmeticError, TypeError, ValueError, IndexError, KeyError,
-            RecursionError):
+    except (Refused, Return, Break, Continue, ArithmeticError, LookupError, TypeError, ValueError,
+            RecursionError, MemoryError):
         return False
     return True

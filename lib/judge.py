@@ -1,12 +1,15 @@
 """An optional pairwise judge for `python evaluate.py judge`: any OpenAI-compatible /chat/completions endpoint
 asked which of two outputs follows the instruction better, as AlpacaEval's GPT-4 judge is asked. The command's
 flags (add_arguments) and its win rates over seeds (win_rates) are here too."""
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import random
+import signal
 import statistics
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +19,7 @@ from lib.util import UserError, align, conditions, mean_std, read_pairs, read_re
 JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
                 "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"
                 '# Output (b)\n{b}\n\nAnswer with exactly "Output (a)" or "Output (b)".')
+MAX_REPLY = 1 << 20                 # bytes of a reply: an answer of max_tokens 16 is a few hundred
 
 
 class JudgeError(Exception):                                    # no usable answer: reported, never scored
@@ -34,23 +38,22 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 class Judge:
     """A pairwise judge at any OpenAI-compatible /chat/completions endpoint: AlpacaEval-style prompt, the order
     randomised per instruction, answers cached (JSONL) so a rerun asks only what is missing. `timeout` bounds a
-    whole call, however slowly the server sends. Timeouts, HTTP 429 and 5xx, unusable replies: retried with
-    backoff, then JudgeError. Key: $OPENAI_API_KEY, if set, and sent only over https, to `url` only: a redirect
-    is an error, never followed."""
+    whole call, however slowly the server sends, and a reply is read up to `max_reply` bytes. Timeouts,
+    HTTP 429 and 5xx, unusable replies: retried with backoff, then JudgeError. Key: $OPENAI_API_KEY, if set,
+    and sent only over https, to `url` only: a redirect is an error, never followed."""
 
-    def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0):
+    def __init__(self, url, model, cache=None, retries=3, timeout=60.0, backoff=1.0, seed=0,
+                 max_reply=MAX_REPLY):
         if not (retries >= 0 and timeout > 0):
             raise UserError(f"the judge needs --retries >= 0 and --timeout > 0, got {retries} and {timeout}")
+        if cache and os.path.islink(cache):
+            raise UserError(f"{cache}: the judge's cache is a symbolic link; give a plain file")
         if cache:                                   # fail now, not after paying for answers it cannot keep
-            try:
-                with open(cache, "a"):
-                    pass
-            except OSError as e:
-                raise UserError(f"{cache}: cannot write the judge's cache there ({e.strerror})")
+            append(cache, "")
         base = url.rstrip("/")
         self.url = url if base.endswith("/chat/completions") else base + "/chat/completions"
-        self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed = \
-            model, cache, retries, timeout, backoff, seed
+        self.model, self.cache, self.retries, self.timeout, self.backoff, self.seed, self.max_reply = \
+            model, cache, retries, timeout, backoff, seed, max_reply
         self.opener = urllib.request.build_opener(NoRedirects)
         self.calls, self.memo = 0, ({r.get("key"): r.get("verdict") for _, r in read_records(cache)}
                                     if cache and os.path.exists(cache) and os.path.getsize(cache) else {})
@@ -70,15 +73,14 @@ class Judge:
             self.calls += 1
             try:
                 req = urllib.request.Request(self.url, body, headers)
-                with self.opener.open(req, timeout=self.timeout) as r:
-                    text = json.loads(read_by(r, time.monotonic() + self.timeout))
+                with deadline(self.timeout), self.opener.open(req, timeout=self.timeout) as r:
+                    text = json.loads(read_body(r, time.monotonic() + self.timeout, self.max_reply))
                 text = text["choices"][0]["message"]["content"].lower()
                 if ("output (a)" in text) == ("output (b)" in text):
                     raise ValueError(f"unusable answer {text[:80]!r}")
                 verdict = self.memo[key] = "a" if "output (a)" in text else "b"
                 if self.cache:
-                    with open(self.cache, "a") as f:
-                        f.write(json.dumps({"key": key, "verdict": verdict}) + "\n")
+                    append(self.cache, json.dumps({"key": key, "verdict": verdict}) + "\n")
                 return verdict
             except urllib.error.HTTPError as e:
                 err = f"HTTP {e.code} {e.reason}"
@@ -87,8 +89,9 @@ class Judge:
                 # A bad request or key: asking again will not help.
                 if e.code != 429 and e.code < 500:
                     break
-            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError,
-                    AttributeError) as e:
+            # RecursionError: a reply nested deeper than json can read ([[[[...]]]] 200,000 deep)
+            except (OSError, http.client.HTTPException, ValueError, LookupError, TypeError, AttributeError,
+                    RecursionError) as e:
                 err = f"{type(e).__name__}: {e}"
         raise JudgeError(f"{self.url}: no usable answer after {attempt + 1} attempts ({err})")
 
@@ -101,17 +104,52 @@ class Judge:
         return float((self.ask(JUDGE_PROMPT.format(instruction=instruction, a=first, b=second)) == "a") != swap)
 
 
-def read_by(response, deadline):
-    """The whole body of an HTTP response, or TimeoutError once the deadline passes: the socket timeout bounds
-    each read only, and a server sending a byte at a time would otherwise hold the call for ever."""
-    chunks = []
-    while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the whole call took longer than --timeout")
+def out_of_time(signum, frame):
+    raise TimeoutError("timed out: the whole call took longer than --timeout")
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """TimeoutError (SIGALRM) once `seconds` pass, wherever the call is: the socket timeout bounds each
+    read only, and a server sending its headers a byte at a time would hold the call for ever. Outside the main
+    thread, where no signal handler can be set, read_body's deadline holds for the body, and for the headers
+    only the socket's timeout of each read."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def read_body(response, until, limit):
+    """The body of an HTTP response: TimeoutError once the clock passes `until`, ValueError past `limit` bytes
+    (a 300 MB reply would otherwise be read whole)."""
+    chunks, size = [], 0
+    while size <= limit:
+        if time.monotonic() > until:
+            raise TimeoutError("timed out: the whole call took longer than --timeout")
         chunk = response.read1(65536)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+        size += len(chunk)
+    raise ValueError(f"a reply over {limit} bytes")
+
+
+def append(path, text):
+    """Add text to the cache file, never through a symbolic link: a --cache that links to a data file would
+    write into that file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the judge's cache there ({e.strerror})")
+    with os.fdopen(fd, "a") as f:
+        f.write(text)
 
 
 def judge_file(judge, path, rows):
