@@ -8,6 +8,7 @@ import os
 import random
 import statistics
 import sys
+from collections import Counter
 
 import torch
 from tqdm import tqdm
@@ -19,8 +20,10 @@ from generate import generate, generate_ids
 from lib import judge
 from model import Tokenizer, Transformer
 from train import build_example, collate, token_nll
-from lib.util import (Help, UserError, align, bleu4, cli, conditions, conversation, mean_std, pct, read_pairs,
-                      read_records, require, results_table, write_json)
+from lib.cli import Help, UserError, check_flags, cli
+from lib.conversations import align, conversation, read_pairs
+from lib.files import exists, read_records, write_json
+from lib.report import conditions, over_seeds, pct, results_table
 
 
 # ----------------------------------------------------------------------------------------------- win rates
@@ -198,72 +201,88 @@ def attribution(models, instructions, max_new_tokens=64, min_tokens=5, batch_siz
     return out
 
 
+def bleu4(hyp, ref):
+    """Sentence BLEU-4 (x100) on whitespace words: clipped n-gram precisions for n = 1..4, add-one smoothing
+    for n > 1, brevity penalty. Shi et al. Table 2 use it on greedy outputs for training prompts."""
+    h, r, logp = hyp.split(), ref.split(), 0.0
+    for n in range(1, 5):
+        hg, rg = (Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1)) for w in (h, r))
+        match, total, add = sum((hg & rg).values()), max(len(h) - n + 1, 0), int(n > 1)
+        if match + add == 0:
+            return 0.0
+        logp += math.log((match + add) / (total + add)) / 4
+    return 100 * math.exp(min(0.0, 1 - len(r) / len(h)) + logp)
+
+
 # ------------------------------------------------------------------------------------ one function a command
-def load(a, checkpoint):
+def load(args, checkpoint):
     """(model, tokenizer) of a checkpoint, on the command's --device and --dtype."""
-    return Transformer.from_pretrained(checkpoint, getattr(torch, a.dtype), a.device), Tokenizer(checkpoint)
+    return Transformer.from_pretrained(checkpoint, getattr(torch, args.dtype), args.device), Tokenizer(checkpoint)
 
 
-def checks(a):
-    ev, graded = graded_files(a.eval)
-    return {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in a.outputs}
+def checks(args):
+    ev, graded = graded_files(args.eval)
+    return {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in args.outputs}
 
 
-def winrates(a):
-    _, graded = graded_files(a.eval)
+def winrates(args):
+    _, graded = graded_files(args.eval)
     res = {}
-    for cond, pairs in conditions(a.against, a.files).items():
+    for cond, pairs in conditions(args.against, args.files).items():
         rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
         ties = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
-        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates, "ties_%": ties}
+        res[cond] = {**over_seeds(rates), "ties_%": ties}
     return res
 
 
-def rank(a):
-    pairs = read_pairs(a.data)[:a.limit]
-    return {a.checkpoint: ranking(*load(a, a.checkpoint), pairs, a.distractors, a.seed, a.batch_size, a.max_len)}
+def rank(args):
+    pairs = read_pairs(args.data)[:args.limit]
+    model, tok = load(args, args.checkpoint)
+    return {args.checkpoint: ranking(model, tok, pairs, args.distractors, args.seed, args.batch_size, args.max_len)}
 
 
-def premise(a):
+def premise(args):
     """The paper's premise (§4.2) for one model on the eval set: does it already rank and start the answer?"""
-    model, tok = load(a, a.checkpoint)
-    ev = read_eval(a.eval)[:a.limit]
+    model, tok = load(args, args.checkpoint)
+    ev = read_eval(args.eval)[:args.limit]
     pairs, families = [(r["instruction"], r["reference"]) for r in ev], [r.get("family") for r in ev]
-    res = {"uniform": ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len),
-           "same_family": ranking(model, tok, pairs, a.distractors, a.seed, a.batch_size, a.max_len, families),
+    draws = (args.distractors, args.seed, args.batch_size, args.max_len)
+    res = {"uniform": ranking(model, tok, pairs, *draws), "same_family": ranking(model, tok, pairs, *draws, families),
            "first_token_rank_median": statistics.median(first_token_ranks(model, tok, pairs))}
-    if a.outputs:
-        outs = align([r["instruction"] for r in ev], a.outputs)
+    if args.outputs:
+        outs = align([r["instruction"] for r in ev], args.outputs)
         res["checks_%"] = pct([check(o, r["criterion"]) for o, r in zip(outs, ev)])
         res["first_lines_%"] = first_lines(outs)
-    return {a.checkpoint: res}
+    return {args.checkpoint: res}
 
 
-def stats(a):
-    tok = Tokenizer(a.tokenizer) if a.tokenizer != "none" else None
-    if not a.eval:
-        return {f: output_stats(read_pairs(f), tok, a.max_new_tokens) for f in a.files}
-    ev = read_eval(a.eval)
+def stats(args):
+    tok = Tokenizer(args.tokenizer) if args.tokenizer != "none" else None
+    if not args.eval:
+        return {f: output_stats(read_pairs(f), tok, args.max_new_tokens) for f in args.files}
+    ev = read_eval(args.eval)
     ins, near = [r["instruction"] for r in ev], [r.get("near") for r in ev]
-    return {f: output_stats(list(zip(ins, align(ins, f))), tok, a.max_new_tokens, near) for f in a.files}
+    return {f: output_stats(list(zip(ins, align(ins, f))), tok, args.max_new_tokens, near) for f in args.files}
 
 
-def attribute(a):
-    records = read_records(a.prompts)[:a.limit]
+def attribute(args):
+    records = read_records(args.prompts)[:args.limit]
     ins = [conversation(w, r, need_response=False)[0]["content"] for w, r in records]
-    return dict(zip(a.checkpoints, attribution([load(a, c) for c in a.checkpoints], ins, a.max_new_tokens,
-                                               a.min_tokens, a.batch_size, progress=True)))
+    models = [load(args, c) for c in args.checkpoints]
+    return dict(zip(args.checkpoints, attribution(models, ins, args.max_new_tokens, args.min_tokens,
+                                                  args.batch_size, progress=True)))
 
 
-def im(a):
-    train, held = ([conversation(w, r) for w, r in read_records(f)[:a.limit]] for f in (a.train, a.heldout))
+def im(args):
+    train, held = ([conversation(w, r) for w, r in read_records(f)[:args.limit]]
+                   for f in (args.train, args.heldout))
     res = {}
-    for c in a.checkpoint:
-        model, tok = load(a, c)
-        res[c] = {k: response_nll(model, tok, x, a.batch_size, a.max_len) for k, x in
+    for c in args.checkpoint:
+        model, tok = load(args, c)
+        res[c] = {k: response_nll(model, tok, x, args.batch_size, args.max_len) for k, x in
                   (("train_nll", train), ("heldout_nll", held))}
-        if a.bleu:
-            outs = generate(model, tok, [t[0]["content"] for t in train[:a.bleu]], batch_size=a.batch_size)
+        if args.bleu:
+            outs = generate(model, tok, [t[0]["content"] for t in train[:args.bleu]], batch_size=args.batch_size)
             res[c]["train_bleu4"] = statistics.mean(bleu4(o, t[1]["content"]) for o, t in zip(outs, train))
     return res
 
@@ -281,6 +300,7 @@ def parser():
     # Flags several commands share: JSON output, eval set, files compared, model settings, ranking's draws
     out, ev, vs, lm, rk = (argparse.ArgumentParser(add_help=False) for _ in range(5))
     out.add_argument("--json", help="also write the results to this JSON file")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     ev.add_argument("--eval", required=True, help="toy eval set JSONL (instruction, family, near, criterion)")
     vs.add_argument("--against", required=True, help="reference outputs (IT), comma-separated, one per seed")
     vs.add_argument("--files", action="append", required=True, help="outputs of one condition, comma-separated,"
@@ -329,23 +349,15 @@ def parser():
     return ap
 
 
-# Each number's range; a value outside it is a one-line error.
-RANGES = {"distractors": (1, 1000), "batch_size": (1, math.inf), "max_len": (2, math.inf), "limit": (1, math.inf),
-          "max_new_tokens": (1, math.inf), "min_tokens": (0, math.inf), "bleu": (0, math.inf), "retries": (0, 100),
-          "seed": (0, 2**63 - 1), "timeout": (1e-3, 86400)}
-
-
 def main(argv=None):
-    a = parser().parse_args(argv)
-    need = {}
-    for k, (low, high) in RANGES.items():
-        flag, v = "--" + k.replace("_", "-"), getattr(a, k, None)
-        need[f"{low} <= {flag}" + f" <= {high}" * (high < math.inf)] = v is None or low <= v <= high
-    require(need)
-    res = COMMANDS[a.cmd](a)
+    args = parser().parse_args(argv)
+    check_flags(args)
+    if args.json and os.path.exists(args.json) and not args.overwrite:
+        raise exists(args.json, resume="")
+    res = COMMANDS[args.cmd](args)
     print(results_table(res))
-    if a.json:
-        write_json(a.json, res)
+    if args.json:
+        write_json(args.json, res)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ The prompt is the Tulu chat prompt (chat.py); decoding is KV-cached and batched 
 greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
 """
 import argparse
-import math
 import os
 from pathlib import Path
 
@@ -17,12 +16,9 @@ from tqdm import tqdm
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import prompt_ids
-from lib.generation import (OutputFile, argmax, check_room, context, instruction_generator, read_instructions,
-                            threads)
-from lib.util import UserError, cli, code_sha256, fingerprint, parse, require
-
-CODE = ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py", "lib/util.py")
-CODE_SHA256 = code_sha256(CODE)     # read as the process starts: the code it runs, even if edited while it runs
+from lib.cli import RawHelp, UserError, cli, parse
+from lib.generation import (argmax, check_room, context, instruction_generator, open_output, outputs_made_of,
+                            read_instructions, threads)
 
 
 def pick(logp, temperature, top_p, gens):
@@ -122,46 +118,28 @@ def generate(model, tok, instructions, **settings):
 def settings(argv=None, **values):
     """The decoding run's settings: from the command line, or (for a caller in Python) `values` by flag name
     with the command line's defaults for the rest."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=RawHelp)
     add = ap.add_argument
     add("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
     add("--input", default="data/toy/eval.jsonl", help="JSON list or JSONL of {'instruction': ...}")
     add("--output", help="output JSON (AlpacaEval list); default out/<generator>.json")
     add("--resume", action="store_true", help="keep the outputs already in --output, do the rest")
     add("--overwrite", action="store_true", help="replace an existing --output (with neither, it is an error)")
-    add("--rules", default="none", help=f"rules multiplied in: {','.join(PAPER_RULES)} (the paper's), any "
-        "subset, 'start' (the code's), 'own' (token changes for the toy base, instead of 'uniform'), or 'none'")
+    add("--rules", default="none", help=f"{','.join(PAPER_RULES)} (the paper's), a subset, +start, +own, or none")
     add("--saturate", action="store_true", help="keep the EOS bonus at +15 after the ramp (the code's: 0)")
-    add("--eos-ramp", type=int, default=250, help="tokens over which the EOS bonus rises to +15 (paper: 250; "
-        "the toy world's scaled row: 8, see data/TOYWORLD.md)")
-    add("--response-only", action="store_true", help="diversity counts response tokens only (the paper's "
-        "text), not all from the instruction on (its code)")
-    add("--max-new-tokens", type=int, default=256, help="stop a response after this many tokens")
+    add("--eos-ramp", type=int, default=250, help="tokens over which the EOS bonus rises to +15 (toy world: 8)")
+    add("--response-only", action="store_true", help="diversity from the response on (the paper's text, not code)")
+    add("--max-new-tokens", type=int, default=128, help="stop a response after this many tokens, as the tables")
     add("--batch-size", type=int, default=16, help="prompts decoded together")
-    add("--temperature", type=float, default=0.0, help="0 = greedy (the paper); > 0 samples")
+    add("--temperature", type=float, default=0.0, help="0 = greedy (the paper); from 0.01 on, samples")
     add("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature > 0)")
     add("--seed", type=int, default=0, help="sampling seed")
     add("--generator", help="name written in each record; default from checkpoint and rules")
     add("--limit", type=int, help="only the first N instructions")
     add("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    add("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-        help="weights dtype (default: the checkpoint's; float32 is much faster on CPU)")
+    add("--dtype", choices=["float32", "bfloat16", "float16"], help="weights (default: the checkpoint's dtype)")
     add("--threads", type=int, default=1, help="CPU threads (1 suits small models; more can be far slower)")
-    args = parse(ap, argv, values)
-    require({"--max-new-tokens >= 1": args.max_new_tokens >= 1, "--batch-size >= 1": args.batch_size >= 1,
-             "a finite --temperature >= 0": 0 <= args.temperature < math.inf, "--eos-ramp >= 1": args.eos_ramp >= 1,
-             "1 <= --threads <= 1024": 1 <= args.threads <= 1024, "0 < --top-p <= 1": 0 < args.top_p <= 1,
-             "0 <= --seed < 2**63": 0 <= args.seed < 2**63, "--limit >= 1": args.limit is None or args.limit >= 1})
-    return args
-
-
-def record(args):
-    """What an output file is made of, kept beside it: the checkpoint by content, the decoding settings, the
-    code. --resume continues a file only when this is the same."""
-    keys = ["saturate", "eos_ramp", "response_only", "max_new_tokens", "temperature", "dtype", "device"]
-    keys += ["top_p", "seed"] if args.temperature else []
-    return {"checkpoint": fingerprint(args.checkpoint), "rules": list(parse_rules(args.rules)),
-            **{k: getattr(args, k) for k in keys}, "code": CODE_SHA256}
+    return parse(ap, argv, values)
 
 
 def run(args):
@@ -170,31 +148,31 @@ def run(args):
     names = parse_rules(args.rules)
     records = read_instructions(args.input)[:args.limit]
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
-        raise UserError(f"{args.checkpoint}: no checkpoint here (pass --checkpoint, or build the toy base "
-                        f"model first, see README)")
+        raise UserError(f"{args.checkpoint}: no checkpoint here (no config.json); give an HF checkpoint folder")
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     path = args.output or os.path.join("out", generator + ".json")
-    output = OutputFile(path, args.input, records, record(args), args.resume, args.overwrite)
-    todo = output.todo()
-    tok = Tokenizer(args.checkpoint)
-    model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
-                                        device=args.device)
-    rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
-    # Every prompt is measured before any is decoded: a long one late in the file stops the run before any output
-    check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), 0, context(model))
-    print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
-          f"{','.join(names) or 'none'}; writing {output.path}")
-    chunk = args.batch_size * 4
-    with threads(args.threads), tqdm(total=len(todo), desc="generate", unit="ins") as bar:
-        for k in range(0, len(todo), chunk):
-            part = todo[k:k + chunk]
-            outs = generate(model, tok, part, max_new_tokens=args.max_new_tokens, rules=rules,
-                            batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
-                            seed=args.seed)
-            output.add(part, outs, generator)
-            bar.update(len(part))
-    output.save()
+    made_of = outputs_made_of(args, names)
+    with open_output(path, args.input, records, made_of, args.resume, args.overwrite) as output:
+        todo = output.todo()
+        tok = Tokenizer(args.checkpoint)
+        model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
+                                            device=args.device)
+        rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
+        # Every prompt is measured before any is decoded: a long one late in the file stops the run at once
+        check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), 0, context(model))
+        print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
+              f"{','.join(names) or 'none'}; writing {output.path}")
+        chunk = args.batch_size * 4
+        with threads(args.threads), tqdm(total=len(todo), desc="generate", unit="ins") as bar:
+            for k in range(0, len(todo), chunk):
+                part = todo[k:k + chunk]
+                outs = generate(model, tok, part, max_new_tokens=args.max_new_tokens, rules=rules,
+                                batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
+                                seed=args.seed)
+                output.add(part, outs, generator)
+                bar.update(len(part))
+        output.save()
 
 
 def main(argv=None):

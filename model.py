@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lib import hf
-from lib.util import UserError, cli, require
+from lib.cli import UserError, cli, parse
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -289,8 +289,7 @@ def main(argv=None):
     ap.add_argument("checkpoint", help="HF checkpoint directory (config.json, tokenizer.model, safetensors)")
     ap.add_argument("--text", help="text to continue greedily with the KV cache")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
-    args = ap.parse_args(argv)
-    require({"--max-new-tokens >= 1": args.max_new_tokens >= 1})
+    args = parse(ap, argv)
     model, tok = Transformer.from_pretrained(args.checkpoint), Tokenizer(args.checkpoint)
     print(f"{args.checkpoint}: {model.num_params() / 1e6:.2f}M parameters, {model.config}")
     if args.text is not None:

@@ -13,8 +13,8 @@ The run directory (--out) is always a loadable HF checkpoint plus state.pt (for 
 import argparse
 import math
 import os
+import random
 import time
-from contextlib import ExitStack
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +22,9 @@ from tqdm import tqdm
 
 from chat import segments
 from model import Tokenizer, Transformer, read_config
-from lib.runtime import (SAME_RUN, agree, distribute, diverged, epoch_batches, interrupts, made_of, micro_batches,
-                         open_run, resume, save)
-from lib.util import (Help, UserError, append_jsonl, cli, load_conversations, load_documents, locked, parse,
-                      require, trim_log)
+from lib.cli import Help, UserError, cli, parse
+from lib.conversations import load_conversations, load_documents
+from lib.run import Run
 
 IGNORE = -100                                  # label of a token that carries no loss
 
@@ -81,35 +80,29 @@ def show(tok: Tokenizer, ids, labels):
 
 
 # --------------------------------------------------------------------------------------------- loading
-def chat_examples(tok, convs, mode, max_len):
-    """(examples, dropped): truncated to max_len; an example left with no supervised token is dropped and
-    counted (as the paper's code does), since it would only add 0/0 to the loss."""
-    examples = [build_example(tok, m, mode) for _, m in convs]
-    examples = [(ids[:max_len], labels[:max_len]) for ids, labels in examples]
-    # labels[0] never carries loss: no token predicts it.
-    examples = [(ids, labels) for ids, labels in examples if any(l != IGNORE for l in labels[1:])]
-    return examples, len(convs) - len(examples)
-
-
 def packed_examples(tok, docs, max_len):
     """Pretraining: BOS + doc + EOS for every document, concatenated and cut into max_len blocks."""
     stream = []
     for s in tqdm(range(0, len(docs), 1000), desc="tokenize", leave=False, disable=len(docs) < 10000):
-        for ids in tok.sp.encode(docs[s:s + 1000]):
-            stream += [tok.bos_id] + ids + [tok.eos_id]
+        for doc in docs[s:s + 1000]:
+            stream += tok.encode(doc, bos=True, eos=True)
     ids, labels = (torch.tensor(t) for t in apply_mask([(stream, "text")], "pretrain"))
     return [(x, y) for x, y in zip(ids.split(max_len), labels.split(max_len)) if len(x) > 1]
 
 
 def load_examples(data, mode, tok, max_len):
-    """(examples, dropped) of the file `data` for `mode`; none left is an error."""
+    """(examples, dropped) of the file `data` for `mode`, truncated to max_len. A conversation left with no
+    supervised token is dropped and counted (as the paper's code does): it would only add 0/0 to the loss."""
     if mode == "pretrain":
-        examples, dropped = packed_examples(tok, load_documents(data), max_len), 0
-    else:
-        examples, dropped = chat_examples(tok, load_conversations(data), mode, max_len)
+        return packed_examples(tok, load_documents(data), max_len), 0
+    convs = load_conversations(data)
+    examples = [build_example(tok, m, mode) for _, m in convs]
+    examples = [(ids[:max_len], labels[:max_len]) for ids, labels in examples]
+    # labels[0] never carries loss: no token predicts it.
+    examples = [(ids, labels) for ids, labels in examples if any(l != IGNORE for l in labels[1:])]
     if not examples:
         raise UserError(f"{data}: no example keeps a supervised token within --max-seq-len {max_len}")
-    return examples, dropped
+    return examples, len(convs) - len(examples)
 
 
 def load_model(path, init=None, tokenizer=None, seed=0):
@@ -157,6 +150,19 @@ def example_losses(model, x, y):
     return nll.sum(1) / mask.sum(1).clamp(min=1)
 
 
+def epoch_batches(lengths, batch, seed, epoch, group=False):
+    """One epoch's optimizer steps (lists of example indices), a pure function of (seed, epoch) so a resumed
+    run sees the same order. Grouped: each window of 32 steps sorted by length, so little goes to padding."""
+    rnd = random.Random(seed * 100003 + epoch)
+    order = rnd.sample(range(len(lengths)), len(lengths))
+    if group:
+        w = batch * 32
+        order = [i for s in range(0, len(order), w) for i in sorted(order[s:s + w], key=lambda i: -lengths[i])]
+    batches = [order[s:s + batch] for s in range(0, len(order), batch)]
+    rnd.shuffle(batches)
+    return batches
+
+
 def lr_at(step, total, peak, warmup):
     """Linear warmup, then linear decay to 0: the paper's scripts (its appendix says cosine)."""
     warm = int(total * warmup)
@@ -164,18 +170,19 @@ def lr_at(step, total, peak, warmup):
 
 
 # ------------------------------------------------------------------------------------------------ flags
-# The paper's epochs for Llama-2-7B: IT 15, RT 5; single-task GSM 7, MBPP 15, poetry 15, recipes 20, chess 15.
-# IM varies only the mask, so it takes IT's. Pretraining: one pass over the corpus.
+# The paper's epochs for Llama-2-7B: IT 15, RT 5, single-task by its data set. IM varies only the mask, so it
+# takes IT's. Pretraining: one pass over the corpus.
 EPOCHS = {"instruction": 15, "response": 5, "single-task": 15, "instruction-modelling": 15, "pretrain": 1}
+SINGLE_TASK_EPOCHS = {"math": 7, "code": 15, "poetry": 15, "recipes": 20, "chess": 15}     # GSM, MBPP, ...
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def settings(argv=None, **values):
     """The run's settings: from the command line, or (for a caller in Python) `values` by flag name with the
-    command line's defaults for the rest."""
+    command line's defaults for the rest. Ranges are checked in lib/cli.py."""
     ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain one. "
-                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.",
-                                 formatter_class=Help)
+                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.")
+    ap.formatter_class = Help
     add = ap.add_argument
     add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
     add("--data", help="messages JSONL or Alpaca JSON; pretrain: {\"text\"} JSONL or text, blank lines between "
@@ -184,7 +191,7 @@ def settings(argv=None, **values):
     add("--init", help="config.json of a fresh random model to train (instead of --model)")
     add("--tokenizer", help="tokenizer.model for --init")
     add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
-    add("--resume", action="store_true", help="continue the run saved in --out")
+    add("--resume", action="store_true", help="continue the run saved in --out (its settings, data and code)")
     add("--overwrite", action="store_true", help="replace an existing --out")
     add("--epochs", type=int, help="passes over the data (default: the paper's for Llama-2-7B: "
         + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
@@ -203,19 +210,8 @@ def settings(argv=None, **values):
         help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
     add("--threads", type=int, default=1, help="CPU threads; more help only on an idle multi-core CPU")
-    args = parse(ap, argv, values)
+    args = parse(ap, argv, values, "train")
     args.epochs = EPOCHS[args.mode] if args.epochs is None else args.epochs
-    require({"--epochs >= 1": args.epochs >= 1, "--batch-size >= 1": args.batch_size >= 1,
-             "1 <= --micro-batch-size <= --batch-size": 1 <= args.micro_batch_size <= args.batch_size,
-             "1 <= --threads <= 1024": 1 <= args.threads <= 1024, "0 <= --seed < 2**63": 0 <= args.seed < 2**63,
-             "0 < --lr <= 1": 0 < args.lr <= 1, "--max-seq-len >= 2": args.max_seq_len >= 2,
-             "--model or --init, not both": not (args.model and args.init),
-             "--tokenizer with --init, and only then": bool(args.init) == bool(args.tokenizer),
-             "0 <= --warmup < 1": 0 <= args.warmup < 1, "--save-every >= 0": args.save_every >= 0,
-             "a finite --weight-decay >= 0": 0 <= args.weight_decay < math.inf,
-             "a finite --clip >= 0": 0 <= args.clip < math.inf,
-             "--stop-at >= 1": args.stop_at is None or args.stop_at >= 1,
-             "--data with --mode single-task": args.data or args.mode != "single-task"})
     args.out = args.out or os.path.join(ROOT, "runs", args.mode)
     args.model = None if args.init else args.model or os.path.join(ROOT, "checkpoints", "toy-base")
     toy = os.path.join(ROOT, "data", "toy")
@@ -225,17 +221,12 @@ def settings(argv=None, **values):
 
 # ------------------------------------------------------------------------------------------------- main
 def train(args):
-    """The training loop, as nanoGPT's: batches, loss, backward, step, log, save. `args`: settings()."""
+    """The training loop, as nanoGPT's: batches, the loss under the condition's mask, backward, clip, step, log,
+    save. The run (lib/run.py) owns the directory: its lock, resume, log, signals and whole saves."""
     torch.set_num_threads(args.threads)
-    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
-    # What a --resume must not change, and what the run is made of (saved with it)
-    run = {**{k: getattr(args, k) for k in SAME_RUN}, "made_of": made_of(args)}
-    with ExitStack() as cleanup:                    # undone in reverse order, however the run ends
-        cleanup.enter_context(locked(args.out, rank == 0))
-        inputs = [args.model, args.data, args.init, args.tokenizer]
-        state = open_run(args.out, inputs, run, args.resume, args.overwrite, rank)   # None, or the saved state
+    with Run(args) as run:
         # A resumed run continues from its own last save.
         model, tok = (load_model(args.out) if args.resume else
                       load_model(args.model, args.init, args.tokenizer, args.seed))
@@ -243,67 +234,37 @@ def train(args):
         examples, dropped = load_examples(args.data, args.mode, tok, max_len)
         lengths = [len(ids) for ids, _ in examples]
         per_epoch = math.ceil(len(examples) / args.batch_size)
-        total, start = args.epochs * per_epoch, state["step"] if state else 0
-        if state and start >= total:
-            raise UserError(f"{args.out}: this run finished at step {total}; nothing to resume")
-        if rank == 0:
-            print(f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
-                  f"{max_len}), {sum(lengths)} tokens, {total} steps, "
-                  f"{model.num_params() / 1e6:.2f}M parameters")
-        device = distribute(model, world, device, args.grad_checkpoint)
-        if world > 1:
-            cleanup.callback(torch.distributed.destroy_process_group)
+        total = args.epochs * per_epoch
+        run.begin(total, f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
+                  f"{max_len}), {sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M parameters")
+        device = run.place(model, device, args.grad_checkpoint)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        if state:
-            resume(model, opt, state, args.out, world)
-        log_file = os.path.join(args.out, "log.jsonl")
-        if rank == 0:
-            trim_log(log_file, start)
-        saved, batches = (start or None), None
-        signals = cleanup.enter_context(interrupts())    # Ctrl-C and SIGTERM caught so far
-        bar = tqdm(total=total, initial=start, desc=args.mode, unit="step", disable=rank > 0)
-        cleanup.enter_context(bar)                  # closed first: an error line below the bar, not on it
-        for step in range(start, total):
+        run.restore(model, opt)
+        for step in run.steps():
             epoch, k = divmod(step, per_epoch)
-            if batches is None or k == 0:
+            if k == 0 or step == run.start:
                 batches = epoch_batches(lengths, args.batch_size, args.seed, epoch, args.group_by_length)
             batch, t0, loss = batches[k], time.time(), torch.zeros((), device=device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, args.lr, args.warmup)
-            for part, weight in micro_batches(batch, rank, world, args.micro_batch_size):
+            for part, weight in run.micro_batches(batch, args.micro_batch_size):
                 x, y = collate([examples[i] for i in part], tok.eos_id)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     losses = example_losses(model, x.to(device), y.to(device)) * weight
                 # The mean over the batch of each example's per-token mean NLL, as the paper's code computes
                 # it (micro-batch 1 and accumulation). FSDP averages gradients over processes, hence * world.
-                (losses.sum() * world / len(batch)).backward()
+                (losses.sum() * run.world / len(batch)).backward()
                 loss += losses.detach().sum() / len(batch)
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip or math.inf)
-            loss, norm, interrupted = agree(loss, norm, signals, world)
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                raise diverged(f"step {step + 1}: loss {loss}, gradient norm {norm}", args.out, saved)
+            loss, norm = run.agree(step, loss, norm)            # floats; not finite: the run stops here
             opt.step()
             opt.zero_grad(set_to_none=True)
             ntok = sum(lengths[i] for i in batch)
-            rec = {"step": step + 1, "epoch": round(epoch + (k + 1) / per_epoch, 4), "loss": round(loss, 5),
-                   "lr": opt.param_groups[0]["lr"], "grad_norm": round(norm, 4), "tokens": ntok,
-                   "tok_per_s": round(ntok / (time.time() - t0))}
-            if rank == 0:
-                append_jsonl(log_file, rec)
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=rec["tok_per_s"])
-            stop = interrupted or step + 1 == args.stop_at
-            if stop or step + 1 == total or (args.save_every and (step + 1) % args.save_every == 0):
-                saved = save(model, opt, tok, args.out, run, step + 1, total, world, rank, saved)
-            if stop:
-                break
-        bar.close()                                 # the line below the bar, not on it
-        if rank == 0:
-            print(f"saved {args.out} at step {saved} of {total}" + "; continue with --resume" * (saved < total))
-        if world > 1:
-            torch.distributed.barrier()             # every rank done (rank 0's files too) before the group goes
-        if signals:
-            raise SystemExit(130)                   # interrupted: not a finished run
+            run.log({"step": step + 1, "epoch": round(epoch + (k + 1) / per_epoch, 4), "loss": round(loss, 5),
+                     "lr": opt.param_groups[0]["lr"], "grad_norm": round(norm, 4), "tokens": ntok,
+                     "tok_per_s": round(ntok / (time.time() - t0))})
+            if run.save_due(step + 1):
+                run.save(model, opt, tok, step + 1)
 
 
 def main(argv=None):

@@ -34,9 +34,12 @@ from collections import Counter
 
 if __name__ == "__main__":                      # run as a script: the repository's root on the path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from data.game import replay
+from data.game import legal_moves, replay
 from data.sandbox import run_tests
-from lib.util import UserError, align, cli, pct, read_records
+from lib.cli import UserError, cli
+from lib.conversations import align
+from lib.files import read_records
+from lib.report import pct
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                 "sixteen seventeen eighteen nineteen twenty").split()
@@ -251,9 +254,7 @@ def credit(key, v, out):
     if key == "count_of":
         return min(v["n"], sum(x.lower() in out.lower() for x in v["of"])) / v["n"]
     if key == "game":
-        moves = game_record(out[:MAX_REGEX_CHARS]).split()
-        legal = max((k for k in range(len(moves) + 1) if replay(" ".join(moves[:k])) is not None), default=0)
-        return min(1.0, replay(" ".join(moves[:legal])) / v) if legal else 0.0
+        return min(1.0, legal_moves(game_record(out[:MAX_REGEX_CHARS])) / v)
     return float(meets(key, v, out))
 
 

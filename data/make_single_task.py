@@ -17,7 +17,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.util import UserError, cli, write_atomic
+from lib.cli import UserError, cli
+from lib.files import write_atomic
 
 LIMIT = 1000                     # the paper's scripts stop at raw row 1,000
 

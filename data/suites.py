@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.world.kb import COLORS, INGREDIENTS, JOBS, MAINS, OPPOSITES, World
 from data.criteria import NUMBER_WORDS, check, numbers, read_eval
 from data.game import random_game
-from lib.util import cli
+from lib.cli import cli
 
 GENERIC = "That is a good question. Here is my answer, I hope it helps you."
 CONSTANT = "The the is of a."

@@ -20,7 +20,8 @@ from generate import generate_ids
 from model import Tokenizer, Transformer
 from rules import OWN, RuleExpert
 from lib.generation import threads
-from lib.util import UserError, cli, require, write_json
+from lib.cli import UserError, cli, parse
+from lib.files import write_json
 
 SCORE = -5.0                        # the paper's code's value for `I` and `What`
 
@@ -61,11 +62,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, help="only the first N records (tests)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads")
     ap.add_argument("--out", help="a JSON file for the changes and each round's numbers")
-    args = ap.parse_args(argv)
-    require({"0 < --share <= 1": 0 < args.share <= 1, "0 <= --max-changes <= 64": 0 <= args.max_changes <= 64,
-             "1 <= --max-new-tokens <= 4096": 1 <= args.max_new_tokens <= 4096,
-             "--limit >= 1": args.limit is None or args.limit >= 1,
-             "1 <= --threads <= 1024": 1 <= args.threads <= 1024})
+    args = parse(ap, argv, command="base_rules")
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
         raise UserError(f"{args.checkpoint}: no checkpoint here")
     records = criteria.read_eval(os.path.join(args.data, f"{args.split}.jsonl"))[:args.limit]

@@ -18,7 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from experiments import reproduce
 from data.world import write_world
-from lib.util import UserError, cli, pyplot, table, write_atomic, write_json
+from lib.cli import UserError, cli
+from lib.files import write_atomic, write_json
+from lib.report import pyplot, table, wilson
 
 ROWS = ["base", "all rules", "all rules, ramp 8", "response-tuned"]
 
@@ -71,31 +73,39 @@ def main(argv=None):
     write_json(os.path.join(args.out, "sweep.json"), {f"{d:g}": r for d, r in results.items()})
     write_atomic(os.path.join(args.out, "sweep.md"), md + "\n")
     print(md)
-    plot(results, args.split, os.path.join(args.out, "sweep.png"))
+    plot(results, args.split, os.path.join(args.out, "sweep.png"), report["n"])
 
 
-def plot(results, split, path):
-    """The figure at `path` from {dose: reproduce.py's conditions}: checks passed per row, and the premise (each
-    dose's base and IT same-family ranking with its 95% interval). Skipped, with a note, without matplotlib."""
+def plot(results, split, path, n):
+    """The figure at `path` from {dose: reproduce.py's conditions} on `n` instructions: checks passed per row,
+    and the premise (each dose's base and IT same-family ranking), each with its 95% interval. Skipped, with a
+    note, without matplotlib."""
     plt = pyplot(path)
     if plt is None:
         return
-    fig, (ax, premise) = plt.subplots(1, 2, figsize=(11, 4))
+    doses = [float(d) for d in results]
+    fig, (ax, premise) = plt.subplots(1, 2, figsize=(12, 4.8))
     for r in ROWS:
-        ax.plot(list(results), [res[r]["pass_rate"][0] for res in results.values()], marker="o", label=r)
-    ax.set_ylabel(f"checks passed on {split} (%)")
-    # The premise: each base's (and its IT's) same-family ranking, with its 95% interval as an error bar
+        y = [res[r]["pass_rate"][0] for res in results.values()]
+        low, high = zip(*(wilson(v, n) for v in y))
+        ax.errorbar(doses, y, yerr=[[v - lo for v, lo in zip(y, low)], [hi - v for v, hi in zip(y, high)]],
+                    marker="o", capsize=3, label=r)
+    ax.set_ylabel(f"checks passed on {split} (%, Wilson 95% interval)")
+    ax.set_title("What each method gets from a base of each dose")
+    # The premise: each base's (and its IT's) same-family ranking, with its bootstrap 95% interval
     for name in ("base", "instruction-tuned"):
         ranks = [res[name]["ranking_same_family"] for res in results.values()]
         y = [r["code_mean_token_%"] for r in ranks]
         err = [[v - r["code_mean_token_ci95_%"][0] for v, r in zip(y, ranks)],
                [r["code_mean_token_ci95_%"][1] - v for v, r in zip(y, ranks)]]
-        premise.errorbar(list(results), y, yerr=err, marker="o", capsize=3, label=name)
+        premise.errorbar(doses, y, yerr=err, marker="o", capsize=3, label=name)
     premise.axhline(50, color="grey", linestyle=":", label="chance")
-    premise.set_ylabel(f"same-family ranking on {split} (%)")
+    premise.set_ylabel(f"same-family ranking on {split} (%, 95% interval)")
+    premise.set_title("The premise (Hewitt §4.2): does the base rank the answer first?")
     for axis in (ax, premise):
-        axis.set_xlabel("dialogue share of the corpus (%)")
-        axis.legend()
+        axis.set_xlabel("dialogue share of the pretraining corpus (%)")
+        axis.set_xticks(doses, [f"{d:g}" for d in doses])
+        axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)                              # a script running several sweeps keeps no figure open

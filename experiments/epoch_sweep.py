@@ -21,7 +21,10 @@ sys.path.insert(0, ROOT)
 import evaluate
 from data import criteria
 from experiments import reproduce
-from lib.util import UserError, align, cli, table, write_atomic, write_json
+from lib.cli import UserError, cli
+from lib.conversations import align
+from lib.files import write_atomic, write_json
+from lib.report import table
 
 SWEPT = [name for name in reproduce.CONDITIONS if name != "instruction-modelling"]
 

@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data import criteria
 from model import Tokenizer, Transformer
-from lib.util import cli, table
+from lib.cli import cli
+from lib.report import table
 
 FORMATS = {"transcript": ("Visitor: {q}\nGuide:", "\nVisitor"), "faq": ("# FAQ\n\nQ: {q}\nA:", "\nQ:"),
            "forum": ("Thread: {q}\n\nann_3 wrote:\n{q}\n\nben.7 replied:\n", "\n\n")}

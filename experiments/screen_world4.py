@@ -29,7 +29,9 @@ from data.world.kb import FIRST, OPPOSITES, World
 from data.world.sets import CHARS_PER_TOKEN, held_out_text, make_sets, write_jsonl
 from data.world.web import DIALOGUE, GENRES, HTML, doc_transcript, html
 from experiments import reproduce
-from lib.util import UserError, cli, table, write_atomic, write_json
+from lib.cli import UserError, cli
+from lib.files import write_atomic, write_json
+from lib.report import table
 
 
 # ------------------------------------------------------------- world 4's corpus (not adopted; data/TOYWORLD.md)

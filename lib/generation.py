@@ -1,7 +1,7 @@
 """generate.py's plumbing: the instructions it reads, the AlpacaEval list of outputs it writes as it goes (the
-whole list after every chunk, atomically, so an interrupted run loses little and --resume continues it), the
-check that prompts fit the model's context, a sampling generator per instruction, torch's thread count for a
-run, and a faster argmax on CPU."""
+whole list after every chunk, atomically, with what it is made of beside it, so an interrupted run loses little
+and --resume continues it), the check that prompts fit the model's context, a sampling generator per
+instruction, torch's thread count for a run, and a faster argmax on CPU."""
 import contextlib
 import hashlib
 import json
@@ -12,7 +12,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from lib.util import UserError, check_output, differences, read_records, write_json
+from lib.cli import UserError
+from lib.files import check_output, exists, read_records
+from lib.provenance import made_of, stale, write_recorded
+from lib.rundir import lock
 
 
 def read_instructions(path):
@@ -21,34 +24,15 @@ def read_instructions(path):
     return [r for _, r in read_records(path, need="instruction")]
 
 
-def settings_path(path):
-    """Where the settings an output file was made with are kept: beside it, <output>.settings."""
-    return path + ".settings"
-
-
-def stale(path, made_of):
-    """Why the outputs at `path` cannot be continued with a run made of `made_of` (generate.record), as a
-    phrase naming what differs; None when they can (or there are none)."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(settings_path(path), encoding="utf-8") as f:
-            saved = json.load(f)
-    except (OSError, ValueError):
-        saved = None
-    return differences(saved, made_of) or None
-
-
 class OutputFile:
     """The outputs to `records` (read from `source`) in the AlpacaEval list at `path`: {instruction, output,
     generator, dataset}, in the records' order, with what made them (`made_of`) beside it. An existing file is an
     error unless `resume` (its outputs count as done, if made of the same) or `overwrite`; an unwritable path
-    fails now, not after the decoding."""
+    fails now, not after the decoding. Made by open_output, which holds a lock."""
 
     def __init__(self, path, source, records, made_of, resume=False, overwrite=False):
-        check_output(path, source)
         if os.path.exists(path) and not (resume or overwrite):
-            raise UserError(f"{path}: exists; pass --resume to continue it or --overwrite to replace it")
+            raise exists(path)
         why = resume and not overwrite and stale(path, made_of)
         if why:
             raise UserError(f"{path}: made with another {why}; --resume would mix two runs (pass --overwrite "
@@ -68,9 +52,18 @@ class OutputFile:
 
     def save(self):
         """Write the outputs so far, each with its record's dataset, else the name of the source file."""
-        write_json(self.path, [dict(self.done[r["instruction"]], dataset=r.get("dataset", self.dataset))
-                               for r in self.records if r["instruction"] in self.done])
-        write_json(settings_path(self.path), self.made_of)     # second: a crash between them leaves a mismatch
+        outputs = [dict(self.done[r["instruction"]], dataset=r.get("dataset", self.dataset))
+                   for r in self.records if r["instruction"] in self.done]
+        write_recorded(self.path, json.dumps(outputs, indent=2, ensure_ascii=False), self.made_of)
+
+
+@contextlib.contextmanager
+def open_output(path, source, records, made_of, resume=False, overwrite=False):
+    """The OutputFile at `path` (checked writable first), under a lock beside it while the block runs: a second
+    writer of the same file is an error while the first lives."""
+    check_output(path, source)
+    with lock(path):
+        yield OutputFile(path, source, records, made_of, resume, overwrite)
 
 
 def read_done(path):
@@ -80,6 +73,16 @@ def read_done(path):
             return {r["instruction"]: r for r in json.load(f) if isinstance(r.get("output"), str)}
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         raise UserError(f"{path}: cannot resume from it, not an AlpacaEval list ({e})")
+
+
+def outputs_made_of(args, rules):
+    """What an output file of generate.py's settings `args` with the rule names `rules` is made of, kept beside
+    it: the checkpoint by content, the decoding settings, the code. --resume continues a file only when this is
+    the same."""
+    keys = ["saturate", "eos_ramp", "response_only", "max_new_tokens", "temperature", "dtype", "device"]
+    keys += ["top_p", "seed"] if args.temperature else []
+    settings = {"rules": list(rules), **{k: getattr(args, k) for k in keys}}
+    return made_of(settings, {"checkpoint": args.checkpoint}, "generate")
 
 
 def check_room(longest, max_new_tokens, context):

@@ -12,7 +12,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from lib.util import UserError, read_json, replace_dir
+from lib.cli import UserError
+from lib.files import read_json
+from lib.rundir import replace_dir
 
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral"}
 # Keys that change nothing here, and keys whose only supported value is the one given.

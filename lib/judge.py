@@ -14,7 +14,10 @@ import time
 import urllib.error
 import urllib.request
 
-from lib.util import UserError, align, conditions, mean_std, read_pairs, read_records
+from lib.cli import UserError
+from lib.conversations import align, read_pairs
+from lib.files import read_records
+from lib.report import conditions, over_seeds
 
 JUDGE_PROMPT = ("Which output follows the instruction better: more helpful, accurate and relevant? Ignore the "
                 "order in which they are shown.\n\n# Instruction\n{instruction}\n\n# Output (a)\n{a}\n\n"
@@ -190,5 +193,5 @@ def win_rates(a):
     res = {}
     for cond, pairs in conditions(a.against, a.files).items():
         rates = [judge_file(judge, f, paired(f, ref)) for f, ref in pairs]
-        res[cond] = {**dict(zip(("winrate_%", "std"), mean_std(rates))), "per_seed": rates}
+        res[cond] = over_seeds(rates)
     return res

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, SHARED, needs_shared_data
 import model
-from lib import util
+from lib import cli, conversations
 import train
 
 from data import make_single_task as mst
@@ -68,7 +68,7 @@ def test_each_set_from_small_raw_files(tmp_path):
     assert users(sets["chess"]) == ['[WhiteElo "1500"]\n[BlackElo "1600"]\n', '[WhiteElo "2000"]\n[BlackElo "2100"]\n']
     assert assistants(sets["chess"]) == ["1. e4 e5 2. Nf3 1-0", "1. d4 d5 1/2-1/2"]
     for t in mst.TASKS:                                         # train.py reads them as they are
-        assert [m for _, m in util.load_conversations(str(tmp_path / "out" / f"{t}.jsonl"))] == \
+        assert [m for _, m in conversations.load_conversations(str(tmp_path / "out" / f"{t}.jsonl"))] == \
             [r["messages"] for r in sets[t]]
 
 
@@ -76,11 +76,11 @@ def test_bad_raw_file_names_file_and_line_and_writes_nothing(tmp_path):
     raw = tmp_path / "raw"
     write_raw(raw)
     (raw / "mbpp" / "mbpp.jsonl").write_text('{"task_id": 601, "text": "a", "code": "b"}\n{"task_id": 6\n')
-    with pytest.raises(util.UserError, match=r"mbpp\.jsonl:2: malformed JSON"):
+    with pytest.raises(cli.UserError, match=r"mbpp\.jsonl:2: malformed JSON"):
         mst.main([str(raw), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
     (raw / "chess" / "games.pgn").write_text('[WhiteElo "1"]\n\n1. e4 1-0\n')
-    with pytest.raises(util.UserError, match=r"games\.pgn:3: a moves line without both Elo"):
+    with pytest.raises(cli.UserError, match=r"games\.pgn:3: a moves line without both Elo"):
         mst.main([str(raw), "--out", str(tmp_path / "out"), "--tasks", "chess"])
     r = subprocess.run([sys.executable, str(ROOT / "data" / "make_single_task.py"), str(tmp_path / "none"),
                         "--out", str(tmp_path / "out")], capture_output=True, text=True)

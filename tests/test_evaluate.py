@@ -6,7 +6,9 @@ import pytest
 import evaluate
 from data import criteria
 from data.criteria import check
-from lib.util import UserError, bleu4, mean_std
+from evaluate import bleu4
+from lib.cli import UserError
+from lib.report import mean_std
 
 
 # ------------------------------------------------------------------------------------------ criteria
@@ -56,7 +58,7 @@ def test_malformed_criterion_is_a_user_error(criterion):
 def test_a_regex_that_backtracks_for_ever_is_stopped():
     """Alternation in a repeat, which the nested-repeat check does not catch: a one-line error in seconds."""
     code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom data.criteria import check\n"
-            "from lib.util import cli\ncli(lambda: print(check('a' * 36 + 'b', {'regex': '^(a|a)*$'})))\n")
+            "from lib.cli import cli\ncli(lambda: print(check('a' * 36 + 'b', {'regex': '^(a|a)*$'})))\n")
     r = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error: criterion 'regex' '^(a|a)*$' ran over"), r.stderr
     assert evaluate.check("aaa", {"regex": "^(a|a)*$"}) is True       # and a short output still matches
@@ -76,7 +78,7 @@ import torch.nn.functional as F
 from lib import judge as judge_mod
 import chat
 import model
-from lib import util
+from lib import cli, report
 import train
 from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
 
@@ -85,7 +87,7 @@ def run_cli(monkeypatch, *argv):
     """evaluate.py's command line in this process: the exit code (0 when main returns)."""
     monkeypatch.setattr(sys, "argv", ["evaluate.py", *map(str, argv)])
     try:
-        util.cli(evaluate.main)
+        cli.cli(evaluate.main)
     except SystemExit as e:
         return e.code
     return 0
@@ -118,8 +120,8 @@ def test_winrate_of_a_file_against_itself_is_50_and_ties_count_half():
 def test_tables_and_mean_std():
     m, s = mean_std([50.0, 70.0])
     assert m == 60.0 and s == pytest.approx(200 ** 0.5) and mean_std([5.0]) == (5.0, 0.0)
-    assert util.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
-    assert util.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
+    assert report.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
+    assert report.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
         "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50.0 | 1 / 2 | - |"]
 
 
@@ -131,6 +133,9 @@ def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypat
     it2 = write(tmp_path / "it2.json", outputs(["#### 5", "apple", "a\nb", "cherry"]))
     assert run_cli(monkeypatch, "checks", "--eval", ev, good, bad, "--json", tmp_path / "c.json") == 0
     res = json.loads((tmp_path / "c.json").read_text())
+    assert run_cli(monkeypatch, "checks", "--eval", ev, bad, "--json", tmp_path / "c.json") == 2    # kept
+    assert "c.json: exists; pass --overwrite" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c.json").read_text()) == res
     assert res[str(good)]["pass"] == 100.0 and res[str(bad)]["pass"] == 25.0    # the k-th duplicate matches k-th
     assert res[str(bad)]["by_family"] == {"math": 0.0, "poem": 0.0, "qa": 50.0}
     code = run_cli(monkeypatch, "winrate", "--eval", ev, "--against", f"{it1},{it2}", "--files", f"{good},{good}",
@@ -140,8 +145,11 @@ def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypat
     assert w[f"{good},{good}"]["per_seed"] == [100 * 3.5 / 4, 50.0]          # vs it1: 3 wins 1 tie; vs it2: ties
     assert w[f"{it1},{it2}"]["per_seed"] == [50.0, 50.0] and w[f"{it1},{it2}"]["std"] == 0.0
     assert w[str(bad)]["per_seed"] == [100 * 2.0 / 4, 100 * 0.5 / 4]       # one output set against every seed
-    out = capsys.readouterr().out
-    assert "| winrate_% |" in out and f"alpaca_eval --model_outputs {good} --reference_outputs {it1}" in out
+    out = capsys.readouterr()
+    assert "| winrate_% |" in out.out and "paper's judge" in out.err
+    assert f"alpaca_eval --model_outputs {good} --reference_outputs {it1}" in out.err
+    assert run_cli(monkeypatch, "winrate", "--eval", ev, "--against", str(it1), "--files", f"{it1},{it2}") == 2
+    assert "2 files against 1 references" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path, monkeypatch, capsys):
@@ -207,7 +215,7 @@ def test_ranking_within_groups_draws_only_from_the_pairs_group(tmp_path, tiny_to
     # A pair alone in its group has no distractor: skipped, and counted.
     res = evaluate.ranking(m, tiny_tokenizer, pairs, groups=groups[:-1] + ["alone"])
     assert res["skipped"] == 1 and res["pairs"] == len(pairs) - 1
-    with pytest.raises(util.UserError, match="no pair has a distractor"):
+    with pytest.raises(cli.UserError, match="no pair has a distractor"):
         evaluate.ranking(m, tiny_tokenizer, pairs[:3], groups=["x", "y", "z"])
 
 
@@ -505,7 +513,7 @@ def test_judge_cli_reports_failures_with_exit_2_and_scores_otherwise(endpoint, t
     assert run_cli(monkeypatch, *args, "--url", good.url) == 0
     res = json.loads((tmp_path / "j.json").read_text())
     assert res[str(a)]["per_seed"] == [100 * (1 + 1 + 0.5 + 0.5) / 4]        # identical outputs tie
-    assert "alpaca_eval --model_outputs" in capsys.readouterr().out
+    assert "alpaca_eval --model_outputs" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------- the paper's real files

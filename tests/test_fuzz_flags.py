@@ -14,13 +14,13 @@ import generate
 import model
 import train
 from experiments import reproduce
-from lib.util import cli
+from lib.cli import cli
 
 VALUES = ["0", "-1", "nan", "inf", "1e308", str(2 ** 70), ""]
 
 
 def run(main, argv):
-    """(exit code, stderr) of a command run as its command line runs it (lib.util.cli)."""
+    """(exit code, stderr) of a command run as its command line runs it (lib.cli.cli)."""
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:

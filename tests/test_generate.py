@@ -12,7 +12,7 @@ import torch
 import chat
 import generate
 import model
-from lib import util
+from lib import cli
 from lib.generation import read_instructions
 import rules
 from conftest import LLAMA2_TOKENIZER, ROOT, SHARED, make_checkpoint, needs_llama2, needs_shared_data
@@ -161,7 +161,7 @@ def test_rows_stop_at_the_models_context(tiny_tokenizer, capsys):
                                                                                 [A] * (40 - n_long)]
     assert "context of 40" in capsys.readouterr().err
     assert generate.generate_ids(m, tok, [short], max_new_tokens=5) == [[A] * 5]
-    with pytest.raises(util.UserError, match="leaves no room"):
+    with pytest.raises(cli.UserError, match="leaves no room"):
         generate.generate_ids(m, tok, [long * 3], max_new_tokens=5)
 
 
@@ -228,11 +228,21 @@ def test_cli_writes_alpacaeval_and_resumes(tiny_checkpoint, tmp_path):
     tok, m = model.Tokenizer(tiny_checkpoint), model.Transformer.from_pretrained(tiny_checkpoint)
     assert [r["output"] for r in recs] == generate.generate(m, tok, ["What is a cat", "I think"], max_new_tokens=12,
                                                             rules=rules.RuleExpert(tok))
-    recs[0]["output"] = "kept"                                  # a done record is not generated again
-    out.write_text(json.dumps(recs))
-    generate.main(argv + ["--resume"])
+    asked, real = [], generate.generate
+
+    def spy(m, tok, instructions, **settings):
+        asked.extend(instructions)
+        return real(m, tok, instructions, **settings)
+    generate.generate = spy                                     # a done record is not generated again
+    try:
+        generate.main(argv + ["--resume"])
+    finally:
+        generate.generate = real
     again = json.loads(out.read_text())
-    assert [r["output"] for r in again][:2] == ["kept", recs[1]["output"]] and len(again) == 3
+    assert asked == ["two three"] and again[:2] == recs and len(again) == 3
+    out.write_text(out.read_text().replace(recs[0]["output"], "edited", 1))      # not what the run made
+    with pytest.raises(cli.UserError, match=r"made with another settings \(none recorded\)"):
+        generate.main(argv + ["--resume"])
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.json", "out.json.settings"]    # no temporary files
 
 
@@ -245,13 +255,13 @@ def test_resume_refuses_outputs_made_with_other_settings(tiny_checkpoint, tmp_pa
     other = make_checkpoint(tmp_path / "other", model.Tokenizer(tiny_checkpoint), seed=1)
     for flags, differs in [(["--max-new-tokens", "5"], "max_new_tokens"), (["--rules", "eos"], "rules"),
                            (["--checkpoint", other], "checkpoint"), (["--temperature", "1"], "temperature, top_p, seed")]:
-        with pytest.raises(util.UserError, match=f"made with another {differs}; --resume would mix two runs"):
+        with pytest.raises(cli.UserError, match=f"made with another {differs}; --resume would mix two runs"):
             generate.main(argv + flags + ["--resume"])
     # batch size and threads do not change the outputs: the same run continues
     generate.main(argv + ["--resume", "--batch-size", "1", "--threads", "2"])
     assert len(json.loads(out.read_text())) == 2
     (tmp_path / "out.json.settings").unlink()                           # made by what? then it cannot resume
-    with pytest.raises(util.UserError, match=r"made with another settings \(none recorded\)"):
+    with pytest.raises(cli.UserError, match=r"made with another settings \(none recorded\)"):
         generate.main(argv + ["--resume"])
     generate.main(argv + ["--overwrite", "--rules", "eos"])
     assert json.loads((tmp_path / "out.json.settings").read_text())["rules"] == ["eos"]
@@ -271,7 +281,7 @@ def test_cli_errors(tiny_checkpoint, tmp_path, content, flags, message):
     if content is not None:
         inp.write_text(content)
     out = tmp_path / "out.json"
-    with pytest.raises(util.UserError, match=message.replace("(", r"\(")):
+    with pytest.raises(cli.UserError, match=message.replace("(", r"\(")):
         generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out)] + flags)
     assert not out.exists()
 
@@ -327,7 +337,7 @@ def test_output_is_never_the_input_and_is_checked_writable_before_decoding(tiny_
     monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("decoded before the checks"))
     for output, message in [(inp, "is the --input file"), (tmp_path / "file" / "out.json", "cannot write there"),
                             (tmp_path, "is a directory")]:
-        with pytest.raises(util.UserError, match=message):
+        with pytest.raises(cli.UserError, match=message):
             generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(output)])
     assert inp.read_text() == '{"instruction": "a"}\n'
 
@@ -336,7 +346,7 @@ def test_output_is_never_the_input_and_is_checked_writable_before_decoding(tiny_
                                    ["--top-p", "1.5"], ["--max-new-tokens", "0"], ["--batch-size", "0"],
                                    ["--threads", "0"], ["--limit", "-1"]])
 def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, tmp_path, flags):
-    with pytest.raises(util.UserError, match="need .*" + flags[0]):
+    with pytest.raises(cli.UserError, match="need .*" + flags[0]):
         generate.main(["--checkpoint", tiny_checkpoint, "--output", str(tmp_path / "out.json"), *flags])
 
 
@@ -358,7 +368,7 @@ def test_an_existing_output_is_kept_without_overwrite_or_resume(tiny_checkpoint,
     inp.write_text('{"instruction": "a cat"}\n')
     out.write_text("[]")
     argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "2"]
-    with pytest.raises(util.UserError, match="exists; pass --resume .* or --overwrite"):
+    with pytest.raises(cli.UserError, match="exists; pass --resume .* or --overwrite"):
         generate.main(argv)
     assert out.read_text() == "[]"
     generate.main(argv + ["--overwrite"])
@@ -397,7 +407,7 @@ def test_a_prompt_too_long_anywhere_stops_the_run_before_any_output(tiny_checkpo
     long = " ".join(["cat"] * 400)                  # past the tiny model's context of 256
     inp.write_text("".join(json.dumps({"instruction": i}) + "\n" for i in [f"what is {k}" for k in range(70)] + [long]))
     out = tmp_path / "out.json"
-    with pytest.raises(util.UserError, match="leaves no room"):
+    with pytest.raises(cli.UserError, match="leaves no room"):
         generate.main(["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out),
                        "--max-new-tokens", "2", "--batch-size", "4"])
     assert not out.exists()
@@ -407,7 +417,36 @@ def test_ctrl_c_before_a_run_catches_it_and_an_empty_flag_are_one_line(monkeypat
     def interrupted():
         raise KeyboardInterrupt
     with pytest.raises(SystemExit) as e:
-        util.cli(interrupted)
+        cli.cli(interrupted)
     assert e.value.code == 130 and capsys.readouterr().err == "error: interrupted\n"
-    with pytest.raises(util.UserError, match="--output is empty"):
+    with pytest.raises(cli.UserError, match="--output is empty"):
         generate.settings(["--output", ""])
+
+
+def test_a_crash_between_record_and_outputs_cannot_be_resumed_and_one_writer_at_a_time(tiny_checkpoint, tmp_path,
+                                                                                       monkeypatch):
+    from lib import provenance, rundir
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.json"
+    inp.write_text('{"instruction": "What is a cat"}\n{"instruction": "I think"}\n')
+    argv = ["--checkpoint", tiny_checkpoint, "--input", str(inp), "--output", str(out), "--max-new-tokens", "3"]
+    generate.main(argv)
+
+    def killed(path, text):
+        raise KeyboardInterrupt                                         # after the record, before the outputs
+    monkeypatch.setattr(provenance, "write_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        generate.main(argv + ["--overwrite", "--max-new-tokens", "5"])
+    monkeypatch.undo()
+    with pytest.raises(cli.UserError, match=r"made with another settings \(none recorded\)"):
+        generate.main(argv + ["--resume"])
+    with rundir.lock(str(out)):                                         # another generate.py writing it
+        with pytest.raises(cli.UserError, match=r"another run \(pid \d+\) is writing to it"):
+            generate.main(argv + ["--overwrite"])
+    generate.main(argv + ["--overwrite"])
+    generate.main(argv + ["--resume"])
+
+
+def test_a_temperature_too_small_to_sample_is_refused(tiny_checkpoint, tmp_path):
+    with pytest.raises(cli.UserError, match=r"need --temperature 0 \(greedy\) or >= 0.01"):
+        generate.main(["--checkpoint", tiny_checkpoint, "--temperature", "1e-38", "--output",
+                       str(tmp_path / "o.json")])

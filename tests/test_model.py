@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import model
-from lib import util
+from lib import cli
 from conftest import LLAMA2_TOKENIZER, ROOT, make_checkpoint, needs_llama2
 
 transformers = pytest.importorskip("transformers")
@@ -221,7 +221,7 @@ def test_bad_checkpoint_is_one_line_exit_2(tmp_path, tiny_checkpoint, what, name
 def test_bad_config_is_a_clear_error_not_a_hang(tmp_path, config, message):
     path = tmp_path / "config.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config))
-    with pytest.raises(util.UserError, match=message):
+    with pytest.raises(cli.UserError, match=message):
         model.read_config(str(path))
 
 
@@ -237,7 +237,7 @@ def test_a_tokenizer_that_does_not_fit_the_model_is_one_line(tmp_path, tiny_toke
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_device_without_cuda_is_named_not_the_checkpoint(tiny_checkpoint):
-    with pytest.raises(util.UserError, match="device 'cuda' is not usable here"):
+    with pytest.raises(cli.UserError, match="device 'cuda' is not usable here"):
         model.Transformer.from_pretrained(tiny_checkpoint, device="cuda")
 
 
@@ -254,7 +254,7 @@ def test_saved_files_honour_the_umask(tmp_path, tiny_checkpoint):
 
 def test_max_new_tokens_must_be_positive(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["model.py", tiny_checkpoint, "--text", "a", "--max-new-tokens", "-5"])
-    with pytest.raises(util.UserError, match="need --max-new-tokens >= 1"):
+    with pytest.raises(cli.UserError, match="need --max-new-tokens >= 1"):
         model.main()
 
 

@@ -91,8 +91,7 @@ def test_reproduce_interrupted_in_training_and_decoding_gives_the_same_tables(tm
                     reason="toy world not built")
 def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp_path, monkeypatch, capsys):
     from experiments import reproduce
-    import generate
-    from lib import runtime
+    from lib import provenance
     data = tmp_path / "toy"
     data.mkdir()
     for f in ("lima", "eval"):
@@ -110,8 +109,11 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
     assert "made with another epochs; training it again" in err and "made with another max_new_tokens" in err
     same = ["results.md", "outputs/base.json", "outputs/instruction-tuned-seed-1.json"]
     assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
-    monkeypatch.setattr(runtime, "CODE_SHA256", {**runtime.CODE_SHA256, "train.py": "0" * 64})   # other code
-    monkeypatch.setattr(generate, "CODE_SHA256", {**generate.CODE_SHA256, "rules.py": "0" * 64})
+    real = provenance.code_sha256
+
+    def edited(files):                                                  # other code: train.py and rules.py
+        return {**real(files), **{f: "0" * 64 for f in ("train.py", "rules.py") if f in files}}
+    monkeypatch.setattr(provenance, "code_sha256", edited)
     run(tmp_path / "b", "0.07", "3")
     err = capsys.readouterr().err
     assert err.count("made with another code") == 3                     # the run and both output files
@@ -168,15 +170,15 @@ def test_epoch_sweep_tiny(tmp_path):
 
 
 def test_without_matplotlib_the_figure_is_skipped_with_a_note(monkeypatch, capsys):
-    from lib import util
+    from lib import report
     monkeypatch.setitem(sys.modules, "matplotlib", None)          # import matplotlib now raises ImportError
-    assert util.pyplot("out/results.png") is None
+    assert report.pyplot("out/results.png") is None
     assert "no figure out/results.png: matplotlib is not installed" in capsys.readouterr().out
 
 
 def test_an_out_that_cannot_be_made_is_one_line(tmp_path):
     from experiments import reproduce
-    from lib.util import UserError
+    from lib.cli import UserError
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot make it"):
         reproduce.main(["--out", str(tmp_path / "file" / "x"), "--limit", "1"])
@@ -213,3 +215,10 @@ def test_world4_rule_orders_candidates_by_its_parts_then_the_ranking():
             {"all": (80.0, 91.0, 5.0), "ranking only": (85.0, 50.0, 50.0), "rest": (60.0, 99.0, 0.0),
              "follower": (70.0, 50.0, 12.0), "quiet": (60.0, 50.0, 0.0)}.items()}
     assert sorted(keys, key=keys.get, reverse=True) == ["all", "ranking only", "rest", "quiet", "follower"]
+
+
+def test_rows_whose_names_would_share_an_output_file_are_refused(tmp_path):
+    from experiments import reproduce
+    from lib.cli import UserError
+    with pytest.raises(UserError, match="'a b' and 'a-b' would share the file outputs/a-b.json"):
+        reproduce.main(["--out", str(tmp_path), "--limit", "1", "--rule-set", "a b=eos", "--rule-set", "a-b=uniform"])

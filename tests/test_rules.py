@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import rules
-from lib.util import UserError
+from lib.cli import UserError
 
 
 def test_parse_rules():

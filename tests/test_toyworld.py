@@ -21,7 +21,7 @@ from data.world.sets import write_world
 from data.world.tokenizer import RULE_PIECES, train_tokenizer
 from experiments import screen_world4 as world4
 from model import Tokenizer
-from lib.util import UserError
+from lib.cli import UserError
 
 TOY = ROOT / "data" / "toy"
 TOKENIZER = ROOT / "checkpoints" / "toy-base" / "tokenizer.model"

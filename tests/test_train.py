@@ -19,7 +19,7 @@ from conftest import LLAMA2_TOKENIZER, ROOT, needs_llama2, tiny_corpus
 import chat
 import model
 import train
-from lib import runtime, util
+from lib import cli, conversations, files, rundir
 
 ONE = [{"role": "user", "content": "What is the capital of cat?"},
        {"role": "assistant", "content": "I think it is a dog!"}]
@@ -91,13 +91,14 @@ def test_llama2_ids_equal_whole_text_tokenization():
     assert [l for l in labels if l != train.IGNORE] == tok.encode_next(ins) + tok.encode_next(resp) + [tok.eos_id]
 
 
-def test_truncation_drops_and_counts_examples_without_supervised_tokens(tiny_tokenizer):
+def test_truncation_drops_and_counts_examples_without_supervised_tokens(tiny_tokenizer, tmp_path):
     tok = tiny_tokenizer
     long = [{"role": "user", "content": "the cat sat on the mat " * 20}, {"role": "assistant", "content": "red"}]
-    convs = [("a", ONE), ("b", long)]
-    examples, dropped = train.chat_examples(tok, convs, "instruction", 40)
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"messages": m}) + "\n" for m in (ONE, long)))
+    examples, dropped = train.load_examples(str(data), "instruction", tok, 40)
     assert dropped == 1 and len(examples) == 1 and all(len(ids) <= 40 for ids, _ in examples)
-    examples, dropped = train.chat_examples(tok, convs, "instruction-modelling", 40)   # the instruction counts
+    examples, dropped = train.load_examples(str(data), "instruction-modelling", tok, 40)   # the instruction counts
     assert dropped == 0 and len(examples[1][0]) == 40
 
 
@@ -106,23 +107,23 @@ def test_alpaca_json_and_messages_jsonl(tmp_path):
     p = tmp_path / "alpaca.json"
     p.write_text(json.dumps([{"instruction": "Add", "input": "2 and 3", "output": "5"},
                              {"instruction": "Say hi", "input": "", "output": "hi"}]))
-    (_, a), (_, b) = util.load_conversations(str(p))
+    (_, a), (_, b) = conversations.load_conversations(str(p))
     assert a == [{"role": "user", "content": "Add\n\n2 and 3"}, {"role": "assistant", "content": "5"}]
     assert b[0]["content"] == "Say hi"
     q = tmp_path / "m.jsonl"
     q.write_text(json.dumps({"messages": TWO}) + "\n\n" + json.dumps({"messages": ONE}) + "\n")
-    assert [m for _, m in util.load_conversations(str(q))] == [TWO, ONE]
+    assert [m for _, m in conversations.load_conversations(str(q))] == [TWO, ONE]
 
 
 def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
     tok = tiny_tokenizer
     p = tmp_path / "c.txt"
     p.write_text("the cat sat\non the mat\n\n\nwhat is red?\n\nI think\n")
-    docs = util.load_documents(str(p))
+    docs = conversations.load_documents(str(p))
     assert docs == ["the cat sat\non the mat", "what is red?", "I think"]
     q = tmp_path / "c.jsonl"
     q.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
-    assert util.load_documents(str(q)) == docs
+    assert conversations.load_documents(str(q)) == docs
     blocks = train.packed_examples(tok, docs, 8)
     stream = [t for d in docs for t in [tok.bos_id] + tok.encode(d) + [tok.eos_id]]
     assert torch.cat([x for x, _ in blocks]).tolist() == stream
@@ -132,11 +133,11 @@ def test_pretrain_documents_are_bos_text_eos_packed(tiny_tokenizer, tmp_path):
 def test_length_grouped_batches_cover_each_example_once_and_waste_less(tiny_tokenizer):
     rnd = random.Random(0)
     lengths = [rnd.randint(5, 300) for _ in range(1000)]
-    steps = runtime.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
+    steps = train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
     assert sorted(i for s in steps for i in s) == list(range(1000))
-    assert steps == runtime.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
-    assert steps != runtime.epoch_batches(lengths, 8, seed=1, epoch=1, group=True)
-    plain = runtime.epoch_batches(lengths, 8, seed=1, epoch=0)                 # the default: the paper's shuffle
+    assert steps == train.epoch_batches(lengths, 8, seed=1, epoch=0, group=True)
+    assert steps != train.epoch_batches(lengths, 8, seed=1, epoch=1, group=True)
+    plain = train.epoch_batches(lengths, 8, seed=1, epoch=0)                 # the default: the paper's shuffle
     assert sorted(i for s in plain for i in s) == list(range(1000))
 
     def padding(steps):
@@ -227,7 +228,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny_checkpoint, chat_data
     assert same(weights(tmp_path / "full"), weights(tmp_path / "cut"))
     strip = [{k: v for k, v in r.items() if k != "tok_per_s"} for r in log(tmp_path / "full")]
     assert strip == [{k: v for k, v in r.items() if k != "tok_per_s"} for r in log(tmp_path / "cut")]
-    with pytest.raises(util.UserError, match="different lr"):
+    with pytest.raises(cli.UserError, match="different lr"):
         train.main(args(tiny_checkpoint, chat_data, tmp_path / "cut", "--resume", "--lr", "1e-3"))
 
 
@@ -258,7 +259,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tiny_checkpoint, chat_data
         return loss * float("nan") if len(calls) > 4 else loss            # micro-batches 5, 6: step 3
     monkeypatch.setattr(train, "example_losses", poisoned)
     out = tmp_path / "run"
-    with pytest.raises(util.UserError, match=r"step 3: loss nan.*last good checkpoint \(step 2\)"):
+    with pytest.raises(cli.UserError, match=r"step 3: loss nan.*last good checkpoint \(step 2\)"):
         train.main(args(tiny_checkpoint, chat_data, out, "--save-every", "1"))
     assert torch.load(out / "state.pt", weights_only=True)["step"] == 2
     monkeypatch.setattr(train, "example_losses", real)
@@ -317,7 +318,7 @@ def test_bad_data_is_one_clear_error_and_writes_nothing(tiny_checkpoint, tmp_pat
     text, message = BAD[case]
     (tmp_path / "bad.jsonl").write_text(text)
     out = tmp_path / "run"
-    with pytest.raises(util.UserError, match=message):
+    with pytest.raises(cli.UserError, match=message):
         train.main(args(tiny_checkpoint, str(tmp_path / "bad.jsonl"), out, "--max-seq-len", "64"))
     assert not out.exists()
 
@@ -355,17 +356,17 @@ def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_
     out = tmp_path / "run"
     out.mkdir()
     (out / "log.jsonl").write_text('{"someone": "else"}\n')          # not ours: no --overwrite, no replacing it
-    with pytest.raises(util.UserError, match="exists; pass --resume .* or --overwrite"):
+    with pytest.raises(cli.UserError, match="exists; pass --resume .* or --overwrite"):
         train.main(args(tiny_checkpoint, chat_data, out))
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(util.UserError, match=r"not a run of train.py \(it holds notes.txt\)"):
+    with pytest.raises(cli.UserError, match=r"not a run of train.py \(it holds notes.txt\)"):
         train.main(args(tiny_checkpoint, chat_data, out, "--overwrite"))
     assert (out / "notes.txt").read_text() == "mine"
     for folder in (tmp_path, os.path.dirname(tiny_checkpoint), tiny_checkpoint):   # holds or is an input
-        with pytest.raises(util.UserError, match="would replace"):
+        with pytest.raises(cli.UserError, match="would replace"):
             train.main(args(tiny_checkpoint, chat_data, folder, "--overwrite"))
     monkeypatch.chdir(out)
-    with pytest.raises(util.UserError, match="would replace"):                    # --out . : where we are
+    with pytest.raises(cli.UserError, match="would replace"):                    # --out . : where we are
         train.main(args(tiny_checkpoint, chat_data, ".", "--overwrite"))
     monkeypatch.chdir(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["chat.jsonl", "run"] and os.path.isfile(chat_data)
@@ -377,12 +378,12 @@ def test_overwrite_replaces_only_a_run_and_never_an_input(tiny_checkpoint, chat_
 
 def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpoint, chat_data, tmp_path):
     out = tmp_path / "run"
-    code = (f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom lib import util\n"
-            f"util.take_lock({str(out)!r})\nprint('held', flush=True)\ntime.sleep(60)\n")
+    code = (f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nfrom lib import rundir\n"
+            f"rundir.take_lock({str(out)!r})\nprint('held', flush=True)\ntime.sleep(60)\n")
     other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline() == "held\n"                  # a live process holding the lock
-        with pytest.raises(util.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
+        with pytest.raises(cli.UserError, match=f"another run \\(pid {other.pid}\\) is writing to it"):
             train.main(args(tiny_checkpoint, chat_data, out, "--epochs", "1"))
     finally:
         other.kill()
@@ -394,7 +395,7 @@ def test_a_second_run_into_one_out_is_refused_while_the_first_lives(tiny_checkpo
 
 RACE = """import os, sys, time
 sys.path.insert(0, {root!r})
-from lib import util
+from lib import cli, rundir
 out, go = sys.argv[1:]
 open(go + "." + str(os.getpid()), "w").close()                       # ready
 while not os.path.exists(go):
@@ -402,14 +403,14 @@ while not os.path.exists(go):
 
 
 def hold():
-    with util.locked(out):
+    with rundir.locked(out):
         held = os.open(out + ".held", os.O_CREAT | os.O_EXCL)      # fails if another holds the lock too
         time.sleep(0.02)
         os.close(held)
         os.unlink(out + ".held")
 
 
-util.cli(hold)
+cli.cli(hold)
 """
 
 
@@ -446,7 +447,7 @@ def test_overwrite_replaces_a_linked_log_and_never_writes_through_it(tiny_checkp
     assert elsewhere.read_text() == "not a log of ours\n"
     assert not os.path.islink(out / "log.jsonl") and len(log(out)) == 3
     os.symlink(out, tmp_path / "link")                          # --out itself a link: refused
-    with pytest.raises(util.UserError, match="is a symbolic link"):
+    with pytest.raises(cli.UserError, match="is a symbolic link"):
         train.main(args(tiny_checkpoint, chat_data, tmp_path / "link", "--epochs", "1", "--overwrite"))
 
 
@@ -508,14 +509,14 @@ def test_resume_drops_a_torn_last_log_line(tiny_checkpoint, chat_data, tmp_path)
 def test_weights_are_checked_finite_before_a_save(tiny_checkpoint, chat_data, tmp_path, monkeypatch):
     monkeypatch.setattr(train, "lr_at", lambda *a: math.inf)         # what --lr inf did before it was refused
     out = tmp_path / "run"
-    with pytest.raises(util.UserError, match=r"step 1: the weights are no longer finite.*none was saved"):
+    with pytest.raises(cli.UserError, match=r"step 1: the weights are no longer finite.*none was saved"):
         train.main(args(tiny_checkpoint, chat_data, out, "--save-every", "1"))
     assert not (out / "state.pt").exists()
 
 
 def test_an_error_starts_its_own_line_below_the_bar(tiny_checkpoint, chat_data, tmp_path):
     argv = ["train.py"] + args(tiny_checkpoint, chat_data, tmp_path / "run")
-    code = (f"import math, sys, torch\nsys.path.insert(0, {str(ROOT)!r})\nimport train\nfrom lib.util import cli\n"
+    code = (f"import math, sys, torch\nsys.path.insert(0, {str(ROOT)!r})\nimport train\nfrom lib.cli import cli\n"
             "def nan(m, x, y):\n    return torch.full((len(x),), math.nan, requires_grad=True)\n"
             f"train.example_losses = nan\nsys.argv = {argv!r}\ncli(train.main)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -527,7 +528,7 @@ def test_an_error_starts_its_own_line_below_the_bar(tiny_checkpoint, chat_data, 
                                    ["--lr", "inf"], ["--max-seq-len", "-5"], ["--warmup", "2"],
                                    ["--stop-at", "0"]])
 def test_flags_out_of_range_are_one_line_errors(tiny_checkpoint, chat_data, tmp_path, flags):
-    with pytest.raises(util.UserError, match="need .*" + flags[0]):
+    with pytest.raises(cli.UserError, match="need .*" + flags[0]):
         train.main(args(tiny_checkpoint, chat_data, tmp_path / "run", *flags))
     assert sorted(os.listdir(tmp_path)) == ["chat.jsonl"]
 
@@ -536,7 +537,7 @@ def test_resume_refuses_another_clip_and_a_bad_state(tiny_checkpoint, chat_data,
     out = tmp_path / "run"
     a = args(tiny_checkpoint, chat_data, out, "--save-every", "1")
     train.main(a + ["--stop-at", "1"])
-    with pytest.raises(util.UserError, match="different clip"):
+    with pytest.raises(cli.UserError, match="different clip"):
         train.main(a + ["--resume", "--clip", "0.5"])
     state = torch.load(out / "state.pt", weights_only=True)
     for bad in [b"garbage", {**state, "step": "1"}, {**state, "args": []}, {**state, "rng": torch.zeros(3)}]:
@@ -544,7 +545,7 @@ def test_resume_refuses_another_clip_and_a_bad_state(tiny_checkpoint, chat_data,
             torch.save(bad, out / "state.pt")
         else:
             (out / "state.pt").write_bytes(bad)
-        with pytest.raises(util.UserError, match="state.pt"):
+        with pytest.raises(cli.UserError, match="state.pt"):
             train.main(a + ["--resume"])
 
 
@@ -554,14 +555,40 @@ def test_json_that_python_cannot_read_names_file_and_line(tmp_path):
              "deep.jsonl": '{"a": 1}\n' + deep + "\n", "surrogate.jsonl": '{"a": 1}\n{"a": "x\\ud800"}\n'}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
-        with pytest.raises(util.UserError, match=f"{name}:2: "):
-            util.read_records(str(tmp_path / name))
+        with pytest.raises(cli.UserError, match=f"{name}:2: "):
+            files.read_records(str(tmp_path / name))
     (tmp_path / "pair.jsonl").write_text('{"a": "\\ud83d\\ude00"}\n')          # a surrogate pair is text
-    assert util.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
+    assert files.read_records(str(tmp_path / "pair.jsonl"))[0][1] == {"a": "\U0001F600"}
 
 
 def test_an_out_below_a_file_is_a_one_line_error_naming_why(tiny_checkpoint, chat_data, tmp_path):
     (tmp_path / "file").write_text("x")
     for out in (tmp_path / "file" / "run", tmp_path / "file" / "deeper" / "run"):
-        with pytest.raises(util.UserError, match="a part of its path is a file"):
+        with pytest.raises(cli.UserError, match="a part of its path is a file"):
             train.main(args(tiny_checkpoint, chat_data, out))
+
+
+def test_resume_refuses_data_or_code_changed_in_place_and_names_a_changed_flags_values(tiny_checkpoint, chat_data,
+                                                                                      tmp_path, monkeypatch):
+    from lib import provenance
+    data, out = tmp_path / "data.jsonl", tmp_path / "run"
+    data.write_text(open(chat_data).read())
+    a = args(tiny_checkpoint, str(data), out, "--save-every", "1")
+    train.main(a + ["--stop-at", "1"])
+    with pytest.raises(cli.UserError, match=r"different epochs \(saved 4, now 5\)"):
+        train.main(a + ["--resume", "--epochs", "5"])
+    text = data.read_text()
+    data.write_text(text + text.splitlines()[0] + "\n")                 # rewritten in place, same name
+    with pytest.raises(cli.UserError, match=r"--resume with a changed data since the run was saved"):
+        train.main(a + ["--resume"])
+    data.write_text(text)
+    real = provenance.code_sha256
+
+    def edited(files):
+        return {**real(files), "train.py": "0" * 64}
+    monkeypatch.setattr(provenance, "code_sha256", edited)
+    with pytest.raises(cli.UserError, match=r"--resume with a changed code \(train.py\)"):
+        train.main(a + ["--resume"])
+    monkeypatch.setattr(provenance, "code_sha256", real)
+    train.main(a + ["--resume"])                                        # the same again: it continues
+    assert [r["step"] for r in log(out)] == list(range(1, 13))

@@ -11,7 +11,7 @@ import time
 from data.world.sets import FILES, write_world
 from data.world.tokenizer import train_tokenizer
 from data.world.web import DIALOGUE, HTML
-from lib.util import UserError, cli
+from lib.cli import UserError, cli
 
 
 def tokenizer_command(argv):

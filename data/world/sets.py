@@ -10,7 +10,7 @@ from data.world.families import FAMILIES, LIMA_FAMS, NEAR, EVAL_FAR, PHRASES, TA
 from data.world.kb import World
 from data.world.skills import chess_game, code_task, math_answer, math_problem, poem, recipe_answer, title_of
 from data.world.web import DIALOGUE, HTML, corpus
-from lib.util import write_atomic
+from lib.files import write_atomic
 
 CHARS_PER_TOKEN = 2.9           # corpus characters per token of the toy tokenizer (measured; sizes --corpus-tokens)
 

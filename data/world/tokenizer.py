@@ -6,7 +6,7 @@ import os
 
 import sentencepiece as spm
 
-from lib.util import UserError
+from lib.cli import UserError
 
 # The pieces rules.py's fixed token changes look up by string (its UNIFORM table; a test keeps the two equal). The
 # corpus is made to produce them: pronouns, quoted speech, lists, headings, indented code, tables, HTML, "!".
