@@ -238,7 +238,8 @@ def winrates(args):
 def rank(args):
     pairs = read_pairs(args.data)[:args.limit]
     model, tok = load(args, args.checkpoint)
-    return {args.checkpoint: ranking(model, tok, pairs, args.distractors, args.seed, args.batch_size, args.max_len)}
+    draws = (args.distractors, args.seed, args.batch_size, args.max_len)
+    return {args.checkpoint: ranking(model, tok, pairs, *draws)}
 
 
 def premise(args):
@@ -247,7 +248,8 @@ def premise(args):
     ev = read_eval(args.eval)[:args.limit]
     pairs, families = [(r["instruction"], r["reference"]) for r in ev], [r.get("family") for r in ev]
     draws = (args.distractors, args.seed, args.batch_size, args.max_len)
-    res = {"uniform": ranking(model, tok, pairs, *draws), "same_family": ranking(model, tok, pairs, *draws, families),
+    res = {"uniform": ranking(model, tok, pairs, *draws),
+           "same_family": ranking(model, tok, pairs, *draws, families),
            "first_token_rank_median": statistics.median(first_token_ranks(model, tok, pairs))}
     if args.outputs:
         outs = align([r["instruction"] for r in ev], args.outputs)

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lib import hf
-from lib.cli import UserError, cli, parse
+from lib.cli import cli, parse
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -249,9 +249,7 @@ class Transformer(nn.Module):
     def from_pretrained(cls, path, dtype=None, device="cpu"):
         """Load an HF checkpoint directory (model.safetensors, or shards with model.safetensors.index.json).
         Built on the meta device and filled with the loaded tensors (assign=True): no second copy in memory."""
-        if not os.path.isdir(path):
-            raise UserError(f"{path}: checkpoint directory not found")
-        hf.check_device(device)
+        hf.check_checkpoint(path, device)
         config = read_config(os.path.join(path, "config.json"))
         dtype = dtype or getattr(torch, config.torch_dtype or "float32")
         with torch.device("meta"):
@@ -270,13 +268,10 @@ class Transformer(nn.Module):
         """Write an HF checkpoint that transformers and vLLM load unchanged: config.json, tokenizer.model and
         model.safetensors (sharded with an index above max_shard_bytes); `extra(folder)` may add files (train.py's
         state.pt). Swapped in whole: a crash at any instant leaves a whole checkpoint."""
-        c = self.config
-        cfg = {k: v for k, v in asdict(c).items() if v is not None}
-        cfg.update(architectures=list(c.architectures), model_type=hf.ARCHITECTURES[c.architectures[0]],
-                   hidden_act="silu", torch_dtype=str(next(self.parameters()).dtype).removeprefix("torch."))
         sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if c.tie_word_embeddings:
+        if self.config.tie_word_embeddings:
             sd.pop("lm_head.weight")
+        cfg = hf.config_json(asdict(self.config), next(self.parameters()).dtype)
         hf.write_checkpoint(path, cfg, sd, tokenizer, max_shard_bytes, extra)
 
     def num_params(self):
@@ -284,8 +279,7 @@ class Transformer(nn.Module):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Load a checkpoint, check it and print its size; optionally "
-                                             "continue a text greedily (plain text, no chat format).")
+    ap = argparse.ArgumentParser(description="Check a checkpoint; continue --text greedily (no chat format).")
     ap.add_argument("checkpoint", help="HF checkpoint directory (config.json, tokenizer.model, safetensors)")
     ap.add_argument("--text", help="text to continue greedily with the KV cache")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate after --text")
@@ -300,6 +294,7 @@ def main(argv=None):
                 ids.append(model(x, cache=cache)[0, -1].argmax().item())
                 x = torch.tensor([ids[-1:]])
         print(tok.decode(ids))          # the whole text: SentencePiece decodes a piece's space in context
+
 
 if __name__ == "__main__":
     cli(main)

@@ -236,7 +236,8 @@ def train(args):
         per_epoch = math.ceil(len(examples) / args.batch_size)
         total = args.epochs * per_epoch
         run.begin(total, f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
-                  f"{max_len}), {sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M parameters")
+                  f"{max_len}), {sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M "
+                  "parameters")
         device = run.place(model, device, args.grad_checkpoint)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         run.restore(model, opt)

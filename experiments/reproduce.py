@@ -394,7 +394,7 @@ def figure(conditions, path, n):
     spans = [wilson(p, n) for p in checks]
     ax.bar([i for i in range(len(names))], wins, width=0.4, yerr=[low, high], capsize=2,
            label="win rate vs IT % (bootstrap 95% interval)")
-    ax.bar([i + 0.4 for i in range(len(names))], checks, width=0.4, capsize=2, label="checks passed % (Wilson 95%)",
+    ax.bar([i + 0.4 for i in range(len(names))], checks, width=0.4, capsize=2, label="checks passed % (Wilson)",
            yerr=[[p - lo for p, (lo, _) in zip(checks, spans)], [hi - p for p, (_, hi) in zip(checks, spans)]])
     it = conditions["instruction-tuned"]["pass_rate"]
     ax.axhline(sum(it) / len(it), color="black", linestyle="--", linewidth=0.8, label="IT's checks passed %")

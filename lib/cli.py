@@ -99,8 +99,8 @@ def together(command, args):
 
 
 def parse(ap, argv=None, values=None, command=None):
-    """The settings of `command`, checked (check_flags, together): its command line `argv`, or for a caller in Python
-    `values` by setting name (e.g. max_new_tokens=8) with the command line's defaults for the rest."""
+    """The settings of `command`, checked (check_flags, together): its command line `argv`, or for a caller in
+    Python `values` by setting name (e.g. max_new_tokens=8) with the command line's defaults for the rest."""
     args = ap.parse_args(argv if not values else [])
     empty = [k for k, v in vars(args).items() if v == "" or isinstance(v, list) and "" in v]
     if empty and not values:

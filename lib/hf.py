@@ -112,8 +112,19 @@ def shard_files(path):
     return files
 
 
-def check_device(device):
-    """A one-line error for a device torch cannot use here (before a checkpoint's files get the blame)."""
+def config_json(config, dtype):
+    """The config.json of a model's Config (as a dict) whose weights are of `dtype`."""
+    cfg = {k: v for k, v in config.items() if v is not None}
+    cfg.update(architectures=list(config["architectures"]), model_type=ARCHITECTURES[config["architectures"][0]],
+               hidden_act="silu", torch_dtype=str(dtype).removeprefix("torch."))
+    return cfg
+
+
+def check_checkpoint(path, device):
+    """A one-line error for a checkpoint directory that is not there, or a device torch cannot use here (before
+    a checkpoint's files get the blame)."""
+    if not os.path.isdir(path):
+        raise UserError(f"{path}: checkpoint directory not found")
     try:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as e:

@@ -133,8 +133,9 @@ def put_back(out):
 
 def take_lock(out):
     """An exclusive flock on a lock file beside `out` that holds our pid: a second run writing the same
-    directory or file is an error while the first lives. The kernel drops the lock when its process dies, however it dies, so
-    the file a dead run left is simply locked again, and of two processes doing so at once only one wins.
+    directory or file is an error while the first lives. The kernel drops the lock when its process dies, however
+    it dies, so the file a dead run left is simply locked again, and of two processes doing so at once only one
+    wins.
     Returns (the open file's descriptor, its path)."""
     parent, name = os.path.split(os.path.abspath(out))
     lock = os.path.join(parent, f".lock-{name}")
