@@ -10,7 +10,7 @@ import pytest
 
 from lib import judge as judge_mod
 from lib.judge import Judge, JudgeError
-from lib.util import UserError
+from lib.cli import UserError
 
 ANSWER = json.dumps({"choices": [{"message": {"content": "Output (a)"}}]}).encode()
 
