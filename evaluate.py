@@ -22,7 +22,7 @@ from model import Tokenizer, Transformer
 from train import build_example, collate, token_nll
 from lib.cli import Help, UserError, check_flags, cli
 from lib.conversations import align, conversation, read_pairs
-from lib.files import exists, read_records, write_json
+from lib.files import check_output, read_records, write_json
 from lib.report import conditions, over_seeds, pct, results_table
 
 
@@ -354,8 +354,8 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     check_flags(args)
-    if args.json and os.path.exists(args.json) and not args.overwrite:
-        raise exists(args.json, resume="")
+    if args.json:
+        check_output(args.json, overwrite=args.overwrite)       # before the work, not after it
     res = COMMANDS[args.cmd](args)
     print(results_table(res))
     if args.json:

@@ -112,19 +112,29 @@ def exists(path, resume="--resume to continue it or "):
     return UserError(f"{path}: exists; pass {resume}--overwrite to replace it")
 
 
-def check_output(output, source=None):
-    """Fail now, not after the work, if `output` cannot be written: the `source` file, a directory, or a folder
-    we may not write to."""
+# The longest suffix or prefix a file gets beside an output: <output>.settings, .lock-<output>
+BESIDE = len(".settings")
+
+
+def check_output(output, source=None, overwrite=True):
+    """Fail now, not after the work, if `output` cannot be written: the `source` file, a directory, a folder we
+    may not write to, a name too long for the folder (with what is kept beside it), or (without `overwrite`) a
+    file that exists."""
     folder = os.path.dirname(os.path.abspath(output))
     if source is not None and os.path.realpath(output) == os.path.realpath(source):
         raise UserError(f"--output {output} is the --input file: it would replace the instructions")
     try:
         os.makedirs(folder, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
+        longest = os.pathconf(folder, "PC_NAME_MAX")
     except OSError as e:
         raise UserError(f"{output}: cannot write there ({e.strerror})")
     if os.path.isdir(output):
         raise UserError(f"{output}: is a directory, not an output file")
+    if len(os.path.basename(output).encode()) + BESIDE > longest:
+        raise UserError(f"{output}: the name is too long for its folder (at most {longest - BESIDE} bytes)")
+    if not overwrite and os.path.exists(output):
+        raise exists(output, resume="")
 
 
 def append_jsonl(path, record):

@@ -69,7 +69,10 @@ class Run:
         self.total = total
         if self.rank == 0:
             print(summary)
-            trim_log(self.log_file, self.start)
+            try:
+                trim_log(self.log_file, self.start)
+            except OSError as e:                    # a full disk: the log put aside comes back as the run ends
+                raise UserError(f"{self.log_file}: cannot write it ({e.strerror}); the run is as it was")
         self.handlers = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.bar = tqdm(total=total, initial=self.start, desc=self.record["mode"], unit="step",
                         disable=self.rank > 0)

@@ -160,8 +160,12 @@ def take_lock(out):
         if ours:
             break
         os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as e:                        # a full disk
+        os.close(fd)
+        raise UserError(f"{lock}: cannot write the lock file ({e.strerror})")
     return fd, lock
 
 

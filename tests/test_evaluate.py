@@ -136,6 +136,10 @@ def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypat
     assert run_cli(monkeypatch, "checks", "--eval", ev, bad, "--json", tmp_path / "c.json") == 2    # kept
     assert "c.json: exists; pass --overwrite" in capsys.readouterr().err
     assert json.loads((tmp_path / "c.json").read_text()) == res
+    # A --json that cannot be written is an error before the work: a directory, a path under a file
+    for where, why in [(tmp_path, "is a directory"), (tmp_path / "c.json" / "x.json", "cannot write there")]:
+        assert run_cli(monkeypatch, "checks", "--eval", ev, "missing.json", "--json", where) == 2
+        assert why in capsys.readouterr().err
     assert res[str(good)]["pass"] == 100.0 and res[str(bad)]["pass"] == 25.0    # the k-th duplicate matches k-th
     assert res[str(bad)]["by_family"] == {"math": 0.0, "poem": 0.0, "qa": 50.0}
     code = run_cli(monkeypatch, "winrate", "--eval", ev, "--against", f"{it1},{it2}", "--files", f"{good},{good}",

@@ -450,3 +450,10 @@ def test_a_temperature_too_small_to_sample_is_refused(tiny_checkpoint, tmp_path)
     with pytest.raises(cli.UserError, match=r"need --temperature 0 \(greedy\) or >= 0.01"):
         generate.main(["--checkpoint", tiny_checkpoint, "--temperature", "1e-38", "--output",
                        str(tmp_path / "o.json")])
+
+
+def test_an_output_name_too_long_is_refused_before_decoding(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "generate", lambda *a, **k: pytest.fail("decoded before the checks"))
+    with pytest.raises(cli.UserError, match="the name is too long for its folder"):
+        generate.main(["--checkpoint", tiny_checkpoint, "--output", str(tmp_path / ("o" * 300 + ".json"))])
+    assert os.listdir(tmp_path) == []

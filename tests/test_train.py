@@ -592,3 +592,33 @@ def test_resume_refuses_data_or_code_changed_in_place_and_names_a_changed_flags_
     monkeypatch.setattr(provenance, "code_sha256", real)
     train.main(a + ["--resume"])                                        # the same again: it continues
     assert [r["step"] for r in log(out)] == list(range(1, 13))
+
+
+def test_a_full_disk_as_resume_starts_is_one_line_and_keeps_the_run(tiny_checkpoint, chat_data, tmp_path,
+                                                                    monkeypatch):
+    import errno
+    from lib import run as run_module
+    out = tmp_path / "run"
+    a = args(tiny_checkpoint, chat_data, out, "--save-every", "1")
+    train.main(a + ["--stop-at", "2"])
+    before = (out / "log.jsonl").read_bytes()
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(run_module, "trim_log", full)
+    with pytest.raises(cli.UserError, match="log.jsonl: cannot write it .No space left on device"):
+        train.main(a + ["--resume"])
+    monkeypatch.setattr(rundir.os, "write", full)                      # the lock file's pid
+    with pytest.raises(cli.UserError, match="cannot write the lock file .No space left on device"):
+        train.main(a + ["--resume"])
+    monkeypatch.undo()
+    assert (out / "log.jsonl").read_bytes() == before
+    train.main(a + ["--resume"])
+    assert [r["step"] for r in log(out)] == list(range(1, 13))
+
+
+def test_an_init_config_that_is_a_json_list_is_one_line(tiny_checkpoint, chat_data, tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(cli.UserError, match="config must be a JSON object"):
+        train.main(["--init", str(tmp_path / "config.json"), "--tokenizer", os.path.join(tiny_checkpoint,
+                    "tokenizer.model"), "--mode", "pretrain", "--data", chat_data, "--out", str(tmp_path / "run")])
