@@ -10,7 +10,10 @@ first line names its stand-in, `# stand-in: CODE`, and CODE replaces the region 
 copied as it is (the files git tracks, or all files outside .git), except what is the lecturer's alone: the
 solution's hand-ins, the hidden test set (assignments/lecturer/), the tests of the assignments themselves (they
 hold wrong solutions next to right ones), CI, and RESULTS.md (what the experiments found, which assignments 4-8
-ask the students to find). In a markdown file, a region between the lines
+ask the students to find), and the measured results under data/results/ (the copy has a note there instead). The
+lecturer's notes keep their method but lose what answers the assignments: in the files of HIDDEN, each paragraph,
+list item or table that holds one of its anchors (the evaluation set's numbers) becomes a note, and the README's
+layout no longer names data/results/. In a markdown file, a region between the lines
 
     <!-- >>> student copy: assignments/student-copy/FILE.md -->
     ...the lecturer's text...
@@ -36,7 +39,18 @@ STAND_IN = re.compile(r"^\s*# stand-in: (.+?)\s*$")
 MD_OPEN = re.compile(r"^<!-- >>> student copy: (\S+) -->\s*$")
 MD_CLOSE = re.compile(r"^<!-- <<< student copy -->\s*$")
 LECTURER_ONLY = ("assignments/handin/", "assignments/lecturer/", ".ci/", "tests/test_assignments.py", "RESULTS.md",
-                 "assignments/student-copy/")
+                 "assignments/student-copy/", "data/results/")
+# Files of the copy written from assignments/student-copy/ in place of what it leaves out.
+NOTES = {"data/results/README.md": "assignments/student-copy/data-results.md"}
+# The lecturer's text that gives the evaluation set's numbers, which assignments 4-8 ask the students to find: each
+# paragraph, list item or table holding one of these anchors becomes NOTE in the copy.
+HIDDEN = {"data/TOYWORLD.md": ("Then, and only then, the evaluation set was scored",
+                               "Then the evaluation set was scored", "on val / eval (412 records each)",
+                               "| output | passes % |", "The goal of at most 5% for echo",
+                               "No candidate meets the rule; by its order")}
+NOTE = "*(Left out of the student copy: numbers on the evaluation set, which assignments 4-8 ask you to find.)*\n"
+# Text of the copy's files replaced as it is written: (pattern, replacement) for re.sub.
+EDITS = {"README.md": [(r",\s*results/", "")]}
 
 
 def blank(text, only=None, where="?"):
@@ -92,6 +106,45 @@ def for_students(text, where="?"):
     return "".join(out)
 
 
+def units(text):
+    """The text's lines grouped into paragraphs, list items, tables and blank lines, in order."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        prev = out[-1][-1] if out else "\n"
+        table, item = line.startswith("|"), re.match(r"(\d+\.|-|\*) ", line)
+        if not line.strip() or not prev.strip() or item or table != prev.startswith("|"):
+            out.append([line])
+        else:
+            out[-1].append(line)
+    return ["".join(u) for u in out]
+
+
+def without_answers(text, anchors):
+    """The text with each unit that holds an anchor replaced by NOTE (one note for a run of them)."""
+    out = []
+    for u in units(text):
+        if not any(a in u for a in anchors):
+            out.append(u)
+            continue
+        blanks = 0
+        while len(out) > blanks and not out[-1 - blanks].strip():
+            blanks += 1
+        if len(out) > blanks and out[-1 - blanks] == NOTE:       # the note of the unit before: drop the gap
+            del out[len(out) - blanks:]
+        else:
+            out.append(NOTE)
+    return "".join(out)
+
+
+def for_copy(rel, text):
+    """A markdown file's text as the student copy has it."""
+    text = for_students(text, rel)
+    text = without_answers(text, HIDDEN.get(rel, ()))
+    for pattern, new in EDITS.get(rel, ()):
+        text = re.sub(pattern, new, text)
+    return text
+
+
 def files():
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -124,11 +177,14 @@ def main():
                 f.write(new)
         elif rel.endswith(".md"):
             with open(src, encoding="utf-8") as f:
-                text = for_students(f.read(), rel)
+                text = for_copy(rel, f.read())
             with open(dst, "w", encoding="utf-8") as f:
                 f.write(text)
         else:
             shutil.copy2(src, dst)
+    for rel, note in NOTES.items():
+        os.makedirs(os.path.dirname(os.path.join(args.dest, rel)), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, note), os.path.join(args.dest, rel))
     git = ["git", "-c", "user.name=course", "-c", "user.email=course@localhost", "-c", "init.defaultBranch=main"]
     steps = (["init", "-q"], ["add", "-A"], ["commit", "-qm", "The student copy"])
     if shutil.which("git") is None or any(subprocess.run(git + cmd, cwd=args.dest).returncode for cmd in steps):

@@ -1,12 +1,16 @@
-"""The course assignments: the student copy is made from the solution and holds no solution; on it each coding
-grader fails with its hint and nothing passes; blanking one assignment breaks nothing else; each grader fails
-plausible wrong solutions with its hint; on the solution every grader passes."""
+"""The course assignments: the student copy is made from the solution and holds no solution and no measured
+answer; on it each coding grader fails with its hint and nothing passes; blanking one assignment breaks nothing
+else; each grader fails plausible wrong solutions with its hint; on the solution every grader passes; and a hand-in
+that attacks the grader (its own scoring code, symbolic links to the solution, patches of pytest or of its
+process's exits, made-up outputs or numbers) scores nothing."""
 import hashlib
 import importlib
 import inspect
+import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -166,26 +170,76 @@ def test_blanking_one_assignment_breaks_nothing_else(tmp_path, n):
     assert grade(repo, CODING[n]).returncode == 1
 
 
-def grade_py(repo, out):
-    r = subprocess.run([sys.executable, "assignments/grade.py", "--out", str(out)], cwd=repo, capture_output=True,
+def test_student_copy_leaves_out_the_measured_results(student):
+    """No table, sweep or screening of data/results/ (a note stands there), and none of data/TOYWORLD.md's numbers
+    on the evaluation set, which pages 4-8 ask for; the rest of that file stays."""
+    from make_student_copy import HIDDEN, NOTE
+    assert sorted(p.name for p in (student / "data" / "results").iterdir()) == ["README.md"]
+    ours = (ROOT / "data" / "TOYWORLD.md").read_text(encoding="utf-8")
+    theirs = (student / "data" / "TOYWORLD.md").read_text(encoding="utf-8")
+    assert all(a in ours for a in HIDDEN["data/TOYWORLD.md"]), "an anchor of make_student_copy.HIDDEN is gone"
+    for answer in ("9.7% win rate", "17.9% against 12.2%", "| IT | 26.0 / 26.9 |", "ranks 73.6% on eval",
+                   "IT seeds 2 and 3 on eval", "26.5% for IT"):
+        assert answer in ours and answer not in theirs, answer
+    assert theirs.count(NOTE.strip()) >= 3 and "## World 4: knowledge in many voices" in theirs
+    assert len(theirs) > 0.8 * len(ours)
+    readme = (student / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    assert "results/" not in layout[:layout.index("## ", 3)], "the copy's layout names results/"
+
+
+def test_without_answers_leaves_one_note_for_a_run_of_units():
+    from make_student_copy import NOTE, units, without_answers
+    text = "Intro.\n\n1. kept\n2. secret 9.7%\n   more\n3. kept\n\nsecret table:\n\n| a |\n|---|\n\nEnd.\n"
+    assert units(text)[2:5] == ["1. kept\n", "2. secret 9.7%\n   more\n", "3. kept\n"]
+    assert without_answers(text, ["secret"]) == f"Intro.\n\n1. kept\n{NOTE}3. kept\n\n{NOTE}\n| a |\n|---|\n\nEnd.\n"
+    assert without_answers(text, ["secret", "| a |"]) == f"Intro.\n\n1. kept\n{NOTE}3. kept\n\n{NOTE}\nEnd.\n"
+
+
+def grade_py(repo, out, *flags, handin=None):
+    """grade.py of the project `repo` (with --handin `handin`): its console output and its grade file."""
+    cmd = [sys.executable, os.path.join(repo, "assignments", "grade.py"), "--out", str(out), *flags]
+    r = subprocess.run(cmd + (["--handin", str(handin)] if handin else []), cwd=out.parent, capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r.stdout, json.loads(out.read_text())
 
 
 def test_solution_gets_full_marks(tmp_path):
+    """The solution graded as its own hand-in. (Hand-ins 4-7 record the code they ran: while the method files
+    change, they fail their hash check until they are run again.)"""
     out, g = grade_py(ROOT, tmp_path / "grade.json")
+    assert "grading assignment 1 (the loss masks) ..." in out and "grading assignment 7 " in out, out
     assert g["points"] == g["max"] == 65 and g["answers_max"] == 35, out
     assert "assignment 3 (the KV cache): 15/15" in out and "total: 65/65" in out
 
 
+TESTS = {4: "test_4_response_tuning", 5: "test_5_single_task", 6: "test_6_new_rule", 7: "test_7_attribution"}
+
+
 def test_student_copy_scores_nothing(student, tmp_path):
-    out, g = grade_py(student, tmp_path / "grade.json")
+    """Every grade fails with its hint, on the console too, and names paths from the hand-in's root; a line
+    names each assignment as its grading starts."""
+    out, g = grade_py(ROOT, tmp_path / "grade.json", handin=student)
     assert g["points"] == 0 and "total: 0/65" in out, out
     for n, a in g["assignments"].items():
         assert a["tests"] and all(m != "passed" for m in a["tests"].values()), (n, a)
         if int(n) <= 3:
             assert all(m.startswith(f"assignment {n}: not done yet") and "HINT:" in m for m in a["tests"].values())
+        else:
+            assert f"writes assignments/handin/{n}/results.json\nHINT:" in a["tests"][TESTS[int(n)]], a
+    assert "../" not in out and out.count("\n    HINT: ") == 7, out
+    assert all(f"grading assignment {n} (" in out for n in range(1, 8)), out
+
+
+def handin_copy(repo, dest, handins=True):
+    """The project `repo` as an unzipped handin.zip: the files the zip holds (its hand-ins too, or not)."""
+    from handin import members
+    for rel in members(repo):
+        if handins or not rel.startswith("assignments/handin/"):
+            os.makedirs(os.path.dirname(dest / rel), exist_ok=True)
+            shutil.copy2(os.path.join(repo, rel), dest / rel)
+    return dest
 
 
 HOOK = """
@@ -202,18 +256,102 @@ def pytest_runtest_makereport(item, call):
 def test_grading_uses_the_lecturers_graders_never_the_handins(student, tmp_path):
     """A hand-in whose conftest passes every test and whose grader of assignment 3 is deleted: graded by this
     project's grade.py --handin, with this project's graders, it scores what its code earns (nothing)."""
-    import shutil
-    h = tmp_path / "handin"
-    shutil.copytree(student, h, ignore=shutil.ignore_patterns(".git"))
+    h = handin_copy(student, tmp_path / "handin")
     with open(h / "assignments" / "conftest.py", "a") as f:
         f.write(HOOK)
     (h / "conftest.py").write_text(HOOK)
     (h / "assignments" / "test_3_kv_cache.py").unlink()
-    r = subprocess.run([sys.executable, str(ROOT / "assignments" / "grade.py"), "--handin", str(h), "--out",
-                        str(tmp_path / "g.json")], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    g = json.loads((tmp_path / "g.json").read_text())
-    assert g["points"] == 0 and len(g["assignments"]["3"]["tests"]) == 3, r.stdout
+    out, g = grade_py(ROOT, tmp_path / "g.json", handin=h)
+    assert g["points"] == 0 and len(g["assignments"]["3"]["tests"]) == 3, out
+
+
+# Code of the hand-in that patches pytest as it is imported (issue 33): a test run in the hand-in's process would
+# pass whatever it checked.
+PATCH_PYTEST = """
+try:
+    import _pytest.python
+    _pytest.python.Function.runtest = lambda self: None
+except ImportError:
+    pass
+"""
+# Code of the hand-in that writes a result saying all is well, makes every way out of its process a clean one,
+# and leaves.
+FORGE = """
+import builtins, os, signal, sys
+import torch
+try:
+    request = torch.load(sys.argv[1], weights_only=True)
+    torch.save({"nonce": request["nonce"], "result": "passed", "passed": True}, sys.argv[2])
+except (IndexError, OSError, KeyError):
+    pass
+sys.exit = os._exit = builtins.exit = builtins.quit = print
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("attack", ["PATCH_PYTEST", "FORGE"])
+def test_code_that_attacks_the_grader_from_its_process_scores_nothing(student, tmp_path, attack):
+    """The student copy with model.py patching pytest, or forging a result and its process's exits, as it is
+    imported: the verdict is taken in the grader's process, from data: no point."""
+    h = handin_copy(student, tmp_path / "handin")
+    with open(h / "model.py", "a") as f:
+        f.write(globals()[attack])
+    out, g = grade_py(ROOT, tmp_path / "g.json", "--only", "1", "2", "3", handin=h)
+    assert g["points"] == 0 and g["max"] == 45, out
+    assert all(len(g["assignments"][str(n)]["tests"]) >= 3 for n in CODING), g
+
+
+def test_symbolic_links_to_the_solution_score_nothing(student, tmp_path):
+    """The student copy with model.py, train.py, rules.py and assignments/handin/ as links to the solution's
+    (unzip restores the links a zip holds): every grade fails, naming them."""
+    h = handin_copy(student, tmp_path / "handin")
+    for rel in ("model.py", "train.py", "rules.py"):
+        (h / rel).unlink()
+        (h / rel).symlink_to(ROOT / rel)
+    (h / "assignments" / "handin").symlink_to(ROOT / "assignments" / "handin")
+    out, g = grade_py(ROOT, tmp_path / "g.json", handin=h)
+    assert g["points"] == 0, out
+    for n, a in g["assignments"].items():
+        assert all("symbolic links or compiled code (assignments/handin, model.py, rules.py and 1 more)" in m
+                   for m in a["tests"].values()), (n, a)
+
+
+def test_compiled_code_in_the_handin_is_refused_or_never_read(student, tmp_path):
+    """The solution's model.py compiled into the hand-in's __pycache__, stamped as the student's model.py (Python
+    would import it instead of that source): never read. A compiled module in the hand-in: refused."""
+    import importlib._bootstrap_external as bootstrap
+    from importlib.util import cache_from_source
+    h = handin_copy(student, tmp_path / "handin")
+    stat = (h / "model.py").stat()
+    code = compile((ROOT / "model.py").read_text(encoding="utf-8"), str(h / "model.py"), "exec")
+    cached = cache_from_source(str(h / "model.py"))
+    os.makedirs(os.path.dirname(cached))
+    with open(cached, "wb") as f:
+        f.write(bootstrap._code_to_timestamp_pyc(code, int(stat.st_mtime), stat.st_size))
+    out, g = grade_py(ROOT, tmp_path / "g.json", "--only", "3", handin=h)
+    assert g["points"] == 0 and "not done yet" in out, out
+    (h / "rules.abi3.so").write_bytes(b"\x7fELF")
+    out, g = grade_py(ROOT, tmp_path / "g.json", "--only", "2", handin=h)
+    assert g["points"] == 0 and "symbolic links or compiled code (rules.abi3.so)" in out, out
+
+
+def test_a_handins_own_scoring_code_is_never_used(tmp_path):
+    """Issue 33's attack: a hand-in whose evaluate.winrate returns 99, with results.json saying 99 and the
+    recorded hash of evaluate.py updated. The lecturer's evaluate scores it: no point. The same hand-in with the
+    solution's evaluate.py passes (the control, in this process)."""
+    h = handin_copy(ROOT, tmp_path / "handin")
+    rehash(h, 6)
+    experiments().check_6(str(h))
+    with open(h / "evaluate.py", "a") as f:
+        f.write("\n\ndef winrate(a, b):\n    return 99.0\n")
+
+    def ninety_nine(r):
+        for c in r["conditions"].values():
+            c["win_rate_vs_it"] = [99.0] * len(c["win_rate_vs_it"])
+    edit_json(h / "assignments" / "handin" / "6" / "results.json", ninety_nine)
+    rehash(h, 6)
+    out, g = grade_py(ROOT, tmp_path / "g.json", "--only", "6", handin=h)
+    assert g["points"] == 0 and "win_rate_vs_it of 'base' ([99.0]) is not what its outputs score" in out, out
 
 
 # ------------------------------------------------------------------------- wrong solutions fail with the hint
@@ -228,15 +366,25 @@ def patched(fn, *edits):
     return ns[fn.__name__]
 
 
-def run_grader(n, tok, checkpoint):
-    """Failure messages of assignment n's grader, run in-process on the code as it is now patched."""
-    grader = importlib.import_module(CODING[n][:-3])
+def here(probe, *args, **kwargs):
+    """grading.Student's contract kept in this process, on the code as it is now patched: the probe's result
+    through the same save and weights-only load."""
+    import torch
+    from grading import run_probe
+    buf = io.BytesIO()
+    torch.save(run_probe(probe, args, kwargs), buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+def run_tests(module, tok, checkpoint):
+    """Failure messages of a grader module's tests, run in-process on the code as it is now patched."""
     failures = []
-    for name, fn in vars(grader).items():
+    for name, fn in vars(module).items():
         if not name.startswith("test_") or not callable(fn):
             continue
         params = inspect.signature(fn).parameters
-        fixtures = {k: v for k, v in {"tok": tok, "checkpoint": checkpoint}.items() if k in params}
+        fixtures = {k: v for k, v in {"tok": tok, "checkpoint": checkpoint, "student": here}.items() if k in params}
         for extra in ([{"saturate": s} for s in (False, True)] if "saturate" in params else [{}]):
             try:
                 fn(**fixtures, **extra)
@@ -246,12 +394,18 @@ def run_grader(n, tok, checkpoint):
     return failures
 
 
+def run_grader(n, tok, checkpoint):
+    return run_tests(importlib.import_module(CODING[n][:-3]), tok, checkpoint)
+
+
 EMPTY_FIRST_ONLY = ('if role == "ins" and not keep_instruction:',          # the later user turns keep their text
                     'if role == "ins" and not keep_instruction and all(l == IGNORE for l in labels):')
 IM_FIRST_ONLY = ("labels += seg if role in loss else",                      # IM loss on the first instruction only
                  'labels += seg if role in loss and not (role == "ins" and any(l != IGNORE for l in labels)) else')
 WRITE = "self.k[layer][:, :, start:self.pos], self.v[layer][:, :, start:self.pos] = k, v"
 READ = "return self.k[layer][:, :, :self.pos], self.v[layer][:, :, :self.pos]"
+
+
 WRONG = {
     1: {"only the first user turn emptied": [(train, "apply_mask", [EMPTY_FIRST_ONLY])],
         "IM loss on the first instruction only": [(train, "apply_mask", [IM_FIRST_ONLY])],
@@ -314,7 +468,7 @@ def test_hidden_cases_pass_the_solution_and_fail_a_wrong_one(n, wrong, monkeypat
     sys.path.insert(0, str(ROOT / "assignments" / "lecturer"))
     hidden = importlib.import_module("test_hidden")
     test = next(f for name, f in vars(hidden).items() if name.startswith(f"test_{n}_"))
-    fixtures = {"tok": tiny_tokenizer, "checkpoint": tiny_checkpoint}
+    fixtures = {"tok": tiny_tokenizer, "checkpoint": tiny_checkpoint, "student": here}
     fixtures = {k: v for k, v in fixtures.items() if k in inspect.signature(test).parameters}
     test(**fixtures)
     apply_wrong(monkeypatch, n, wrong)
@@ -332,20 +486,8 @@ def experiments():
     return importlib.import_module("test_4_to_7_experiments")
 
 
-def copied(tmp_path, n):
-    """A copy of the solution's hand-in n, for a test to fabricate from."""
-    import shutil
-    dest = tmp_path / str(n)
-    shutil.copytree(ROOT / "assignments" / "handin" / str(n), dest, ignore=shutil.ignore_patterns("runs"))
-    return dest
-
-
-def fails(n, folder, what):
-    """Assignment n's grader fails the hand-in in folder with a message holding `what`, and the hint."""
-    with pytest.raises(pytest.fail.Exception) as e:
-        getattr(experiments(), f"check_{n}")(str(folder))
-    msg = str(e.value.msg)
-    assert msg.startswith(f"assignment {n}: ") and what in msg and "HINT:" in msg, msg
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def edit_json(path, change):
@@ -354,53 +496,136 @@ def edit_json(path, change):
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def rehash(root, n, outputs=False):
+    """Record in hand-in n's results.json the sha256 of the code beside it now (the method files change while the
+    hand-ins are not run again), and with `outputs` of its output files: what a student who edits them writes."""
+    folder = root / "assignments" / "handin" / str(n)
+
+    def update(r):
+        p = r["provenance"]
+        p["code_sha256"] = {f: sha(root / f) for f in p["code_sha256"] if (root / f).is_file()}
+        if outputs:
+            p["outputs_sha256"] = {f: sha(folder / f) for f in p["outputs_sha256"]}
+    edit_json(folder / "results.json", update)
+
+
+@pytest.fixture(scope="module")
+def code_tree(tmp_path_factory):
+    """The solution's code as a hand-in holds it, without hand-ins."""
+    return handin_copy(ROOT, tmp_path_factory.mktemp("code") / "project", handins=False)
+
+
+@pytest.fixture
+def handin(tmp_path, code_tree):
+    """handin(n): a project with the solution's code and its hand-in n, the code's hashes recorded anew, for a
+    test to fabricate from."""
+    def make(n):
+        root = tmp_path / f"project-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(code_tree, root)
+        shutil.copytree(ROOT / "assignments" / "handin" / str(n), root / "assignments" / "handin" / str(n),
+                        ignore=shutil.ignore_patterns("runs", "measures"))
+        rehash(root, n)
+        return root
+    return make
+
+
+def results(root, n):
+    return root / "assignments" / "handin" / str(n) / "results.json"
+
+
+def fails(n, root, what):
+    """Assignment n's grader fails the hand-in in the project `root` with a message holding `what`, and the hint."""
+    with pytest.raises(pytest.fail.Exception) as e:
+        getattr(experiments(), f"check_{n}")(str(root))
+    msg = str(e.value.msg)
+    assert msg.startswith(f"assignment {n}: ") and what in msg and "HINT:" in msg, msg
+
+
 @pytest.mark.parametrize("n", [4, 5, 6, 7])
 def test_solution_handins_pass_the_evidence_checks(n):
-    getattr(experiments(), f"check_{n}")()          # re-scored from the handed-in outputs, hashes matching
+    """As committed (their code hashes fail while the method files change, until they are run again)."""
+    getattr(experiments(), f"check_{n}")()
 
 
-def test_made_up_numbers_fail(tmp_path):
-    h = copied(tmp_path, 4)
-    edit_json(h / "results.json", lambda r: r["conditions"]["response-tuned"].update(win_rate_vs_it=[45.0, 41.0]))
+@pytest.mark.parametrize("n", [4, 5, 6, 7])
+def test_solution_handins_pass_with_the_code_beside_them(n, handin):
+    """The same hand-ins with the hashes of today's code: re-scored, decoded again in part, the base measured."""
+    getattr(experiments(), f"check_{n}")(str(handin(n)))
+
+
+def test_made_up_numbers_fail(handin):
+    h = handin(4)
+    edit_json(results(h, 4), lambda r: r["conditions"]["response-tuned"].update(win_rate_vs_it=[45.0, 41.0]))
     fails(4, h, "win_rate_vs_it of 'response-tuned'")
-    h = copied(tmp_path / "b", 5)                   # a style share made up
-    edit_json(h / "results.json", lambda r: r["conditions"]["poetry"].update({"style_near_far_%": [90.0, 10.0]}))
+    h = handin(5)                                   # a style share made up
+    edit_json(results(h, 5), lambda r: r["conditions"]["poetry"].update({"style_near_far_%": [90.0, 10.0]}))
     fails(5, h, "style_near_far_%")
+    h = handin(5)                                   # a difference between rows made up
+    edit_json(results(h, 5), lambda r: r["differences"]["poetry - base"].update(win_rate=30.0))
+    fails(5, h, "difference 'poetry - base'")
 
 
-def test_results_without_provenance_fail(tmp_path):
+def test_results_without_provenance_fail(handin):
     """A results.json typed by hand or written by the old reproduce.py: no evidence, no points."""
-    h = copied(tmp_path, 7)
-    edit_json(h / "results.json", lambda r: r.pop("provenance"))
+    h = handin(7)
+    edit_json(results(h, 7), lambda r: r.pop("provenance"))
     fails(7, h, "no provenance")
 
 
-def test_outputs_that_do_not_give_the_numbers_fail(tmp_path):
+def test_outputs_that_do_not_give_the_numbers_fail(handin):
     """Outputs swapped for others (and their hashes updated to match): the numbers are not theirs."""
-    h = copied(tmp_path, 4)
-    rt = "outputs/response-tuned-seed-1.json"
-    (h / rt).write_bytes((h / "outputs/instruction-tuned-seed-1.json").read_bytes())
-    edit_json(h / "results.json", lambda r: r["provenance"]["outputs_sha256"].update(
-        {rt: hashlib.sha256((h / rt).read_bytes()).hexdigest()}))
+    h = handin(4)
+    folder = h / "assignments" / "handin" / "4"
+    (folder / "outputs/response-tuned-seed-1.json").write_bytes((folder / "outputs/instruction-tuned-seed-1.json")
+                                                                .read_bytes())
+    rehash(h, 4, outputs=True)
     fails(4, h, "is not what its outputs score")
 
 
-def test_edited_outputs_fail(tmp_path):
-    h = copied(tmp_path, 6)
-    f = h / "outputs" / "base.json"
+def test_edited_outputs_fail(handin):
+    h = handin(6)
+    f = h / "assignments" / "handin" / "6" / "outputs" / "base.json"
     data = json.loads(f.read_text())
     data[0]["output"] = "A better answer."
     f.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    fails(6, h, "is not the file the run scored")
+    fails(6, h, "assignments/handin/6/outputs/base.json is not the file the run scored")
     f.unlink()
-    fails(6, h, "is not handed in")
+    fails(6, h, "assignments/handin/6/outputs/base.json that results.json scored is not handed in")
 
 
-def test_page_6_needs_a_rule_of_ones_own(tmp_path):
-    h = copied(tmp_path, 6)
-    edit_json(h / "results.json", lambda r: r["provenance"]["rule_sets"]["mine"].update(
-        rules="eos,uniform,diversity"))
+def test_made_up_base_outputs_fail_when_decoded_again(handin):
+    """The base model's outputs made up (each the record's reference) with every number and hash recomputed from
+    them by the lecturer's own functions: the grader decodes a few of them again from its base model."""
+    h = handin(4)
+    folder = h / "assignments" / "handin" / "4"
+    x = experiments()
+    records = x.criteria.read_eval(str(ROOT / "data" / "toy" / "eval.jsonl"))
+    base = folder / "outputs" / "base.json"
+    data = json.loads(base.read_text())
+    by_instruction = {r["instruction"]: r["reference"] for r in records}
+    base.write_text(json.dumps([{**d, "output": by_instruction[d["instruction"]]} for d in data], indent=2))
+    rehash(h, 4, outputs=True)
+    r = json.loads(results(h, 4).read_text())
+    instructions = [x["instruction"] for x in records]
+    outs = {name: [x.read_outputs(str(folder / f), f, instructions) for f in fs]
+            for name, fs in r["provenance"]["outputs"].items()}
+    rows, per_ins = x.recompute(records, outs)
+
+    def forge(r):
+        for name, row in rows.items():
+            r["conditions"][name].update(row)
+        for key in r["differences"]:
+            r["differences"][key] = x.difference(per_ins, *key.split(" - "))
+    edit_json(results(h, 4), forge)
+    fails(4, h, "is not what the base model decodes")
+
+
+def test_page_6_needs_a_rule_of_ones_own(handin):
+    h = handin(6)
+    edit_json(results(h, 6), lambda r: r["provenance"]["rule_sets"]["mine"].update(rules="eos,uniform,diversity"))
     fails(6, h, "no rules row uses a rule of your own")
+    edit_json(results(h, 6), lambda r: r["provenance"]["rule_sets"]["mine"].update(rules="eos,uniform,mystery"))
+    fails(6, h, "the rules mystery of results.json's rule specs are not in the rules.RULES handed in")
 
 
 def test_handin_zips_code_and_handins_without_runs(tmp_path):
@@ -425,26 +650,59 @@ def test_handin_zips_code_and_handins_without_runs(tmp_path):
     assert "assignment 4: results.json, answers.md" in r.stdout and "assignment 5: nothing" in r.stdout
 
 
-def test_typed_ranking_and_attribution_numbers_fail(tmp_path):
-    """The base row's are recomputed from the base model; any row's must be numbers the run could write."""
+def test_typed_model_numbers_fail(handin):
+    """The base row's are measured again on the base model; any row's must be numbers the run could write."""
     for n, key, change, what in [
             (7, "attribution", {"share_%": 123.456}, "attribution of 'base'"),
-            (4, "ranking", {"code_mean_token_%": 99.9}, "ranking of 'base'"),           # recomputed: 4 s
+            (4, "ranking", {"code_mean_token_%": 99.9}, "ranking of 'base'"),
+            (4, "response_nll", {"held-out": 1.5}, "response_nll of 'base'"),
             (7, "ranking", {"eq3_raw_logprob_%": 123.4}, "ranking of 'response-tuned'")]:
-        h = copied(tmp_path / key / str(n), n)
-        row = "response-tuned" if "response" in what else "base"
-        edit_json(h / "results.json", lambda r: r["conditions"][row][key].update(change))
+        h = handin(n)
+        row = "response-tuned" if "response-tuned" in what else "base"
+        edit_json(results(h, n), lambda r: r["conditions"][row][key].update(change))
         fails(n, h, what)
+        shutil.rmtree(h)
 
 
-def test_code_hashes_are_compared_with_the_code_handed_in(tmp_path):
-    """Each recorded hash must be that of the code beside it; a hand-in recording other files is refused."""
-    h = copied(tmp_path, 7)
-    code = sorted(experiments().CURRENT_CODE)
-    edit_json(h / "results.json", lambda r: r["provenance"].update(
-        code_sha256={f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in code}))
-    experiments().check_7(str(h))
-    edit_json(h / "results.json", lambda r: r["provenance"]["code_sha256"].update({"rules.py": "0" * 64}))
+def test_code_hashes_are_compared_with_the_code_handed_in(handin):
+    """Each recorded hash must be that of the code beside it, and the method files must be among them."""
+    h = handin(7)
+    edit_json(results(h, 7), lambda r: r["provenance"]["code_sha256"].update({"rules.py": "0" * 64}))
     fails(7, h, "rules.py is not the code the run ran")
-    edit_json(h / "results.json", lambda r: r["provenance"]["code_sha256"].update({"mine.py": "0" * 64}))
-    fails(7, h, "records the code of another layout")
+    edit_json(results(h, 7), lambda r: r["provenance"]["code_sha256"].update(
+        {"rules.py": sha(h / "rules.py"), "mine.py": "0" * 64}))
+    fails(7, h, "mine.py is not the code the run ran")
+
+    def drop(r):
+        for f in ("mine.py", "train.py"):
+            del r["provenance"]["code_sha256"][f]
+    edit_json(results(h, 7), drop)
+    fails(7, h, "lacks the sha256 of the code it ran")
+
+
+def test_another_command_than_the_pages_is_refused(handin):
+    """A run on another base, data or evaluation split, or with other decoding, is not compared with the grader's
+    own base model and evaluation set."""
+    h = handin(4)
+    edit_json(results(h, 4), lambda r: r["provenance"]["argv"].extend(["--base", "runs/other"]))
+    fails(4, h, "another command than the page's (with --base)")
+
+
+def test_the_handin_is_read_through_no_link(handin):
+    """An output file that is a link (to the solution's, which has the recorded hash), or a recorded path that
+    leads out of the hand-in, fails."""
+    h = handin(6)
+    base = h / "assignments" / "handin" / "6" / "outputs" / "base.json"
+    base.unlink()
+    base.symlink_to(ROOT / "assignments" / "handin" / "6" / "outputs" / "base.json")
+    fails(6, h, "symbolic links or compiled code (assignments/handin/6/outputs/base.json)")
+    base.unlink()
+    shutil.copy2(ROOT / "assignments" / "handin" / "6" / "outputs" / "base.json", base)
+    outside = "outputs/../../../../../base.json"               # beside the hand-in's project, not in it
+    shutil.copy2(base, h.parent / "base.json")
+
+    def add(r):
+        r["provenance"]["outputs"]["base"].append(outside)
+        r["provenance"]["outputs_sha256"][outside] = sha(base)
+    edit_json(results(h, 6), add)
+    fails(6, h, f"the output file assignments/handin/6/{outside} that results.json scored is not handed in")
