@@ -142,7 +142,7 @@ def test_student_copy_commands_say_which_assignment_they_need(student, tmp_path)
     for argv, n in [(["train.py", "--mode", "response", "--out", str(tmp_path / "rt")], 1),
                     (["generate.py", "--limit", "1", "--output", str(tmp_path / "g.json")], 3)]:
         r = run(*argv)
-        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
         assert r.stderr.splitlines()[-1].startswith(f"error: not done yet: assignment {n}: "), r.stderr[-2000:]
     assert not (tmp_path / "rt").exists() and not (tmp_path / "g.json").exists()
     records = [json.loads(l) for l in (student / "data" / "toy" / "eval.jsonl").read_text().splitlines() if l]
