@@ -27,7 +27,7 @@ from data.world.genres import (doc_article, doc_faq, doc_forum, doc_letters, doc
                                request_reply)
 from data.world.kb import FIRST, OPPOSITES, World
 from data.world.sets import CHARS_PER_TOKEN, held_out_text, make_sets, write_jsonl
-from data.world.web import DIALOGUE, GENRES, HTML, doc_transcript, html
+from data.world.web import DIALOGUE, GENRES, HTML, corpus
 from experiments import reproduce
 from lib.cli import UserError, cli
 from lib.files import write_atomic, write_json
@@ -195,24 +195,8 @@ QA_GENRES = [(doc_faq, 8), (doc_forum, 8), (doc_letters, 4), (doc_quiz, 5), (doc
 def voiced_corpus(w, rnd, n_chars, held=(), qa_share=0.0, dialogue=DIALOGUE, html_share=HTML):
     """data/world's corpus (web.corpus), with encyclopedia pages in the world's voices when it has more than one,
     and a `qa_share` of the characters question-answer pages (QA_GENRES)."""
-    genres, weights = zip(*[(doc_voiced_article if g is doc_article and w.voices > 1 else g, n) for g, n in GENRES])
-    qa_genres, qa_weights = zip(*QA_GENRES)
-    total = talk = asked = 0
-    while total < n_chars:
-        if talk < dialogue * (total + 1):
-            doc = doc_transcript(w, rnd)
-            talk += len(doc)
-        elif asked < qa_share * (total + 1):
-            doc = rnd.choices(qa_genres, qa_weights)[0](w, rnd)
-            asked += len(doc)
-        else:
-            doc = rnd.choices(genres, weights)[0](w, rnd)
-            if rnd.random() < html_share and not any(s in doc for s in ("    ", "|", "####")):
-                doc = html(doc)
-        if any(h in doc for h in held):
-            continue
-        total += len(doc)
-        yield doc
+    genres = [(doc_voiced_article if g is doc_article and w.voices > 1 else g, n) for g, n in GENRES]
+    return corpus(w, rnd, n_chars, dialogue, held, html_share, genres, QA_GENRES, qa_share)
 
 
 def write_corpus(path, tokens, voices, qa_share, seed=0):

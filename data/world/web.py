@@ -126,16 +126,21 @@ def html(doc):
     return "\n".join(out)
 
 
-def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML):
-    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts; an
-    `html_share` of the others without code, tables or #### are in HTML. A document holding a held-out
-    instruction or reference (any string of `held`) is left out, so none reaches the corpus verbatim."""
-    genres, weights = zip(*GENRES)
-    total = talk = 0
+def corpus(w, rnd, n_chars, dialogue=DIALOGUE, held=(), html_share=HTML, genres=GENRES, extra=(),
+           extra_share=0.0):
+    """Documents until about n_chars characters, a `dialogue` share of them (in characters) transcripts, an
+    `extra_share` drawn from the (genre, weight) list `extra`, the rest from `genres`; an `html_share` of those
+    without code, tables or #### are in HTML. A document holding a held-out instruction or reference (any string
+    of `held`) is left out, so none reaches the corpus verbatim."""
+    genres, weights = zip(*genres)
+    total = talk = asked = 0
     while total < n_chars:
         if talk < dialogue * (total + 1):
             doc = doc_transcript(w, rnd)
             talk += len(doc)
+        elif asked < extra_share * (total + 1):
+            doc = rnd.choices(*zip(*extra))[0](w, rnd)
+            asked += len(doc)
         else:
             doc = rnd.choices(genres, weights)[0](w, rnd)
             if rnd.random() < html_share and not any(s in doc for s in ("    ", "|", "####")):
