@@ -63,9 +63,9 @@ def in_range(name, value):
     low, high = RANGES[name]
     flag = "--" + name.replace("_", "-")
     above = low < value if name in OPEN_LOW else low <= value
-    below = value < math.inf if high is None else value < high if name in OPEN_HIGH else value <= high
-    if high is None:
-        return above and below, "a finite " * isinstance(value, float) + f"{flag} >= {low}"
+    if high is None:                            # any finite value from the lowest on
+        return above and value < math.inf, "a finite " * isinstance(value, float) + f"{flag} >= {low}"
+    below = value < high if name in OPEN_HIGH else value <= high
     signs = ("<" if name in OPEN_LOW else "<=", "<" if name in OPEN_HIGH else "<=")
     return above and below, f"{low} {signs[0]} {flag} {signs[1]} {high}"
 

@@ -57,7 +57,9 @@ def local(p):
 
 
 def finish(wait):
-    """The process group gone; with `wait`, only once every rank is done (rank 0's files too)."""
+    """The process group gone (if it was made); with `wait`, only once every rank is done (rank 0's files too)."""
+    if not dist.is_initialized():
+        return
     if wait:
         dist.barrier()
     dist.destroy_process_group()

@@ -44,7 +44,7 @@ class Run:
         self.stop_at, self.save_every = args.stop_at, args.save_every
         self.world, self.rank = distributed.world()
         self.log_file = os.path.join(args.out, "log.jsonl")
-        self.caught, self.stopping, self.saved = [], False, None
+        self.caught, self.stopping, self.saved, self.bar = [], False, None, None
 
     def __enter__(self):
         self.lock = locked(self.out, self.rank == 0)
@@ -183,7 +183,7 @@ class Run:
 
     def __exit__(self, kind, error, trace):
         try:
-            if hasattr(self, "bar"):
+            if self.bar is not None:                # begun
                 self.bar.close()                    # an error line, or the last line, below the bar, not on it
                 for sig, handler in self.handlers.items():
                     signal.signal(sig, handler)
