@@ -1,10 +1,12 @@
 """Run a code answer's function on test inputs, as MBPP's checks do, but safely: the answer is parsed, never
-compiled or exec'd, and a small interpreter walks only a whitelist of Python's syntax (def, return, if, for,
-while, assignment, arithmetic, comparisons, indexing, lists and a few builtins). There is no import, attribute,
-dunder name, file, or network to reach. Each test case is limited in steps and in seconds, and every value's
-size is known before it is built (a repetition, a %-format's width, a slice assignment, str() of a list that
-holds one list many times), so a hostile answer can only fail: any failure is one False."""
+compiled or exec'd, and a small interpreter walks only a whitelist of Python's syntax (def and a lambda bound
+to a name, return, if, for, while, assignment, arithmetic, comparisons, indexing, lists, comprehensions, a few
+builtins and a few str and list methods). There is no import, other attribute, dunder name, file, or network to
+reach. Each test case is limited in steps and in seconds, and every value's size is known before it is built (a
+repetition, a %-format's width, a slice assignment, str() of a list that holds one list many times, a join, a
+replace), so a hostile answer can only fail: any failure is one False."""
 import ast
+import copy
 import operator
 import re
 import time
@@ -18,8 +20,15 @@ MAX_DIGITS = 100                    # digits of an int, and of round()'s second 
 MAX_WEIGHT = 1_000_000
 MAX_BUILT = 10_000_000              # items and characters built per test case, about 80 MB
 SEQUENCES = (str, list, tuple)
+# None takes a function (no key=); enumerate, zip and reversed build lists, so that every value can be sized.
 BUILTINS = {"len": len, "range": range, "min": min, "max": max, "sum": sum, "abs": abs, "sorted": sorted,
-            "str": str, "int": int, "float": float, "bool": bool, "list": list, "round": round}
+            "str": str, "int": int, "float": float, "bool": bool, "list": list, "tuple": tuple, "round": round,
+            "any": any, "all": all, "enumerate": lambda *a: list(enumerate(*a)), "zip": lambda *a: list(zip(*a)),
+            "reversed": lambda a: list(reversed(a))}
+METHODS = {str: set("lower upper strip lstrip rstrip startswith endswith count find index split join replace isdigit "
+                    "isalpha isspace isupper islower title capitalize".split()),
+           list: set("append extend insert pop remove count index reverse sort copy".split()),
+           tuple: {"count", "index"}}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -28,6 +37,7 @@ COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 # One %-conversion: mapping key, flags, width, precision, length modifier, type.
 CONVERSION = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
+FUNCTION = re.compile(r"def\s+\w|\w+\s*=\s*lambda\b")   # the line that begins a function
 
 
 class Refused(Exception):
@@ -111,10 +121,14 @@ class Interpreter:
         self.deadline = time.monotonic() + seconds
 
     def call(self, fn, args):
-        names = [a.arg for a in fn.args.args]
-        if len(args) != len(names):
+        """A def's or a lambda's result. Defaults are evaluated at each call (a def evaluates them once), all of
+        them, so that one outside the whitelist is refused even when the arguments fill its place."""
+        names, defaults = [a.arg for a in fn.args.args], [self.expr(d, {}) for d in fn.args.defaults]
+        if not len(names) - len(defaults) <= len(args) <= len(names):
             raise Refused("wrong number of arguments")
-        env = dict(zip(names, args))
+        env = dict(zip(names, args + defaults[len(args) - len(names) + len(defaults):]))
+        if isinstance(fn, ast.Lambda):
+            return self.expr(fn.body, env)
         try:
             self.block(fn.body, env)
         except Return as r:
@@ -165,8 +179,8 @@ class Interpreter:
             raise Break()
         elif isinstance(s, ast.Continue):
             raise Continue()
-        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant):
-            pass                                                   # a docstring
+        elif isinstance(s, ast.Expr):
+            self.expr(s.value, env)                                # a docstring, or a call such as a.append(x)
         elif not isinstance(s, ast.Pass):
             raise Refused(type(s).__name__)
 
@@ -220,7 +234,7 @@ class Interpreter:
             self.fits(format_size(a, b), MAX_WEIGHT)
         return self.small(BINARY[type(op)](a, b))
 
-    def builtin(self, f, args):
+    def builtin(self, f, args, kwargs):
         """A builtin's result, its size known before it is built and its work bounded by its arguments'."""
         if f in (min, max, sorted, sum):                # they compare or add whole values
             weight(*args)
@@ -237,7 +251,39 @@ class Interpreter:
             raise Refused("round to too many digits")   # round(5, -10 ** 7) computes 10 ** 10 ** 7
         if f is range and len(range(*args)) > MAX_SIZE:
             raise Refused("range too large")
-        return self.small(f(*args))
+        return self.small(f(*args, **kwargs))
+
+    def method(self, obj, name, args, kwargs):
+        """A whitelisted method of a str, list or tuple: what join, replace or a list's growth would build is
+        sized first, and what count, index, remove and sort compare is weighed, as a comparison is."""
+        if name not in METHODS.get(type(obj), ()):
+            raise Refused(f"method {name}")
+        if name == "join":                              # the parts, and the separator between each two
+            parts = list(args[0])
+            self.fits(sum(len(p) for p in parts) + len(obj) * max(len(parts) - 1, 0))
+        elif name == "replace":                         # each match of old (each gap when old is "") becomes new
+            self.fits(len(obj) + obj.count(args[0]) * max(len(args[1]) - len(args[0]), 0))
+        elif name in ("append", "insert", "extend"):    # grows in place: counted as built, as a + b is
+            grow = len(args[0]) if name == "extend" else 1
+            self.fits(len(obj) + grow)
+            self.built += grow
+        elif name in ("count", "index", "remove", "sort") and not isinstance(obj, str):
+            weight(obj, *args)
+        return self.small(getattr(obj, name)(*args, **kwargs))
+
+    def comprehension(self, e, generators, env, out):
+        """A list comprehension's items, or a generator expression's, built as a list, one step each."""
+        if not generators:
+            self.fits(len(out) + 1)
+            out.append(self.expr(e.elt, env))
+            return out
+        g = generators[0]
+        for item in self.expr(g.iter, env):
+            self.tick()
+            self.assign(g.target, item, env)
+            if all(self.expr(test, env) for test in g.ifs):
+                self.comprehension(e, generators[1:], env, out)
+        return out
 
     def expr(self, e, env):
         self.tick()
@@ -283,49 +329,69 @@ class Interpreter:
             return self.small(v) if isinstance(e.slice, ast.Slice) else v
         if isinstance(e, ast.Slice):
             return slice(*(self.expr(x, env) if x else None for x in (e.lower, e.upper, e.step)))
-        if isinstance(e, ast.Call) and not e.keywords:
-            f, args = self.expr(e.func, env), [self.expr(a, env) for a in e.args]
-            if isinstance(f, ast.FunctionDef):
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
+            # its own names, as in Python 3: the loop variables do not leak into the function's
+            return self.small(self.comprehension(e, e.generators, dict(env), []))
+        if isinstance(e, ast.Call) and all(k.arg == "reverse" for k in e.keywords):    # sorted(a, reverse=True)
+            method = isinstance(e.func, ast.Attribute)
+            f = self.expr(e.func.value if method else e.func, env)
+            args, kwargs = [self.expr(a, env) for a in e.args], {k.arg: self.expr(k.value, env) for k in e.keywords}
+            if isinstance(f, (ast.FunctionDef, ast.Lambda)) and not method and not kwargs:
                 return self.call(f, args)
-            return self.builtin(f, args)
+            return self.method(f, e.func.attr, args, kwargs) if method else self.builtin(f, args, kwargs)
         raise Refused(type(e).__name__)
 
 
-def function_source(text):
-    """The first `def` of an answer and its indented body (fences, prose and indentation around it dropped)."""
+def function_sources(text):
+    """The answer's first function (a `def` and its indented body, or a lambda bound to a name), then the functions
+    right after it at its indentation, which it may call; fences, prose and indentation around them dropped."""
     lines = text.replace("```python", "").replace("```", "").splitlines()
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("def "):
-            indent = len(line) - len(line.lstrip())
-            body = [line[indent:]]
-            for nxt in lines[i + 1:]:
-                if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
-                    break
-                body.append(nxt[indent:])
-            return "\n".join(body)
+    first = next((i for i, line in enumerate(lines) if FUNCTION.match(line.lstrip())), None)
+    if first is None:
+        return []
+    indent, blocks = len(lines[first]) - len(lines[first].lstrip()), []
+    for line in lines[first:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            if len(line) - len(line.lstrip()) < indent or not FUNCTION.match(line.lstrip()):
+                break
+            blocks.append([])
+        blocks[-1].append(line[indent:])
+    return ["\n".join(b) for b in blocks]
+
+
+def named_function(s):
+    """(name, node) of a def or of a lambda bound to one name; None for any other statement."""
+    if isinstance(s, ast.FunctionDef):
+        return s.name, s
+    if isinstance(s, ast.Assign) and isinstance(s.value, ast.Lambda) and [type(t) for t in s.targets] == [ast.Name]:
+        return s.targets[0].id, s.value
     return None
 
 
 def run_tests(text, tests, seconds=MAX_SECONDS):
     """Whether the answer's first function returns the expected value for every (args, expected) test, each
     within the limits (`seconds` of wall clock per test). Every failure is one False, never an exception."""
-    source = function_source(text)
-    if source is None or len(source) > MAX_SIZE:
+    sources, trees = function_sources(text), []
+    if not sources or sum(map(len, sources)) > MAX_SIZE:
         return False
-    try:
-        tree = ast.parse(source)
-    # The parser recurses: 5,000 chained + or 10,000 unary - are a RecursionError or a MemoryError. A tree
-    # nested less deeply can still be too deep for the interpreter, which recurses too: a RecursionError below.
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    for source in sources:
+        try:
+            trees.append(ast.parse(source))
+        # The parser recurses: 5,000 chained + or 10,000 unary - are a RecursionError or a MemoryError. A tree
+        # nested less deeply can still be too deep for the interpreter, which recurses too: a RecursionError below.
+        # A later block that does not parse (prose that begins "def ", an answer cut short) is left out.
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            if not trees:
+                return False
+    first = named_function(trees[0].body[0])        # the block begins with a def or a lambda: a statement
+    functions = dict(filter(None, map(named_function, (s for tree in trees for s in tree.body))))
+    if first is None or any(getattr(f, "decorator_list", None) or f.args.vararg or f.args.kwarg or f.args.kwonlyargs
+                            or f.args.posonlyargs for f in functions.values()):
         return False
-    functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
-    if not functions or any(s.decorator_list or s.args.vararg or s.args.kwarg or s.args.defaults
-                            or s.args.kwonlyargs for s in functions.values()):
-        return False
-    fn = tree.body[0]
     try:
         for args, expected in tests:
-            got = Interpreter(functions, seconds).call(fn, list(args))
+            # a copy: an answer's a.append(x) or a[0] = x must not change the tests' lists for the next answer
+            got = Interpreter(functions, seconds).call(first[1], copy.deepcopy(list(args)))
             if got != expected or type(got) is bool and type(expected) is not bool:
                 return False
     except (Refused, Return, Break, Continue, ArithmeticError, LookupError, TypeError, ValueError,

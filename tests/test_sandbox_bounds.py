@@ -38,6 +38,31 @@ HOSTILE = {
     "3,000 subscripts": F + "    return x" + "[0]" * 3000,
     "9,900 unary -": F + "    return " + "-" * 9900 + "x",
     "900 chained +": F + "    return x" + "+1" * 900,      # parsed, too deep to interpret
+    # What a right answer may now use: str and list methods, comprehensions, defaults, a lambda.
+    "join of long strings": F + "    return ''.join(['x' * 10000] * 10000)",
+    "join with a long separator": F + "    return ('x' * 10000).join(['a'] * 10000)",
+    "join of a generator": F + "    return ''.join('x' * 10000 for i in range(10000))",
+    "replace of every gap": F + "    s = 'x' * 10000\n    return s.replace('', s)",
+    "replace by a longer string": F + "    return ('x' * 10000).replace('x', 'y' * 10000)",
+    "upper of a long string": F + "    s = 'ß' * 10000\n    while True:\n        s = s.upper()",
+    "split in a loop": F + "    s = 'a ' * 5000\n    while True:\n        a = s.split()",
+    "extend doubling": F + "    a = [0]\n    while True:\n        a.extend(a)",
+    "append forever": F + "    a = []\n    while True:\n        a.append(a)",
+    "insert at the front": F + "    a = [0] * 9999\n    while True:\n        a.insert(0, a)\n        a.pop()",
+    "sort of nested lists": F + f"    a = {NESTED}\n    a.sort(reverse=True)\n    return a",
+    "count of nested lists": F + f"    a = {NESTED}\n    return a.count(a[0])",
+    "index of nested lists": F + f"    a = {NESTED}\n    return a.index([0])",
+    "sorted in reverse": F + f"    return sorted({NESTED}, reverse=True)",
+    "a comprehension's product": F + "    return [i * j for i in range(10000) for j in range(10000)]",
+    "a generator summed": F + "    return sum(i for i in range(10 ** 12))",
+    "zip of long ranges": F + "    return zip(range(10 ** 12), range(10 ** 12))",
+    "count in a loop": F + "    s, t = 'a' * 10000, 'a' * 5000 + 'b'\n    while True:\n        n = s.count(t)",
+    "center's width": F + "    return 'a'.center(10 ** 9)",       # not on the whitelist, as zfill and ljust
+    "expandtabs's width": F + "    return 'a\\t'.expandtabs(10 ** 9)",
+    "a default": "def f(x, y=[0] * 10 ** 9):\n    return x",
+    "a lambda": "f = lambda x: 'a' * 10 ** 9",
+    "a lambda calling itself": "f = lambda x: f(x)",
+    "a helper calling the first": F + "    return g(x)\n\ndef g(x):\n    return f(x)",
 }
 
 
