@@ -106,17 +106,30 @@ CODE_K = {"tune": [2, 3, 4, 5, 6, 10, 13, 14, 16, 17, 18, 19, 20, 21, 22, 24, 25
 
 
 def code_tests(task, k, w):
-    """[[args, expected], ...] that a right function for the task passes (criteria.py runs them)."""
-    return {"add": [[[1], 1 + k], [[10], 10 + k], [[-4], k - 4]], "times": [[[3], 3 * k], [[0], 0], [[-2], -2 * k]],
-            "less": [[[k - 1], True], [[k], False], [[k + 5], False], [[0], True]],
-            "greater": [[[k + 1], True], [[k], False], [[0], False], [[k + 9], True]],
-            "sum": [[[[1, 2, 3]], 6], [[[]], 0], [[[5, -1]], 4]], "count": [[[[w, "x", w]], 2], [[[]], 0]],
-            "greet": [[["Ann"], "Hello, Ann!"]], "largest": [[[[3, 9, 2]], 9], [[[-5, -2]], -2], [[[4]], 4]],
-            "even": [[[4], True], [[7], False], [[0], True]], "minus": [[[10], 10 - k], [[0], -k]],
-            "divide": [[[3 * k], 3], [[1], 1 / k]], "first": [[[[4, 5]], 4], [[["a", "b"]], "a"]],
-            "last": [[[[4, 5]], 5], [[["a", "b", "c"]], "c"]], "length": [[[[1, 2, 3]], 3], [[[]], 0]],
-            "isword": [[[w], True], [["x" + w], False]], "square": [[[3], 9], [[-4], 16], [[0], 0]],
-            "repeat": [[[3], w * 3], [[0], ""]]}[task]
+    """[[args, expected], ...] that a right function for the task passes (criteria.py runs them). They follow the
+    task's words, never its instruction's examples (it shows none): zero, negative numbers and floats ("a
+    number"), k - 1, k and k + 1 around a comparison, unsorted lists with repeated items, one item and none
+    (where the task allows it), a word inside a longer word, n = 0, 1 and 25; so that plausible wrong functions
+    fail (>= for >, an off-by-one, abs, the first item for the largest, max() for the last, n % 4 repeats)."""
+    def each(f, xs):
+        return [[[x], f(x)] for x in xs]
+    number, lists = [1, 0, -4, -k, k, 100, 2.5], [[1, 2, 3], [], [5, -1], [7], [-2, -3], [4, 4, 4], [0.5, 0.25]]
+    items = [[4, 5], ["a", "b", "c"], [7], [3, 1, 2], [9, 2], [5, 5, 1], [-1, 0], [-3, -8], [1, 3, 2]]
+    return {"add": each(lambda x: x + k, number), "times": each(lambda x: x * k, [3, 0, -2, 1, k, 7, 0.5]),
+            "less": each(lambda x: x < k, [k - 1, k, k + 1, 0, -1, -100, k - 0.5, k + 50]),
+            "greater": each(lambda x: x > k, [k + 1, k, k - 1, 0, -1, -k - 1, k + 0.5, 1000]),
+            "minus": each(lambda x: x - k, [10, 0, k, -3, k + 1, 1, 2.5]),
+            "divide": each(lambda x: x / k, [3 * k, 1, 0, -2 * k, k, 7, -1, 0.125]),
+            "square": each(lambda x: x * x, [3, -4, 0, 1, 2, 10, -1, 1.5]),
+            "even": each(lambda x: x % 2 == 0, [4, 7, 0, -2, -3, 1, 2, 100, 99]),
+            "sum": each(sum, lists), "length": each(len, lists[:5] + [["a", "a"], [[1, 2]], ["dog"], [0, 0, 0]]),
+            "first": each(lambda xs: xs[0], items), "last": each(lambda xs: xs[-1], items),
+            "largest": each(max, items[2:] + [[3, 9, 2], [9, 1, 2], [1, 7, 7, 3], [0.5, 2.5, 1.5]]),
+            "count": each(lambda xs: xs.count(w), [[w, "x", w], [], [w], ["x", "y"], [w + "s", "big" + w, w, w + w],
+                                                   [w] * 4, ["x", w, "y", w, w]]),
+            "isword": each(lambda x: x == w, [w, "big" + w, w + "s", w[:-1], w[::-1], "", w + w]),
+            "greet": each(lambda name: "Hello, " + name + "!", ["Ann", "Bob", "Li", "Mary Jane", "Jo-Ann", "Sam"]),
+            "repeat": each(lambda n: w * n, [3, 0, 1, 2, 4, 25])}[task]
 
 
 def code_task(rnd, split):
