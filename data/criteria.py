@@ -19,11 +19,17 @@ strings match case-insensitively; a "number" is a run of digits or a number word
   max_line_words: int   no non-empty line has more words
   kind_any: [str]       some word of the list occurs (whole words): an answer of the asked kind, right or not
   min_numbers: int      at least n numbers occur (an answer in numbers, right or not)
+  sequences: [{"of": [str], "is": [str]}]   for each: the strings of "of" that occur (whole words, in the order
+                        they occur) are exactly "is": the asked answers in the asked order, and no other candidate
+  min_line_words: int   every non-empty line has at least n different words (verse, not a word or a name repeated)
+  rhymes: int           at least n pairs of lines end in different words that rhyme (rhyme_of)
+  full_moves: int       the game record (as for "game") is legal and has exactly n numbered moves
 A "number" is not a list's marker ("1. ", "2) " opening a line).
 """
 # The toy world's evaluation records each carry a criterion, so that evaluate.py scores outputs with no judge
 # model; evaluate.py --help prints this language.
 import argparse
+import functools
 import os
 import re
 import signal
@@ -68,7 +74,9 @@ KINDS = {"contains_any": list, "contains_all": list, "not_contains": list, "none
          "min_lines": int, "max_lines": int, "min_words": int, "max_words": int, "final_answer": str,
          "starts_with": str, "numbers": list, "first_number": int, "final_number": int, "count_of": dict,
          "any_of": list, "yes_no": list, "function": list, "game": int, "distinct_lines": int,
-         "max_line_words": int, "kind_any": list, "min_numbers": int}
+         "max_line_words": int, "kind_any": list, "min_numbers": int, "sequences": list, "min_line_words": int,
+         "rhymes": int, "full_moves": int}
+SLOW = ("function", "game", "full_moves")           # checked last: a cheaper key usually decides first
 
 
 def meets(key, v, out):
@@ -115,11 +123,52 @@ def meets(key, v, out):
         return moves is not None and moves >= v
     if key == "min_numbers":
         return len(numbers(out)) >= v
+    if key == "sequences":
+        return all(named_in_order(low, s["of"]) == [x.lower() for x in s["is"]] for s in v)
+    if key == "min_line_words":
+        return all(len(set(re.findall(r"[\w']+", line))) >= v for line in lines)
+    if key == "rhymes":
+        return rhyming_pairs(lines) >= v
+    if key == "full_moves":
+        moves = replay(game_record(out[:MAX_REGEX_CHARS]))
+        return moves is not None and (moves + 1) // 2 == v
     if key == "distinct_lines":
         return len(set(lines)) >= v
     if key == "max_line_words":
         return all(len(line.split()) <= v for line in lines)
     raise KeyError(key)
+
+
+def named_in_order(low, names):
+    """The strings of `names` that occur in the lower-cased text `low` as whole words, in the order they occur
+    (a longer name before a shorter one inside it)."""
+    return alternation(tuple(names)).findall(low) if names else []
+
+
+@functools.lru_cache(maxsize=4096)
+def alternation(names):
+    return re.compile(r"\b(?:" + "|".join(re.escape(x.lower()) for x in sorted(set(names), key=len, reverse=True))
+                      + r")\b")
+
+
+# Spellings of one sound at a word's end (longest first): "sea" rhymes with "me", "sky" with "high".
+SOUNDS = [("igh", "y", "ie"), ("ome", "oam"), ("one", "un"), ("ee", "ea", "e"), ("ew", "ou", "oo", "ue")]
+
+
+def rhyme_of(word):
+    """What a word's ending sounds like: its sound class (SOUNDS) or else its last two letters."""
+    for sound in SOUNDS:
+        for spelling in sorted(sound, key=len, reverse=True):
+            if word.endswith(spelling) and len(word) > len(spelling):
+                return sound[0]
+    return word[-2:]
+
+
+def rhyming_pairs(lines):
+    """How many pairs of lines end in different words that rhyme."""
+    ends = [re.sub(r"[^a-z]", "", line.split()[-1]) for line in lines]
+    return sum(a != b and len(a) > 1 and len(b) > 1 and rhyme_of(a) == rhyme_of(b)
+               for i, a in enumerate(ends) for b in ends[i + 1:])
 
 
 def out_of_time(signum, frame):
@@ -150,6 +199,10 @@ def valid_value(kind, key, v):
         return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
     if key == "any_of":
         return isinstance(v, list) and bool(v) and all(isinstance(c, dict) and c for c in v)
+    if key == "sequences":
+        return isinstance(v, list) and bool(v) and all(
+            isinstance(s, dict) and valid_value(list, "", s.get("of")) and valid_value(list, "", s.get("is"))
+            for s in v)
     if key == "function":
         return isinstance(v, list) and bool(v) and all(isinstance(x, list) and len(x) == 2
                                                         and isinstance(x[0], list) for x in v)
@@ -211,7 +264,7 @@ def nested_quantifier(pattern):
 def check(output: str, criterion: dict) -> bool:
     """True when `output` meets every key of `criterion` (the criteria language in the module docstring)."""
     validate(criterion)
-    return all(meets(key, v, output) for key, v in criterion.items())
+    return all(meets(key, criterion[key], output) for key in sorted(criterion, key=lambda k: k in SLOW))
 
 
 def restates(output, instruction, n=4):
@@ -259,14 +312,16 @@ def credit(key, v, out):
 
 
 def grade(output: str, criterion: dict, instruction: str = ""):
-    """(passed, graded score in [0, 1]): what a win rate compares when neither or both outputs pass. The score
-    is the mean of: each key of the criterion that asks for something (one the empty output does not already
-    meet: the content and the form), credited only if the keys that forbid something (another candidate, a
-    question) hold and the output does not restate the instruction; naming the instruction's subject; not
-    restating it; ending cleanly. All count only for an attempt (some content, the asked kind of answer, or the
-    subject): a sentence that could answer anything, or an echo, scores 0."""
+    """(passed, graded score in [0, 1]), a diagnostic of how near a failing output came (no win rate uses it).
+    An output that passes scores 1. Otherwise the score is the mean of: each key of the criterion that asks for
+    something (one the empty output does not already meet: the content and the form), credited only if the keys
+    that forbid something (another candidate, a question) hold and the output does not restate the instruction;
+    naming the instruction's subject; not restating it; ending cleanly. All count only for an attempt (some
+    content, the asked kind of answer, or the subject): a sentence that could answer anything, or an echo,
+    scores 0."""
     validate(criterion)
-    passed = all(meets(k, v, output) for k, v in criterion.items())
+    if all(meets(k, v, output) for k, v in criterion.items()):
+        return True, 1.0
     asks = [k for k, v in criterion.items() if not meets(k, v, "")]
     # An echo's content is the instruction's: credited only to an output that does not restate it.
     echo = restates(output, instruction)
@@ -275,9 +330,9 @@ def grade(output: str, criterion: dict, instruction: str = ""):
     met["subject"] = float(not echo and bool(subject(instruction) & set(re.findall(r"[a-z]+", output.lower()))))
     # Any text of the right length meets a shape key: alone, it is no attempt.
     if not any(v for k, v in met.items() if k not in SHAPE):
-        return passed, 0.0
+        return False, 0.0
     met = list(met.values()) + [float(not echo), float(ends_cleanly(output))]
-    return passed, sum(met) / len(met)
+    return False, sum(met) / len(met)
 
 
 # ------------------------------------------------------------------------------------ the toy eval set
@@ -290,9 +345,8 @@ def read_eval(path):
 
 
 def grades(records, outputs):
-    """(passed, graded score) per output, from the record's criterion (grade: the share of its checks met,
-    staying off the instruction's words, ending cleanly). Compared as pairs, a pass beats a fail, and between
-    two passes or two fails the output that meets more of the checks wins; an echo meets none."""
+    """(passed, graded score) per output, from the record's criterion (grade: 1 for a pass, else the share of
+    its checks met, staying off the instruction's words, ending cleanly; an echo meets none)."""
     return [grade(o, r["criterion"], r.get("instruction", "")) for o, r in zip(outputs, records)]
 
 

@@ -1,87 +1,65 @@
-"""The two suites that keep the toy world's criteria honest, per family on a held-out set:
-(a) degenerate outputs that know nothing and do no task must pass at most 2% of the checks;
-(b) right answers in other wordings must pass at least 90%.
+"""Right answers in other wordings than the reference's, per family of a held-out set: they must pass at least
+99% of the checks. (The other side, that outputs which do no task fail, is data/adversary.py's search.)
 
-  python data/suites.py data/toy/val.jsonl data/toy/eval.jsonl     # markdown tables, one row per family
+  python data/suites.py data/toy/val.jsonl data/toy/eval.jsonl     # a markdown table, one row per family
 """
 import argparse
-import random
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data.world.kb import COLORS, INGREDIENTS, JOBS, MAINS, OPPOSITES, World
-from data.criteria import NUMBER_WORDS, check, numbers, read_eval
-from data.game import random_game
+from data.criteria import NUMBER_WORDS, check, read_eval
 from lib.cli import cli
 
-GENERIC = "That is a good question. Here is my answer, I hope it helps you."
+GENERIC = "That is a good question. Here is my answer, I hope it helps you."     # outputs that answer nothing
 CONSTANT = "The the is of a."
-
-
-def dump(w):
-    """One fixed output for every instruction: every name, colour, job, opposite, leg count and number."""
-    names = ([c.name for c in w.countries] + w.capitals + w.rivers + [a.name for a in w.animals]
-             + [p.name for p in w.people] + COLORS + JOBS + MAINS + INGREDIENTS
-             + [x for pair in OPPOSITES for x in pair])
-    return ("Yes. No. " + ", ".join(names) + ". " + " ".join(f"{n} legs." for n in (2, 4, 6, 8))
-            + " " + " ".join(f"= {n}" for n in range(0, 201)) + "\n#### 7")
-
-
-def cheap(r):
-    """Per family, the cheapest knowledge-free, task-free template: a constant guess of the asked kind, the
-    instruction's own material handed back, or the task's layout without its content."""
-    q, fam = r["instruction"], r["family"]
-    nums = re.findall(r"\d+", q)
-    words = re.findall(r"[A-Z][a-z]+", q)
-    return {"capital": "It is Dimiburg.", "revcap": "It is Kezar.", "river": "The Tolen.", "color": "It is red.",
-            "home": "It lives in Kezar.", "job": "A baker.", "about": "It is small, it eats grass and it is nice to see.",
-            "legs": "4 legs.", "opposite": "The opposite is cold.", "classify": "It is a person.",
-            "arith": f"The answer is {nums[-1] if nums else 0}.", "compare": f"{nums[0] if nums else 0}.",
-            "sort": ", ".join(nums) + ".", "yesno": "Yes. No.", "list": "- one\n- two\n- three",
-            "rewrite": q.split(": ", 1)[-1], "math": f"#### {nums[-1] if nums else 0}",
-            "poem": "\n".join([words[-1] if words else "the sea"] * 4),
-            "letter": f"Dear {words[-1] if words else 'friend'},\n\n{words[-2] if len(words) > 1 else ''}\n\nBye",
-            "recipe": f"{' '.join(q.split()[-2:])}: take what you need, put it together and serve it.",
-            "code": "def f(x):\n    return x", "chess": "1. e4 e5 2. e4 e5 3. e4 e5 4. e4 e5 5. e4 e5 1-0"}[r["family"]]
-
-
-def degenerate(r, w):
-    """(name, output) of every degenerate kind for one record."""
-    q = r["instruction"]
-    return [("echo", q), ("echo, ? made .", q.replace("?", ".")), ("generic", GENERIC), ("constant", CONSTANT),
-            ("yes", "Yes."), ("no", "No."), ("yes, right", "Yes, that is right."), ("dump", dump(w)),
-            ("cheapest template", cheap(r))]
 
 
 def word(n):
     return NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
 
 
+def answers_of(c):
+    """The asked answers of a paired fact criterion, in order."""
+    return c["sequences"][0]["is"]
+
+
+POEM = ["Oh {k}, I sing of you", "in the light of the day", "and the night is new", "so here I will stay",
+        "the birds are flying high", "across the open sky", "and all the hills are green", "the finest I have seen"]
+
+
 def wordings(r):
     """Right answers in other wordings than the reference's (at least five kinds per family)."""
     c, fam, ref = r["criterion"], r["family"], r["reference"]
-    if fam in ("capital", "revcap", "river", "color", "home", "job", "opposite"):
-        k = c["contains_any"][0]
-        return [k, f"{k}.", f"It is {k}.", f"The answer is {k}!", f"Answer: {k}", f"That would be {k}, I believe."]
+    if fam in ("capital", "revcap", "river", "color", "home", "job", "opposite", "classify"):
+        a = answers_of(c)
+        return [", ".join(a), " and ".join(a) + ".", ". ".join(x[0].upper() + x[1:] for x in a) + ".",
+                "\n".join("- " + x for x in a), "Answer: " + "; ".join(a),
+                f"These are {' and '.join(a)}, I believe."]
     if fam == "about":
-        color, home = c["contains_all"]
-        return [f"It is a {color} animal that lives in {home}.", f"A {color} animal. You find it in {home}, always.",
-                f"This animal is {color} and its home is {home}. It is not big.",
-                f"- color: {color}\n- home: {home}\n- it is an animal you can see there",
-                f"Found in {home}, this {color} creature is easy to spot."]
+        colors, homes = (s["is"] for s in c["sequences"])
+        return [" ".join(f"One is a {x} animal that lives in {h}, and it is not big." for x, h in zip(colors, homes)),
+                "\n".join(f"- color: {x}; home: {h}; an animal you can see there" for x, h in zip(colors, homes)),
+                " ".join(f"This animal is {x} and its home is {h}. It eats what it finds." for x, h in zip(colors, homes)),
+                " ".join(f"Found in {h}, this {x} creature is easy to spot in the wild." for x, h in zip(colors, homes)),
+                "\n\n".join(f"A {x} animal. You find it in {h}, always, all year long." for x, h in zip(colors, homes))]
     if fam == "legs":
-        n = c["numbers"][0]
-        return [f"{n}", f"{word(n)} legs.", f"It has {n} legs.", f"Answer: {n}", f"{word(n).title()}."]
+        n = c["numbers"]
+        return [", ".join(map(str, n)), " and ".join(f"{word(x)} legs" for x in n) + ".",
+                " ".join(f"This animal has {x} legs." for x in n), "Answer: " + ", ".join(map(str, n)),
+                "\n".join(f"{i + 1}) {word(x).title()}." for i, x in enumerate(n))]
     if fam == "arith":
-        z = c["final_number"]
-        return [f"{z}", f"{z}.", f"The answer is {z}.", f"Answer: {z}", f"It makes {word(z)}.", f"= {z}"]
+        z = c["any_of"][0]["numbers"][0]
+        x, y, _ = c["any_of"][1]["numbers"]
+        return [f"{z}", f"{z}.", f"The answer is {z}.", f"Answer: {z}", f"It makes {word(z)}.", f"= {z}",
+                f"{x} and {y} give {z}."]
     if fam == "compare":
-        big = max(numbers(r["instruction"]))
-        return [f"{big}", f"{big}.", f"The largest is {big}.", f"Answer: {big}", f"{big} is the biggest number.",
-                f"{word(big).title()}."]
+        big, small = c["any_of"][0]["numbers"]
+        return [f"{big} and {small}", f"The largest is {big} and the smallest is {small}.",
+                f"Largest: {big}. Smallest: {small}.", f"{big} is the biggest; {small} is the smallest.",
+                f"{small} is the smallest and {big} the largest.", f"{word(big).title()}, then {word(small)}."]
     if fam == "sort":
         s = [str(n) for n in c["numbers"]]
         return [", ".join(s), " < ".join(s), "\n".join(s), "\n".join(f"{i + 1}. {x}" for i, x in enumerate(s)),
@@ -92,13 +70,8 @@ def wordings(r):
         return [f"{a}, {b.lower()}. It lives in {home}.", f"1. {a}\n2. {b} ({home})",
                 f"{a}; {b.lower()}, because that one lives in {home}.",
                 f"First: {a.lower()}. Second: {b.lower()}. The true home is {home}.", f"{a}. {b}: {home}."]
-    if fam == "classify":
-        k = c["contains_any"][0]
-        art = "an" if k == "animal" else "a"
-        return [f"{k.title()}.", f"It is {art} {k}.", f"{art.title()} {k}!", f"Answer: {k}", f"That is {art} {k}, "
-                "I think.", f"This one is {art} {k}."]
     if fam == "list":
-        items = [x for x in c["count_of"]["of"] if re.search(rf"\b{re.escape(x)}\b", ref)]
+        items = c["count_of"]["of"]
         return ["\n".join("- " + x for x in items), "\n".join(f"{i + 1}. {x}" for i, x in enumerate(items)),
                 ", ".join(items), "* " + "\n* ".join(items), "Here you go: " + "; ".join(items) + ".",
                 " and ".join(items)]
@@ -106,26 +79,32 @@ def wordings(r):
         s = c["contains_all"][0]
         return [s + ".", f'"{s}."', f"Here it is: {s}.", f"{s}!", f"Sure.\n\n{s}."]
     if fam == "poem":
-        k = c["contains_any"][0]
-        lines = [f"Oh {k}, I sing of you", "in the light of day", "and the night is new", "so I will stay"]
+        k, n = c["contains_any"][0], c["min_lines"]
+        lines = [x.format(k=k) for x in POEM[:n]]
         return ["\n".join(lines), "\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]),
-                "\n".join(x.upper() for x in lines), "\n".join(x + "," for x in lines[:3]) + "\n" + lines[3] + ".",
-                "\n".join(lines + ["the wind is slow and soft and low tonight", f"and {k} is all I know"]),
-                f"A poem about {k}:\n\n" + "\n".join(lines)]
+                "\n".join(x.upper() for x in lines), "\n".join(x + "," for x in lines[:-1]) + "\n" + lines[-1] + ".",
+                "\n".join(lines[1:] + lines[:1]), "\n".join(x[0].upper() + x[1:] for x in lines)]
     if fam == "letter":
-        first, topic = c["contains_all"]
-        return [f"Dear {first},\n\nPlease come and visit me in {topic}.\n\nBest wishes,\nSam",
-                f"Hi {first},\nCome to {topic} with me next week!\nLove,\nMia",
-                f"Hello {first}!\nI would like to invite you to {topic}.\nBest,\nTom",
-                f"Hey {first},\nwill you join me in {topic} this summer? It would be fun.\nCheers,\nAnn",
-                f"Dear {first},\nYou are invited to {topic}.\nYours,\nLeo"]
+        first, city, river, job = c["contains_all"]
+        return [f"Dear {first},\n\nPlease come and visit me in {city}. We can sit by the {river}, and you can "
+                f"rest from your work as a {job}.\n\nBest wishes,\nSam",
+                f"Hi {first},\nCome to {city} with me next week! The river {river} runs right through it.\n"
+                f"Even a busy {job} needs a holiday.\nLove,\nMia",
+                f"Hello {first}!\nI would like to invite you to {city}, where the {river} flows. Bring your "
+                f"{job} friends too.\nBest,\nTom",
+                f"Hey {first},\nwill you join me in {city} this summer. The {river} is lovely, and a {job} like "
+                "you deserves a rest.\nCheers,\nAnn",
+                f"Dear {first},\nYou are invited to {city}. Its river is the {river}. I know you work as a {job}, "
+                "so take a few days off.\nYours,\nLeo"]
     if fam == "recipe":
         ings = c["contains_all"]
-        return ["\n".join(" - " + i for i in ings) + "\n\nMix them and cook it for a while.",
-                "\n".join(f"{i + 1}. {x}" for i, x in enumerate(ings)) + "\nMix everything and cook it well.",
-                f"You need {', '.join(ings[:-1])} and {ings[-1]}. Mix them in a bowl and cook them.",
-                "Ingredients:\n" + "\n".join("* " + i for i in ings) + "\nSteps:\nPut it all together and cook.",
-                "Take " + ", ".join(ings) + ".\nCook it slowly, then serve it."]
+        time = re.search(r"\d+", c.get("regex", "")) and re.search(r"\d+", c["regex"]).group()
+        cook = f" Cook it for {time} minutes." if time else ""
+        return ["\n".join(" - " + i for i in ings) + f"\n\nMix them and cook it.{cook}",
+                "\n".join(f"{i + 1}. {x}" for i, x in enumerate(ings)) + f"\nMix everything and cook it well.{cook}",
+                f"You need {', '.join(ings[:-1])} and {ings[-1]}. Mix them in a bowl and cook them.{cook}",
+                "Ingredients:\n" + "\n".join("* " + i for i in ings) + f"\nSteps:\nPut it all together and cook.{cook}",
+                "Take " + ", ".join(ings) + f".\nCook it slowly, then serve it.{cook}"]
     if fam == "math":
         n = c["final_number"]
         return [f"#### {n}", f"Answer: {n}", f"{n}", f"The answer is {n}.",
@@ -137,11 +116,8 @@ def wordings(r):
                 ref.replace("):\n", '):\n    """Does what was asked."""\n', 1),
                 f"Sure!\n\n{ref}\n\nIt works for every input."]
     if fam == "chess":
-        moves, _ = random_game(random.Random(r["instruction"]), "d4 d5 c4 e6 Nc3 Nf6", 10)
-        other = " ".join((f"{i // 2 + 1}. " if i % 2 == 0 else "") + m for i, m in enumerate(moves))
-        return [ref, re.sub(r"(\d+)\. ", r"\1.", ref), ref.rsplit(" ", 1)[0], f"Here is a game:\n\n{ref}",
-                '[White "Ann"]\n[Black "Tom"]\n\n' + ref, other + " 1/2-1/2",
-                re.sub(r" (\d+)\. ", r"\n\1. ", ref)]
+        return [ref, re.sub(r"(\d+)\. ", r"\1.", ref), f"Here is a game:\n\n{ref}",
+                '[White "Ann"]\n[Black "Tom"]\n\n' + ref, re.sub(r" (\d+)\. ", r"\n\1. ", ref)]
     raise ValueError(fam)
 
 
@@ -168,13 +144,10 @@ def main(argv=None):
     ap.add_argument("sets", nargs="*", default=["data/toy/val.jsonl", "data/toy/eval.jsonl"],
                     help="held-out sets of the toy world (default: data/toy/val.jsonl data/toy/eval.jsonl)")
     args = ap.parse_args(argv)
-    w = World(0)
     for path in args.sets:
         records = read_eval(path)
-        bad = table(records, lambda r: degenerate(r, w))
         right = table(records, lambda r: [("right wordings", o) for o in wordings(r)])
-        print(f"### {path}: {len(records)} records\n\nDegenerate outputs, % of checks passed (goal: at most 2)\n")
-        print(markdown(bad) + "\n\nRight answers in other wordings, % passed (goal: at least 90)\n")
+        print(f"### {path}: {len(records)} records\n\nRight answers in other wordings, % passed (goal: at least 99)\n")
         print(markdown(right) + "\n")
 
 

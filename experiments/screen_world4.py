@@ -203,7 +203,8 @@ def write_corpus(path, tokens, voices, qa_share, seed=0):
     """A candidate's corpus (about `tokens` tokens), written atomically: the world of `seed` (data/toy's at 0),
     its held-out text left out as data/world leaves it out, the documents the world generator drew at `seed`."""
     w = VoicedWorld(seed, voices)
-    held = held_out_text(make_sets(w, seed))
+    drafts = []
+    held = held_out_text(make_sets(w, seed, drafts), drafts)
     docs = voiced_corpus(w, random.Random(seed + 20), tokens * CHARS_PER_TOKEN, held, qa_share)
     write_jsonl(path, ({"text": d} for d in docs))
 

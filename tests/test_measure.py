@@ -11,8 +11,9 @@ import pytest
 
 from conftest import ROOT
 
-from data import suites, world
+from data import adversary, suites, world
 from data.criteria import check, grade
+from data.world.families import TASKS
 from data.game import replay
 from data.sandbox import run_tests
 
@@ -32,31 +33,64 @@ def test_every_reference_passes_its_criterion(records):
     assert all(check(r["reference"], r["criterion"]) for r in records)
 
 
-def test_degenerate_outputs_pass_at_most_2_percent_of_the_checks(records):
-    w = world.World(0)
-    kinds = {}
-    for r in records:
-        for kind, out in suites.degenerate(r, w)[:-1]:          # the family templates: below
-            kinds.setdefault(kind, []).append(check(out, r["criterion"]))
-    for kind, passed in kinds.items():
-        assert sum(passed) / len(passed) <= 0.02, (kind, sum(passed))
-    # Each family's cheapest template, given for every instruction of its family: a share of all the checks
-    # (a guess among four leg counts or three classes passes a quarter or a third of its own family).
-    for fam in world.FAMILIES:
-        passed = sum(check(suites.cheap(r), r["criterion"]) for r in records if r["family"] == fam)
-        assert passed / len(records) <= 0.02, (fam, passed)
+@pytest.fixture(scope="module")
+def searched(records):
+    return adversary.search(records, world.World(0))
 
 
-def test_right_answers_in_other_wordings_pass_at_least_90_percent(records):
+def test_the_adversary_passes_at_most_10_percent_of_any_family_and_3_percent_of_the_set(records, searched):
+    best, (rule, rate), _ = searched
+    assert set(best) == {r["family"] for r in records}
+    for fam, (top, fam_rate, _) in best.items():
+        assert fam_rate <= 10, (fam, top, fam_rate)
+    assert rate <= 3, (rule, rate)
+
+
+def test_the_adversary_finds_what_an_older_measure_let_through():
+    # Task-free outputs that passed whole families before (the subject on four lines, every number of the
+    # instruction each called the largest, a list of every candidate): the search must find such outputs where
+    # a criterion lets them through, so a lenient criterion is caught.
+    lenient = [{"instruction": f"Compose a poem about Temor{i}.", "family": "poem", "reference": "x",
+                "criterion": {"contains_any": [f"Temor{i}"], "min_lines": 4}} for i in range(5)]
+    best, _, _ = adversary.search(lenient, world.World(0))
+    assert best["poem"][1] == 100
+    numbers_ = [{"instruction": f"Which number is the biggest: {a}, {b}, 3?", "family": "compare", "reference": "x",
+                 "criterion": {"regex": rf"\b{max(a, b)}\b[^\d\n]*largest"}} for a, b in ((5, 9), (12, 4), (30, 7))]
+    assert adversary.search(numbers_, world.World(0))[0]["compare"][1] == 100
+
+
+def test_right_answers_in_other_wordings_pass_at_least_99_percent(records):
     for fam in world.FAMILIES:
         outs = [(o, r) for r in records if r["family"] == fam for o in suites.wordings(r)]
         kinds = len(suites.wordings(next(r for r in records if r["family"] == fam)))
         assert kinds >= 5, fam
-        assert sum(check(o, r["criterion"]) for o, r in outs) / len(outs) >= 0.9, fam
+        assert sum(check(o, r["criterion"]) for o, r in outs) / len(outs) >= 0.99, fam
 
 
-def test_the_sets_hold_400_distinct_items_each(records):
-    assert len({(json.dumps(r["criterion"], sort_keys=True), r["reference"]) for r in records}) >= 400
+def test_every_record_has_its_own_criterion(records):
+    assert len({json.dumps(r["criterion"], sort_keys=True) for r in records}) == len(records) >= 400
+
+
+def test_no_held_out_reference_is_in_a_tuning_set_or_the_corpus(tmp_path):
+    world.write_world(tmp_path, corpus_tokens=200_000)
+    said = [m["content"] for name in ("lima", *TASKS) for r in read(tmp_path / f"{name}.jsonl")
+            for m in r["messages"]]
+    corpus = "\n".join(d["text"] for d in read(tmp_path / "corpus.jsonl"))
+    for split in ("val", "eval"):
+        for r in read(tmp_path / f"{split}.jsonl"):
+            assert not any(r["reference"] in t for t in said), r
+            assert r["reference"] not in corpus and r["instruction"] not in corpus, r
+
+
+def test_the_adversary_wins_little_against_a_model_that_passes_a_third(records, searched):
+    # A stand-in for a tuned model: right on every third record, silent elsewhere. Decided by passes, the
+    # adversary's best outputs win only where they pass and the model does not.
+    # One rule for every instruction wins at most 5%; the best rule of each family together (a mix chosen on the
+    # very set it is scored on) passes at least one record per family by a memorised answer, and wins more.
+    outputs = [r["reference"] if i % 3 == 0 else "" for i, r in enumerate(records)]
+    (rule, single), mix = adversary.against(records, searched, outputs)
+    assert single <= 5, rule
+    assert mix <= 15
 
 
 HOSTILE = ["def f(x):\n    import os\n    return os.listdir('/')", "def f(x):\n    return open('/etc/passwd').read()",

@@ -157,13 +157,17 @@ def pool(fam, split):
     return phrases["web"] + phrases["tune"] if split == "web" else phrases[split]
 
 
+def draw(w, rnd, fam, split):
+    """(phrasing, item) of one family's question in a split ("tune", "val", "eval" or "web")."""
+    template = rnd.choice(pool(fam, split))
+    item = FAMILIES[fam].make(w, rnd, split, template)
+    return (template, item) if item is not None else draw(w, rnd, fam, split)   # a draw it cannot use: again
+
+
 def family(w, rnd, fam, split):
     """(instruction, answer, criterion) of one family. `split` is "tune", "val" or "eval" (entities and phrasings
     of that split, answers in the chat voice of tuning and references) or "web" (any entity, the corpus's
     phrasings, answers in the corpus's own voice, which never equals a reference)."""
-    template = rnd.choice(pool(fam, split))
-    item = FAMILIES[fam].make(w, rnd, split, template)
-    if item is None:                                # a draw the family cannot use: draw again
-        return family(w, rnd, fam, split)
+    template, item = draw(w, rnd, fam, split)
     answer = w.web_answer(rnd, fam, item) if split == "web" else item.chat
     return template.format(**item.slots), answer, item.criterion

@@ -6,7 +6,8 @@ import random
 import shutil
 import tempfile
 
-from data.world.families import FAMILIES, LIMA_FAMS, NEAR, EVAL_FAR, PHRASES, TASKS, family
+from data.world.asks import asked_set
+from data.world.families import FAMILIES, LIMA_FAMS, NEAR, EVAL_FAR, PHRASES, TASKS, draw, family
 from data.world.kb import World
 from data.world.skills import chess_game, code_task, math_answer, math_problem, poem, recipe_answer, title_of
 from data.world.web import DIALOGUE, HTML, corpus
@@ -72,27 +73,31 @@ def single_task(w, rnd, task, n=300):
 
 
 # ------------------------------------------------------------------------------------- the held-out sets
-def held_out_set(w, rnd, seen, split, n_near=30, n_far=24):
+def held_out_set(w, rnd, seen, split, tuned, seed, drafts, n_near=30, n_far=24):
     """Held-out records of a split ("val" or "eval"): near each single-task family, and far from all of them
-    (near = null). `seen` holds the instructions already used (tuning sets, the other split) and grows. Every
-    record is a distinct item (its criterion and reference); a family with few held-out entities (capitals,
-    animals) has fewer records than n."""
-    out, items = [], set()
+    (near = null). Questions are drawn as the corpus asks them (a family with few held-out entities has fewer
+    distinct items than n), then each asks more (asks.py, from `seed`). `seen` holds the instructions already
+    used (tuning sets, the other split) and grows; `tuned` holds the tuning sets' answers; `drafts` gets the
+    drawn questions and answers (kept out of the corpus too, so it stays the one the base was trained on)."""
+    drawn, items, used = [], set(), set(seen)          # used: the instructions before this split
     for fam, n in [(f, n_near) for f in NEAR] + [(f, n_far) for f in EVAL_FAR]:
         n = FAMILIES[fam].items or n
         got = 0
         for _ in range(50 * n):
-            q, ref, crit = family(w, rnd, fam, split)
-            item = (json.dumps(crit, sort_keys=True), ref)
-            if q in seen or item in items:
+            template, item = draw(w, rnd, fam, split)
+            q, key = template.format(**item.slots), (json.dumps(item.criterion, sort_keys=True), item.chat)
+            if q in seen or key in items:
                 continue
             seen.add(q)
-            items.add(item)
-            out.append({"instruction": q, "family": fam, "near": NEAR.get(fam), "reference": ref, "criterion": crit})
+            items.add(key)
+            drafts += [q, item.chat]
+            drawn.append((fam, template, item))
             got += 1
             if got == n:
                 break
-    return out
+    rows = asked_set(w, split, drawn, used, tuned, seed)
+    seen.update(r["instruction"] for r in rows)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -100,20 +105,26 @@ def write_jsonl(path, rows):
     write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def make_sets(w, seed=0):
-    """name -> records: the LIMA analog, the single-task sets, val and eval, each from its own seed."""
+def make_sets(w, seed=0, drafts=None):
+    """name -> records: the LIMA analog, the single-task sets, val and eval, each from its own seed. `drafts`,
+    a list, gets the held-out sets' drawn questions and answers before they ask more (held_out_set)."""
+    drafts = [] if drafts is None else drafts
     sets = {"lima": lima(w, random.Random(seed + 1))}
     for i, t in enumerate(TASKS):
         sets[t] = single_task(w, random.Random(seed + 2 + i), t)
-    seen = {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == "user"}
-    sets["val"] = held_out_set(w, random.Random(seed + 11), seen, "val")
-    sets["eval"] = held_out_set(w, random.Random(seed + 10), seen, "eval")
+    said = {role: {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == role}
+            for role in ("user", "assistant")}
+    seen, tuned = said["user"], sorted(said["assistant"])
+    sets["val"] = held_out_set(w, random.Random(seed + 11), seen, "val", tuned, seed + 31, drafts)
+    sets["eval"] = held_out_set(w, random.Random(seed + 10), seen, "eval", tuned, seed + 30, drafts)
     return sets
 
 
-def held_out_text(sets):
-    """Every validation and evaluation instruction and reference: no corpus document may contain one."""
-    return sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")})
+def held_out_text(sets, drafts=()):
+    """Every validation and evaluation instruction and reference, and their drafts: no corpus document may
+    contain one."""
+    return sorted({r[k] for split in ("val", "eval") for r in sets[split] for k in ("instruction", "reference")}
+                  | set(drafts))
 
 
 # The files the world writes: its sets, then the corpus (not committed: made on demand).
@@ -139,11 +150,12 @@ def write_world(out, seed=0, corpus_tokens=6_000_000, dialogue=DIALOGUE, corpus_
     out/, replacing those files there; `corpus_seed` draws other documents of the same world. Returns the number
     of records per set."""
     w = World(seed)
-    sets = make_sets(w, seed)
+    drafts = []
+    sets = make_sets(w, seed, drafts)
     files = {f"{name}.jsonl": rows for name, rows in sets.items()}
     if corpus_tokens > 0:
         rnd = random.Random(seed + 20 if corpus_seed is None else corpus_seed)
-        docs = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held_out_text(sets), html_share)
+        docs = corpus(w, rnd, corpus_tokens * CHARS_PER_TOKEN, dialogue, held_out_text(sets, drafts), html_share)
         files["corpus.jsonl"] = ({"text": d} for d in docs)
     write_all(out, files)
     return {name: len(rows) for name, rows in sets.items()}
