@@ -414,6 +414,15 @@ def first_lines(outputs, k=5):
     return {line: 100 * c / len(outputs) for line, c in lines.most_common(k)}
 
 
+def collapse(outputs, responses=()):
+    """How far a model's outputs collapsed onto a few answers: how many are distinct, the most common one's share
+    (%), and the share (%) that are a response of a tuning set verbatim (`responses`): a model that memorised
+    its tuning set answers everything with one of them."""
+    counts, known = Counter(o.strip() for o in outputs), {r.strip() for r in responses}
+    return {"distinct": len(counts), "most_common_%": 100 * counts.most_common(1)[0][1] / len(outputs),
+            "verbatim_%": pct([o.strip() in known for o in outputs])}
+
+
 def main(argv=None):
     """Print the criteria language, or check that every record of the given sets carries a valid criterion."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -160,3 +160,10 @@ def test_partial_content_earns_partial_credit():
     assert bad == 0 < half < grade("1. e4 e5 2. Nf3 Nc6", game, "Play a game.")[1]
     listing = {"count_of": {"n": 3, "of": ["baker", "cook", "nurse", "guard"]}}
     assert 0 < grade("baker", listing, "Three jobs?")[1] < grade("baker, cook", listing, "Three jobs?")[1]
+
+
+def test_collapse_counts_distinct_outputs_the_commonest_and_tuning_responses_verbatim():
+    from data.criteria import collapse
+    assert collapse(["a", "a ", "b", "c", "a"], ["c", "d"]) == {"distinct": 3, "most_common_%": 60.0,
+                                                               "verbatim_%": 20.0}
+    assert collapse(["x"], [])["verbatim_%"] == 0
