@@ -23,34 +23,7 @@ from train import build_example, collate, token_nll
 from lib.cli import Help, UserError, check_flags, cli
 from lib.conversations import align, conversation, read_pairs
 from lib.files import check_output, read_records, write_json
-from lib.report import conditions, over_seeds, pct, results_table
-
-
-# ----------------------------------------------------------------------------------------------- win rates
-def outcomes(a, b):
-    """Per instruction, 1 where a's result is higher than b's, 0.5 where they are equal, 0 where lower."""
-    if len(a) != len(b) or not a:
-        raise ValueError("win rate needs two equally long, non-empty lists")
-    return [1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b)]
-
-
-def winrate(a, b):
-    """Win rate (%) of a over b per instruction: the higher result wins, equal ones count half (Hewitt §3).
-    Results are pass/fail, or (pass, graded score) pairs. Itself against itself: 50."""
-    return 100 * statistics.mean(outcomes(a, b))
-
-
-def bootstrap_ci(values, resamples=2000, seed=0):
-    """The 95% interval of the mean of per-instruction values (e.g. paired differences) by the bootstrap:
-    the instructions resampled with replacement."""
-    v = torch.tensor(values, dtype=torch.float64)
-    boot = v[torch.randint(len(v), (resamples, len(v)), generator=torch.Generator().manual_seed(seed))].mean(1)
-    return boot.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist()
-
-
-def tie_share(a, b):
-    """The share (%) of instructions on which a and b tie: a win rate built mostly of ties says little."""
-    return 100 * sum(x == y for x, y in zip(a, b)) / len(a)
+from lib.report import bootstrap_ci, conditions, pct, results_table, versus
 
 
 # -------------------------------------------------------------------------------------- model scoring
@@ -222,17 +195,13 @@ def load(args, checkpoint):
 
 def checks(args):
     ev, graded = graded_files(args.eval)
-    return {f: pass_rates(ev, [p for p, _ in graded(f)]) for f in args.outputs}
+    return {f: {**pass_rates(ev, [p for p, _ in g]), "mean_grade_%": 100 * statistics.mean(s for _, s in g)}
+            for f, g in ((f, graded(f)) for f in args.outputs)}
 
 
 def winrates(args):
     _, graded = graded_files(args.eval)
-    res = {}
-    for cond, pairs in conditions(args.against, args.files).items():
-        rates = [winrate(graded(f), graded(ref)) for f, ref in pairs]
-        ties = statistics.mean(tie_share(graded(f), graded(ref)) for f, ref in pairs)
-        res[cond] = {**over_seeds(rates), "ties_%": ties}
-    return res
+    return {c: versus([(graded(f), graded(r)) for f, r in p]) for c, p in conditions(args.against, args.files).items()}
 
 
 def rank(args):
@@ -318,10 +287,13 @@ def parser():
     def cmd(name, text, *parents):
         return sub.add_parser(name, help=text, description=text, parents=[out, *parents], formatter_class=Help)
 
-    p = cmd("checks", "Pass rate of output files on the eval set's criteria, overall and per family.", ev)
+    p = cmd("checks", "Pass rate of output files on the eval set's criteria, overall and per family; the mean graded "
+            "score (criteria.grade's partial credit) as a diagnostic, never in a win rate.", ev)
     p.add_argument("outputs", nargs="+", help="output files (AlpacaEval list: instruction, output)")
-    cmd("winrate", "Win rates against references of the same seed: a pass beats a fail, else the higher graded "
-        "score wins; exact ties count half.", ev, vs)
+    cmd("winrate", "Win rates against references of the same seed, decided by passes: a pass beats a fail, two "
+        "passes or two fails tie. The rate is wins / (wins + losses) (n/a without a decisive pair) with its paired "
+        "bootstrap interval (95 in 100); beside it the ties' share and the paper's rate (ties half, Hewitt §3).",
+        ev, vs)
     p = cmd("rank", "Response ranking capability (Hewitt §4.2): paper-code and Eq. 3 variants.", lm, rk)
     p.add_argument("--data", required=True, help="(instruction, response) pairs: messages, Alpaca, AlpacaEval")
     p.add_argument("--limit", type=int, default=1000, help="only the first N pairs (the paper's --max_examples)")

@@ -6,7 +6,7 @@ Everything is judged with this project's code, base model and evaluation set, ne
 files are read as data (plain files inside it; a symbolic link or compiled code fails the grade). The grader checks each output
 file against the hash results.json recorded and the recorded code against the code handed in; recomputes every
 number results.json gives of the outputs (win rates and their intervals, ties, pass rates, distinct outputs,
-style shares, the differences between rows) with criteria.grades and evaluate; decodes again a few outputs, drawn
+style shares, the differences between rows) with criteria.grades and reproduce.py; decodes again a few outputs, drawn
 anew at each grading, of every row its own base model decodes (alone, or with rules it knows); and measures the
 base model's ranking, first-token rank, losses and attribution again. The tuned models' weights are not handed
 in (handin.py leaves runs/ out: too large), so their outputs are checked against their hashes and their model
@@ -21,6 +21,7 @@ import statistics
 
 import evaluate
 from data import criteria
+from experiments import reproduce
 import generate
 import rules
 from grading import OWN, ROOT, Grader, Student, inside, refusal, refused
@@ -181,28 +182,24 @@ def verify(n, root, folder, r):
     for key, d in differences.items():
         a, _, b = key.partition(" - ")
         need(a in per_ins and b in per_ins, n, f"results.json's difference {key!r} is not between two of its rows")
-        value = difference(per_ins, a, b)
+        value = reproduce.difference(per_ins, a, b)
         need(close(d, value), n, f"results.json's difference {key!r} ({d}) is not what the outputs score ({value})")
     return outs
 
 
 def recompute(records, outs):
     """What reproduce.py writes of each row from its outputs, scored here: {name: {key: value}}, and each row's
-    per-instruction outcome against IT and pass (means over seeds) for the differences between rows."""
+    outcomes against IT per pair and pass per instruction (mean over seeds) for the differences between rows. The
+    win rates are reproduce.against_it's (passes decide: lib/report.versus), so the two cannot disagree."""
     instructions, near = [x["instruction"] for x in records], [x.get("near") for x in records]
     graded = {name: [criteria.grades(records, o) for o in per] for name, per in outs.items()}
     it = graded["instruction-tuned"]
     unseen = [x["family"] in UNSEEN_FAMILIES for x in records]
     rows, per_ins = {}, {}
     for name, g in graded.items():
-        pairs = list(zip(g * len(it), it)) if len(g) == 1 else list(zip(g, it))
-        # Paired over instructions: each instruction's outcome averaged over the seeds
-        outcome = [sum(o) / len(pairs) for o in zip(*(evaluate.outcomes(a, b) for a, b in pairs))]
+        wins, outcome = reproduce.against_it(g, it)
         per_ins[name] = (outcome, [sum(p for p, _ in x) / len(g) for x in zip(*g)])
-        rows[name] = {"win_rate_vs_it": [evaluate.winrate(a, b) for a, b in pairs],
-                      "win_rate_ci95": [100 * x for x in evaluate.bootstrap_ci(outcome)],
-                      "ties_%": [evaluate.tie_share(a, b) for a, b in pairs],
-                      "pass_rate": [100 * sum(x for x, _ in s) / len(s) for s in g],
+        rows[name] = {**wins, "pass_rate": [100 * sum(x for x, _ in s) / len(s) for s in g],
                       "pass_rate_unseen_families": [100 * sum(x for (x, _), u in zip(s, unseen) if u)
                                                     / max(1, sum(unseen)) for s in g],
                       "distinct": [len(set(o)) for o in outs[name]]}
@@ -210,14 +207,6 @@ def recompute(records, outs):
             stats = criteria.output_stats(list(zip(instructions, outs[name][0])), near=near)
             rows[name]["style_near_far_%"] = stats["style_near_vs_far_%"][STYLE[name]]
     return rows, per_ins
-
-
-def difference(per_ins, a, b):
-    """Row a minus row b, paired over instructions, with bootstrap intervals, as reproduce.py writes it."""
-    d = [[x - y for x, y in zip(per_ins[a][k], per_ins[b][k])] for k in (0, 1)]
-    ci = [[100 * x for x in evaluate.bootstrap_ci(v)] for v in d]
-    return {"win_rate": 100 * statistics.mean(d[0]), "win_rate_ci95": ci[0], "checks": 100 * statistics.mean(d[1]),
-            "checks_ci95": ci[1]}
 
 
 BASE = {}                                           # the base model and its measures, made once per grading

@@ -7,16 +7,18 @@ For each seed it tunes the base model (checkpoints/toy-base) on the LIMA analog 
 reference of every win rate), response tuning and Instruction Modelling, and on each single-task set; decodes
 the held-out evaluation set greedily with every model, and with the base model alone and with the rules (all,
 and each ablation of Table 4); then scores each output against its record's criterion, and reports win rates
-against the instruction-tuned model of the same seed (a pass beats a fail, then the higher graded score of
-criteria.grade wins, exact ties count half), mean and spread over seeds. Also: the
-response ranking capability of the base and the LIMA-tuned models (Table 2), single-task style on near vs far
-instructions (§5.2), instruction attribution (Wu et al.) and IM's train vs held-out loss.
+against the instruction-tuned model of the same seed, decided by passes alone (a pass beats a fail, two passes or
+two fails tie; wins / (wins + losses) with its paired bootstrap interval, beside the ties' share and the
+paper-style rate that counts ties half), mean and spread over seeds. Also: the response ranking capability of
+the base and the LIMA-tuned models (Table 2), single-task style on near vs far instructions (§5.2), instruction
+attribution (Wu et al.) and IM's train vs held-out loss.
 
 Every step writes its result under --out. A rerun skips what finished (a model's ranking and attribution measures
 too, while the checkpoint, the data and the code are the same), resumes a training run or a decoding that was
 interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
 import functools
+import math
 import os
 import statistics
 import sys
@@ -37,7 +39,8 @@ from lib.conversations import align, load_conversations
 from lib.files import write_atomic, write_json
 from lib.generation import outputs_made_of
 from lib.provenance import CODE, code_sha256, differences, fingerprint, kept, sha256, stale
-from lib.report import mean_std, pyplot, table, wilson
+from lib.report import (bootstrap_ci, decisive_rates, interval as bootstrap_interval, mean_std, outcomes, over_seeds,
+                        pyplot, resample, table, versus, wilson)
 from lib.run import run_made_of
 
 # condition: (train.py mode, data set, epochs). The epochs were chosen on the validation set as the paper chose
@@ -190,42 +193,77 @@ def train_and_decode(args, rule_sets, wanted, eval_path, records):
 
 
 # ------------------------------------------------------------------------------ one function a table
+WIN_RATE = ("Win rate against the instruction-tuned model of the same seed, decided by passes alone: on an "
+            "instruction a pass beats a fail, two passes or two fails are a tie; the rate is wins / (wins + "
+            "losses) over the decisive instructions (n/a where there is none), the mean over seeds, with the "
+            "paired bootstrap 95% interval (instructions resampled with their outcome in every seed, the rate "
+            "recomputed on each resample, those without a decisive instruction skipped). Partial credit "
+            "(data/criteria.py grade) decides nothing: a fixed dump of names and numbers, which passes nothing, "
+            "could win on it (README.md). 'Ties %': the instructions both or neither pass. 'Paper-style': ties "
+            "count half, (wins + ties / 2) / n, as Hewitt et al. (§3) and AlpacaEval count them, beside the "
+            "paper's column.")
+
+
+def against_it(graded, it):
+    """A row's win rates against IT as results.json keeps them (lib/report.versus: decided by passes), from its
+    criteria.grades per seed (one set: against every IT seed), and its outcomes per pair (for differences)."""
+    pairs = list(zip(graded * len(it), it)) if len(graded) == 1 else list(zip(graded, it))
+    v = versus(pairs)
+    return ({"win_rate_vs_it": v["decisive"]["per_seed"], "win_rate_ci95": v["decisive"]["ci95"],
+             "ties_%": v["ties"]["per_seed"], "paper_win_rate_vs_it": v["paper"]["per_seed"]},
+            [outcomes(a, b) for a, b in pairs])
+
+
+def rate(x, ci=None, sign=""):
+    """A rate (sign '+': a difference) for the tables, with its interval: 'n/a' where it is undefined (a win rate
+    without a decisive instruction)."""
+    if x is None:
+        return "n/a"
+    return f"{x:{sign}.1f}" + ("" if ci is None else f" [{ci[0]:{sign}.1f}, {ci[1]:{sign}.1f}]")
+
+
 def win_rates(args, results, records):
-    """The main table: checks passed, on unseen families, win rate against IT with its interval, ties,
-    distinct outputs. Returns ({name: its measures}, markdown, {name: (outcome, passed) per instruction})."""
+    """The main table: checks passed, on unseen families, win rate against IT with its interval, ties, the
+    paper-style rate, distinct outputs. Returns ({name: its measures}, markdown, {name: (outcomes per pair,
+    share of seeds passing) per instruction})."""
     it = [graded for _, graded in results["instruction-tuned"]]
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows, per_ins, res = [], {}, {}
     for name, per_seed in results.items():
         graded = [g for _, g in per_seed]
-        pairs = list(zip(graded * len(it), it)) if len(graded) == 1 else list(zip(graded, it))
-        wins = [evaluate.winrate(a, b) for a, b in pairs]
-        ties = [evaluate.tie_share(a, b) for a, b in pairs]
+        wins, outcome = against_it(graded, it)
         rates = [100 * sum(p for p, _ in g) / len(g) for g in graded]
         far = [100 * sum(p for (p, _), u in zip(g, unseen) if u) / max(1, sum(unseen)) for g in graded]
-        (w, _), (r, rs), (f, fs) = mean_std(wins), mean_std(rates), mean_std(far)
-        # Paired over instructions: each instruction's outcome averaged over the seeds, then resampled.
-        outcome = [sum(o) / len(pairs) for o in zip(*(evaluate.outcomes(a, b) for a, b in pairs))]
+        (r, rs), (f, fs), (t, _), (pw, _) = (mean_std(x) for x in (rates, far, wins["ties_%"],
+                                                                   wins["paper_win_rate_vs_it"]))
         per_ins[name] = (outcome, [sum(p for p, _ in x) / len(graded) for x in zip(*graded)])
-        ci = [100 * x for x in evaluate.bootstrap_ci(outcome)]
         distinct = [len(set(outs)) for outs, _ in per_seed]
-        res[name] = {"win_rate_vs_it": wins, "win_rate_ci95": ci, "ties_%": ties, "pass_rate": rates,
-                     "pass_rate_unseen_families": far, "distinct": distinct}
+        res[name] = {**wins, "pass_rate": rates, "pass_rate_unseen_families": far, "distinct": distinct}
+        w = over_seeds(wins["win_rate_vs_it"])["winrate_%"]
         is_it = name == "instruction-tuned"
         rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}",
-                     "-" if is_it else f"{w:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]",
-                     "-" if is_it else f"{sum(ties) / len(ties):.0f}", f"{statistics.mean(distinct):.0f}",
-                     PAPER.get(name, "-")])
+                     *(["-"] * 3 if is_it else [rate(w, wins["win_rate_ci95"]), f"{t:.0f}", rate(pw)]),
+                     f"{statistics.mean(distinct):.0f}", PAPER.get(name, "-")])
     md = (f"Toy world, {len(records)} held-out instructions ({args.split}.jsonl), seeds {args.seeds}, greedy, at "
-          f"most {args.max_new_tokens} new tokens. Win rate against the instruction-tuned model of the same seed: "
-          "a pass beats a fail, equal results go to the output that meets more of the criterion's checks "
-          "(data/criteria.py grade), exact ties count half; mean over seeds with the paired bootstrap 95% "
-          "interval over instructions. Checks: mean ± std over seeds. 'Unseen families': the instructions of "
-          "families no tuning set has. 'Distinct': different outputs in the row (mean over seeds).\n\n"
+          f"most {args.max_new_tokens} new tokens. {WIN_RATE} Checks: mean ± std over seeds. 'Unseen families': "
+          "the instructions of families no tuning set has. 'Distinct': different outputs in the row (mean over "
+          "seeds).\n\n"
           + table(["model", "checks passed %", "unseen families %", "win rate vs IT % [95% CI]", "ties %",
-                   "distinct", "paper (Llama-2-7B, AlpacaEval LC)"], rows))
+                   "paper-style win rate %", "distinct", "paper (Llama-2-7B, AlpacaEval LC)"], rows))
     return res, md, per_ins
+
+
+def difference(per_ins, a, b):
+    """Row a minus row b (results.json's differences), paired over instructions, with bootstrap 95% intervals:
+    the win rates against IT (both recomputed on each resample of the instructions, as in the main table) and
+    the checks passed (each instruction's share of seeds)."""
+    (oa, pa), (ob, pb) = per_ins[a], per_ins[b]
+    draws, d = resample(len(pa)), [x - y for x, y in zip(pa, pb)]
+    win = (decisive_rates(oa) - decisive_rates(ob))[0].item()
+    return {"win_rate": None if math.isnan(win) else win,
+            "win_rate_ci95": bootstrap_interval(decisive_rates(oa, draws) - decisive_rates(ob, draws)),
+            "checks": 100 * statistics.mean(d), "checks_ci95": [100 * x for x in bootstrap_ci(d)]}
 
 
 def differences_table(per_ins):
@@ -233,14 +271,13 @@ def differences_table(per_ins):
     res, rows = {}, []
     for a, b in FINDINGS:
         if a in per_ins and b in per_ins:
-            d = [[x - y for x, y in zip(per_ins[a][k], per_ins[b][k])] for k in (0, 1)]
-            ci = [[100 * x for x in evaluate.bootstrap_ci(v)] for v in d]
-            res[f"{a} - {b}"] = {"win_rate": 100 * statistics.mean(d[0]), "win_rate_ci95": ci[0],
-                                 "checks": 100 * statistics.mean(d[1]), "checks_ci95": ci[1]}
-            rows.append([f"{a} − {b}"] + [f"{100 * statistics.mean(v):+.1f} [{c[0]:+.1f}, {c[1]:+.1f}]"
-                                          for v, c in zip(d, ci)])
-    md = "" if not rows else ("\nDifferences between rows (points), paired over instructions (each averaged over "
-                              "the seeds), with the bootstrap 95% interval\n\n"
+            d = res[f"{a} - {b}"] = difference(per_ins, a, b)
+            rows.append([f"{a} − {b}", rate(d["win_rate"], d["win_rate_ci95"], "+"),
+                         rate(d["checks"], d["checks_ci95"], "+")])
+    md = "" if not rows else ("\nDifferences between rows (points), paired over instructions, with the bootstrap "
+                              "95% interval: the win rate vs IT as above (decided by passes, over the decisive "
+                              "instructions; each resample recomputes both rows' rates), and the checks passed "
+                              "(each instruction's share of the seeds)\n\n"
                               + table(["comparison", "win rate vs IT", "checks passed"], rows))
     return res, md
 
@@ -387,13 +424,15 @@ def figure(conditions, path, n):
         return
     names = [c for c in conditions if c != "instruction-tuned"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    wins = [sum(conditions[c]["win_rate_vs_it"]) / len(conditions[c]["win_rate_vs_it"]) for c in names]
-    low, high = ([w - conditions[c]["win_rate_ci95"][0] for w, c in zip(wins, names)],
-                 [conditions[c]["win_rate_ci95"][1] - w for w, c in zip(wins, names)])
+    # A rate without a decisive instruction (None) is no bar
+    wins = [over_seeds(conditions[c]["win_rate_vs_it"])["winrate_%"] for c in names]
+    wins = [math.nan if w is None else w for w in wins]
+    ci = [conditions[c]["win_rate_ci95"] or [w, w] for w, c in zip(wins, names)]
+    low, high = [w - lo for w, (lo, _) in zip(wins, ci)], [hi - w for w, (_, hi) in zip(wins, ci)]
     checks = [sum(conditions[c]["pass_rate"]) / len(conditions[c]["pass_rate"]) for c in names]
     spans = [wilson(p, n) for p in checks]
     ax.bar([i for i in range(len(names))], wins, width=0.4, yerr=[low, high], capsize=2,
-           label="win rate vs IT % (bootstrap 95% interval)")
+           label="win rate vs IT % (passes decide; ties left out; bootstrap 95% interval)")
     ax.bar([i + 0.4 for i in range(len(names))], checks, width=0.4, capsize=2, label="checks passed % (Wilson)",
            yerr=[[p - lo for p, (lo, _) in zip(checks, spans)], [hi - p for p, (_, hi) in zip(checks, spans)]])
     it = conditions["instruction-tuned"]["pass_rate"]

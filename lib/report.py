@@ -1,7 +1,10 @@
-"""Results over seeds and the tables and figures that report them: means, shares, which output files a
-comparison pairs, markdown tables."""
+"""Results over seeds and the tables and figures that report them: win rates against a reference (how they are
+decided), means, shares, intervals, which output files a comparison pairs, markdown tables."""
+import math
 import statistics
 import sys
+
+import torch
 
 from lib.cli import UserError
 
@@ -11,10 +14,29 @@ def mean_std(xs):
     return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
-def over_seeds(rates):
-    """A win rate over seeds as the tables report it: mean, spread and each seed's."""
-    mean, std = mean_std(rates)
-    return {"winrate_%": mean, "std": std, "per_seed": rates}
+def over_seeds(rates, name="winrate_%"):
+    """A result over seeds as the tables report it: mean and spread of the seeds where it is defined (None where
+    none is: a win rate without a decisive pair), and each seed's."""
+    known = [r for r in rates if r is not None]
+    mean, std = mean_std(known) if known else (None, None)
+    return {name: mean, "std": std, "per_seed": rates}
+
+
+def resample(n, resamples=2000, seed=0):
+    """The bootstrap's resamples of n instructions: indices [resamples, n], drawn with replacement."""
+    return torch.randint(n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+
+
+def interval(boot):
+    """The 95% interval of a statistic's bootstrap values (float64), skipping those where it is undefined (NaN);
+    None if none is left."""
+    kept = boot[~boot.isnan()]
+    return kept.quantile(torch.tensor([.025, .975], dtype=torch.float64)).tolist() if len(kept) else None
+
+
+def bootstrap_ci(values):
+    """The 95% interval of the mean of per-instruction values (e.g. paired differences) by the bootstrap."""
+    return interval(torch.tensor(values, dtype=torch.float64)[resample(len(values))].mean(1))
 
 
 def wilson(p, n):
@@ -28,6 +50,49 @@ def wilson(p, n):
 def pct(xs):
     """The share of true values, in %; None for none."""
     return 100 * statistics.mean(xs) if xs else None
+
+
+# ----------------------------------------------------------------------------------------------- win rates
+def outcomes(a, b):
+    """Per instruction, 1 where a passes and b fails (a win), -1 where b passes and a fails (a loss), 0 where both
+    or neither pass (a tie). a, b: passes, or criteria.grades' (passed, score) pairs, whose score never decides:
+    partial credit can be won by a dump of names and numbers that passes nothing (README.md)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("win rate needs two equally long, non-empty lists")
+    a, b = ([x[0] if isinstance(x, (tuple, list)) else x for x in v] for v in (a, b))
+    return [int(bool(x)) - int(bool(y)) for x, y in zip(a, b)]
+
+
+def decisive_rates(per_seed, draws=None):
+    """The win rate (%) over the decisive pairs, wins / (wins + losses), of outcomes per seed (the mean of the
+    seeds that have a decisive pair) on each row of instruction indices `draws` [R, n] (None: all, once): float64
+    [R], NaN where no seed has one (itself against itself): undefined, never 50."""
+    o = torch.tensor(per_seed, dtype=torch.int8)[:, torch.arange(len(per_seed[0]))[None] if draws is None else draws]
+    wins, losses = (o == 1).sum(-1).double(), (o == -1).sum(-1).double()               # [S, R] each
+    return (100 * wins / (wins + losses)).nanmean(0)
+
+
+def decisive_winrate(a, b):
+    """Win rate (%) of a over b on the instructions that one passes and the other fails; None if there is none."""
+    rate = decisive_rates([outcomes(a, b)])[0].item()
+    return None if math.isnan(rate) else rate
+
+
+def paper_winrate(a, b):
+    """Hewitt §3's and AlpacaEval's win rate (%), ties counting half: (wins + ties / 2) / n."""
+    return 100 * statistics.mean((1 + o) / 2 for o in outcomes(a, b))
+
+
+def versus(pairs):
+    """Win rates of (results, the reference's results) per seed, each seed's and over seeds: the decisive rate
+    with its paired bootstrap 95% interval (instructions resampled, each with its outcome in every seed; the
+    rate over seeds recomputed per resample, those with no decisive pair skipped), the share of ties, and the
+    paper-style rate for comparison with the paper."""
+    per_seed = [outcomes(a, b) for a, b in pairs]
+    return {"decisive": {**over_seeds([decisive_winrate(a, b) for a, b in pairs]),
+                         "ci95": interval(decisive_rates(per_seed, resample(len(per_seed[0]))))},
+            "ties": over_seeds([100 * o.count(0) / len(o) for o in per_seed], "share_%"),
+            "paper": over_seeds([paper_winrate(a, b) for a, b in pairs])}
 
 
 def seed_pairs(files, against):
@@ -57,7 +122,7 @@ def fmt(x):
         return " / ".join(map(fmt, x))
     if isinstance(x, float):
         return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
-    return "-" if x is None else str(x)
+    return "n/a" if x is None else str(x)
 
 
 def table(header, rows):

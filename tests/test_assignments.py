@@ -336,14 +336,14 @@ def test_compiled_code_in_the_handin_is_refused_or_never_read(student, tmp_path)
 
 
 def test_a_handins_own_scoring_code_is_never_used(tmp_path):
-    """Issue 33's attack: a hand-in whose evaluate.winrate returns 99, with results.json saying 99 and the
-    recorded hash of evaluate.py updated. The lecturer's evaluate scores it: no point. The same hand-in with the
-    solution's evaluate.py passes (the control, in this process)."""
+    """Issue 33's attack: a hand-in whose win rate (lib/report.decisive_winrate, which reproduce.py uses) returns
+    99, with results.json saying 99 and the recorded code hashes updated. The lecturer's code scores it: no point.
+    The same hand-in with the solution's code passes (the control, in this process)."""
     h = handin_copy(ROOT, tmp_path / "handin")
     rehash(h, 6)
     experiments().check_6(str(h))
-    with open(h / "evaluate.py", "a") as f:
-        f.write("\n\ndef winrate(a, b):\n    return 99.0\n")
+    with open(h / "lib" / "report.py", "a") as f:
+        f.write("\n\ndef decisive_winrate(a, b):\n    return 99.0\n")
 
     def ninety_nine(r):
         for c in r["conditions"].values():
@@ -615,7 +615,7 @@ def test_made_up_base_outputs_fail_when_decoded_again(handin):
         for name, row in rows.items():
             r["conditions"][name].update(row)
         for key in r["differences"]:
-            r["differences"][key] = x.difference(per_ins, *key.split(" - "))
+            r["differences"][key] = x.reproduce.difference(per_ins, *key.split(" - "))
     edit_json(results(h, 4), forge)
     fails(4, h, "is not what the base model decodes")
 

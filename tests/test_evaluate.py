@@ -110,11 +110,60 @@ def outputs(texts, order=(0, 1, 2, 3)):
 
 
 # ----------------------------------------------------------------------------- checks and win rates
-def test_winrate_of_a_file_against_itself_is_50_and_ties_count_half():
-    a, b = [True, False, True, False], [False, False, True, True]
-    assert evaluate.winrate(a, a) == 50.0
-    assert evaluate.winrate(a, b) == 100 * (1 + 0.5 + 0.5 + 0) / 4
-    assert evaluate.winrate(a, b) + evaluate.winrate(b, a) == 100.0
+def test_a_pass_beats_a_fail_and_ties_are_left_out_of_the_decisive_rate():
+    a, b = [True, False, True, False, True], [False, False, True, True, False]
+    assert report.outcomes(a, b) == [1, 0, 0, -1, 1]
+    assert report.decisive_winrate(a, b) == 100 * 2 / 3                  # 2 wins, 1 loss; the 2 ties left out
+    assert report.decisive_winrate(a, b) + report.decisive_winrate(b, a) == 100.0
+    # The graded score never decides: a pass scored 0 beats a fail scored 1, two fails or two passes tie
+    assert report.outcomes([(True, 0.0), (False, 0.9), (True, 0.1)], [(False, 1.0), (False, 0.1), (True, 1.0)]) \
+        == [1, 0, 0]
+    v = report.versus([(a, b)])
+    assert v["ties"]["per_seed"] == [40.0] and v["decisive"]["per_seed"] == [100 * 2 / 3]
+
+
+def test_paper_style_rate_counts_ties_half():
+    g = torch.Generator().manual_seed(1)
+    a, b = (torch.rand(50, generator=g) < p for p in (0.5, 0.4))
+    a, b = a.tolist(), b.tolist()
+    o = report.outcomes(a, b)
+    wins, ties = o.count(1), o.count(0)
+    assert 0 < wins and 0 < ties and 0 < o.count(-1)
+    assert report.paper_winrate(a, b) == pytest.approx(100 * (wins + ties / 2) / len(a))
+    assert report.paper_winrate(a, a) == 50.0                           # itself: all ties, half each
+
+
+def test_a_dump_that_passes_nothing_wins_nothing():
+    reference = [True, False, True, False]
+    dump = [(False, 1.0)] * 4                                       # every partial credit, no pass
+    assert report.decisive_winrate(dump, reference) == 0.0
+    assert report.versus([(dump, reference)])["decisive"]["ci95"] == [0.0, 0.0]
+    assert report.paper_winrate(dump, reference) == 25.0             # half of the two ties: what the paper counts
+
+
+def test_no_decisive_pair_is_no_rate_not_50():
+    a, fails = [True, False, True], [False, False, False]
+    assert report.decisive_winrate(a, a) is None and report.decisive_winrate(fails, fails) is None
+    v = report.versus([(a, a), (fails, fails)])
+    assert v["decisive"] == {"winrate_%": None, "std": None, "per_seed": [None, None], "ci95": None}
+    assert v["ties"]["per_seed"] == [100.0, 100.0] and v["paper"]["winrate_%"] == 50.0
+    assert "| decisive.winrate_% | n/a |" in report.results_table({"x": v}).replace("  ", " ")
+    # Over seeds, a seed with no decisive pair is left out of the mean, not counted as 50
+    assert report.versus([(a, fails), (a, a)])["decisive"] == {"winrate_%": 100.0, "std": 0.0,
+                                                           "per_seed": [100.0, None], "ci95": [100.0, 100.0]}
+
+
+def test_the_interval_contains_the_rate_and_is_paired_over_seeds():
+    g = torch.Generator().manual_seed(0)
+    seeds = [[(torch.rand(120, generator=g) < p).tolist() for p in (0.5, 0.35)] for _ in range(3)]
+    for pairs in ([seeds[0]], seeds):
+        d = report.versus(pairs)["decisive"]
+        low, high = d["ci95"]
+        assert low < d["winrate_%"] < high and high - low < 40
+        assert d["winrate_%"] == pytest.approx(sum(d["per_seed"]) / len(pairs))
+    # Resamples without a decisive pair are skipped: one decisive instruction of 40 still gives an interval
+    one = report.versus([([True] + [False] * 39, [False] * 40)])["decisive"]
+    assert one["per_seed"] == [100.0] and one["ci95"] == [100.0, 100.0]
 
 
 def test_tables_and_mean_std():
@@ -122,7 +171,7 @@ def test_tables_and_mean_std():
     assert m == 60.0 and s == pytest.approx(200 ** 0.5) and mean_std([5.0]) == (5.0, 0.0)
     assert report.table(["a", "b"], [["x", 1.25]]).splitlines() == ["| a | b |", "|---|---|", "| x | 1.25 |"]
     assert report.results_table({"f": {"w": 50.0, "per": [1, 2], "by": {"q": None}}}).splitlines() == [
-        "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50.0 | 1 / 2 | - |"]
+        "|  | w | per | by.q |", "|---|---|---|---|", "| f | 50.0 | 1 / 2 | n/a |"]
 
 
 def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypatch, capsys):
@@ -142,15 +191,22 @@ def test_checks_and_winrate_cli_match_outputs_by_instruction(tmp_path, monkeypat
         assert why in capsys.readouterr().err
     assert res[str(good)]["pass"] == 100.0 and res[str(bad)]["pass"] == 25.0    # the k-th duplicate matches k-th
     assert res[str(bad)]["by_family"] == {"math": 0.0, "poem": 0.0, "qa": 50.0}
+    assert 0 < res[str(bad)]["mean_grade_%"] < res[str(good)]["mean_grade_%"] <= 100    # a diagnostic beside
     code = run_cli(monkeypatch, "winrate", "--eval", ev, "--against", f"{it1},{it2}", "--files", f"{good},{good}",
                    "--files", f"{it1},{it2}", "--files", str(bad), "--json", tmp_path / "w.json")
     assert code == 0
     w = json.loads((tmp_path / "w.json").read_text())
-    assert w[f"{good},{good}"]["per_seed"] == [100 * 3.5 / 4, 50.0]          # vs it1: 3 wins 1 tie; vs it2: ties
-    assert w[f"{it1},{it2}"]["per_seed"] == [50.0, 50.0] and w[f"{it1},{it2}"]["std"] == 0.0
-    assert w[str(bad)]["per_seed"] == [100 * 2.0 / 4, 100 * 0.5 / 4]       # one output set against every seed
+    good2, same, once = w[f"{good},{good}"], w[f"{it1},{it2}"], w[str(bad)]
+    # vs it1: 3 wins, 1 tie; vs it2: all ties, no decisive pair (left out of the mean)
+    assert good2["decisive"]["per_seed"] == [100.0, None] and good2["decisive"]["winrate_%"] == 100.0
+    assert good2["ties"]["per_seed"] == [25.0, 100.0] and good2["paper"]["per_seed"] == [100 * 3.5 / 4, 50.0]
+    assert same["decisive"] == {"winrate_%": None, "std": None, "per_seed": [None, None], "ci95": None}
+    # One output set against every seed: vs it1 a win and a loss, vs it2 three losses and a tie
+    assert once["decisive"]["per_seed"] == [50.0, 0.0] and once["paper"]["per_seed"] == [50.0, 100 * 0.5 / 4]
+    low, high = once["decisive"]["ci95"]
+    assert low <= once["decisive"]["winrate_%"] == 25.0 <= high
     out = capsys.readouterr()
-    assert "| winrate_% |" in out.out and "paper's judge" in out.err
+    assert "| decisive.winrate_% | 100.0 | n/a | 25.0 |" in out.out and "paper's judge" in out.err
     assert f"alpaca_eval --model_outputs {good} --reference_outputs {it1}" in out.err
     assert run_cli(monkeypatch, "winrate", "--eval", ev, "--against", str(it1), "--files", f"{it1},{it2}") == 2
     assert "2 files against 1 references" in capsys.readouterr().err

@@ -30,11 +30,14 @@ def test_reproduce_whole_table_tiny(tmp_path, monkeypatch):
     res = json.loads((out / "results.json").read_text())
     names = ["base", *reproduce.RULE_SETS, *reproduce.CONDITIONS]
     assert list(res["conditions"]) == names
-    assert res["conditions"]["instruction-tuned"]["win_rate_vs_it"] == [50.0]
+    it = res["conditions"]["instruction-tuned"]               # itself: all ties, no decisive instruction
+    assert it["win_rate_vs_it"] == [None] and it["win_rate_ci95"] is None
+    assert it["ties_%"] == [100.0] and it["paper_win_rate_vs_it"] == [50.0]
     assert "ranking" in res["conditions"]["base"] and "attribution" in res["conditions"]["response-tuned"]
     assert "style_near_far_%" in res["conditions"]["poetry"]
     md = (out / "results.md").read_text()
     assert "| response-tuned |" in md and "43.3" in md and "| all rules, ramp 8 |" in md
+    assert "decided by passes alone" in md and "| paper-style win rate % |" in md
     # A rerun with nothing changed scores no model again, and writes the same tables.
     import evaluate
     first = (out / "results.json").read_text()
@@ -146,6 +149,31 @@ def test_probe_formats_tiny(tmp_path, capsys):
     probe_formats.main(["--checkpoint", base, "--max-new-tokens", "2"])
     out = capsys.readouterr().out
     assert all(f"| {name} | " in out for name in probe_formats.FORMATS)
+
+
+def test_win_rates_and_differences_are_decided_by_passes_not_grades():
+    from experiments import reproduce
+    it = [[(True, 1.0), (False, 0.9), (False, 0.2), (True, 0.5)],
+          [(True, 1.0), (True, 0.9), (False, 0.2), (False, 0.5)]]
+    dump = [[(False, 1.0)] * 4]                            # all the partial credit there is, no pass
+    low = [[(False, 0.0)] * 4]                             # the same passes, no credit
+    good = [[(True, 0.1), (False, 0.0), (True, 0.0), (True, 0.0)]]
+    rows = {name: reproduce.against_it(g, it) for name, g in [("dump", dump), ("low", low), ("good", good)]}
+    # One output set against each IT seed; a dump wins nothing, whatever its grade
+    assert rows["dump"][0] == rows["low"][0] == {"win_rate_vs_it": [0.0, 0.0], "win_rate_ci95": [0.0, 0.0],
+                                                 "ties_%": [50.0, 50.0], "paper_win_rate_vs_it": [25.0, 25.0]}
+    # good vs IT seed 1: a win, three ties; vs seed 2: a win, a loss, a tie and a win
+    assert rows["good"][0]["win_rate_vs_it"] == [100.0, 100 * 2 / 3]
+    assert rows["good"][0]["paper_win_rate_vs_it"] == [100 * 2.5 / 4, 100 * 2.5 / 4]
+    per_ins = {name: (outcome, [sum(p for p, _ in x) / len(g) for x in zip(*g)])
+               for (name, (_, outcome)), g in zip(rows.items(), (dump, low, good))}
+    same = reproduce.difference(per_ins, "dump", "low")
+    assert same["win_rate"] == 0.0 and same["win_rate_ci95"] == [0.0, 0.0] and same["checks"] == 0.0
+    d = reproduce.difference(per_ins, "good", "dump")
+    assert d["win_rate"] == pytest.approx(100 * 5 / 6) and d["checks"] == 75.0
+    assert d["win_rate_ci95"][0] <= d["win_rate"] <= d["win_rate_ci95"][1]
+    itself = {"it": (reproduce.against_it(it, it)[1], [0.5] * 4)}
+    assert reproduce.difference(itself, "it", "it")["win_rate"] is None and reproduce.rate(None) == "n/a"
 
 
 def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
