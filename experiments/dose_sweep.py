@@ -63,7 +63,7 @@ def main(argv=None):
         rows.append([f"{d:g}", f"{res['base']['first_token_rank']:g}", reproduce.interval(base, "code_mean_token"),
                      reproduce.interval(it, "code_mean_token"), reproduce.interval(base, "swap_control")]
                     + [f"{res[r]['pass_rate'][0]:.1f}" for r in ROWS]
-                    + [f"{res[r]['win_rate_vs_it'][0]:.1f}" for r in ROWS[1:]])
+                    + [reproduce.rate(res[r]['win_rate_vs_it'][0]) for r in ROWS[1:]])
     md = (f"Dialogue share of continued pretraining ({args.tokens} tokens) vs the premise and instruction following, "
           f"on {args.split}.jsonl: the base's median rank of the reference's first token after the chat prompt, "
           f"its same-family ranking (IT's beside it) and swapped-instruction control with 95% intervals over pairs; "

@@ -18,19 +18,20 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import evaluate
 from data import criteria
 from experiments import reproduce
 from lib.cli import UserError, cli
 from lib.conversations import align
 from lib.files import write_atomic, write_json
-from lib.report import table
+from lib.report import decisive_winrate, table
 
 SWEPT = [name for name in reproduce.CONDITIONS if name != "instruction-modelling"]
 
 
 def choose(scores, paper):
-    """The count with the highest score; ties to the paper's count, else to the fewest epochs."""
+    """The count with the highest score (an undefined win rate, no decisive instruction, lowest); ties to the
+    paper's count, else to the fewest epochs."""
+    scores = {e: -1 if s is None else s for e, s in scores.items()}
     best = max(scores.values())
     tied = [e for e, s in scores.items() if s == best]
     return paper if paper in tied else min(tied)
@@ -68,13 +69,13 @@ def main(argv=None):
     it = graded["instruction-tuned", chosen["instruction-tuned"]]
     for name in SWEPT[1:]:
         for epochs in args.grid:
-            score[name, epochs] = evaluate.winrate(graded[name, epochs], it)
+            score[name, epochs] = decisive_winrate(graded[name, epochs], it)
         chosen[name] = choose({e: score[name, e] for e in args.grid}, paper[name])
     chosen["instruction-modelling"] = chosen["instruction-tuned"]
     rows = [[name, "checks %" if name == "instruction-tuned" else "win % vs IT"]
-            + [f"{score[name, e]:.1f}" for e in args.grid] + [str(paper[name]), str(chosen[name])] for name in SWEPT]
+            + [reproduce.rate(score[name, e]) for e in args.grid] + [str(paper[name]), str(chosen[name])] for name in SWEPT]
     md = (f"Tuning epochs on val.jsonl, seed {args.seed}: instruction tuning by checks passed, every other "
-          f"condition by win rate against the chosen instruction tuning ({chosen['instruction-tuned']} epochs); "
+          f"condition by win rate (decided by passes) against the chosen instruction tuning ({chosen['instruction-tuned']} epochs); "
           "Instruction Modelling reuses instruction tuning's count\n\n"
           + table(["condition", "score", *[f"{e} epochs" for e in args.grid], "paper", "chosen"], rows))
     write_json(os.path.join(args.out, "epochs.json"),

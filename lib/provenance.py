@@ -53,7 +53,7 @@ CODE = {"train": ("model.py", "chat.py", "train.py", "lib/run.py", "lib/distribu
         "generate": ("model.py", "chat.py", "generate.py", "rules.py", "lib/generation.py", "lib/hf.py"),
         "tables": ("model.py", "chat.py", "train.py", "generate.py", "rules.py", "evaluate.py", "data/criteria.py",
                    "data/sandbox.py", "data/game.py", "lib/conversations.py", "lib/generation.py",
-                   "experiments/reproduce.py")}
+                   "lib/report.py", "experiments/reproduce.py")}
 
 
 def made_of(settings, inputs, code):
