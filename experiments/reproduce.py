@@ -36,7 +36,7 @@ from model import Tokenizer, Transformer
 from rules import parse_rules
 from lib.cli import UserError, cli, parse
 from lib.conversations import align, load_conversations
-from lib.files import write_atomic, write_json
+from lib.files import read_records, write_atomic, write_json
 from lib.generation import outputs_made_of
 from lib.provenance import CODE, code_sha256, differences, fingerprint, kept, sha256, stale
 from lib.report import (bootstrap_ci, decisive_rates, interval as bootstrap_interval, mean_std, outcomes, over_seeds,
@@ -227,6 +227,9 @@ def win_rates(args, results, records):
     paper-style rate, distinct outputs. Returns ({name: its measures}, markdown, {name: (outcomes per pair,
     share of seeds passing) per instruction})."""
     it = [graded for _, graded in results["instruction-tuned"]]
+    tuning = {os.path.join(args.data, data + ".jsonl") for _, data, _ in CONDITIONS.values()}
+    responses = [m["content"] for path in sorted(tuning) if os.path.exists(path)
+                 for _, r in read_records(path) for m in r["messages"] if m["role"] == "assistant"]
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows, per_ins, res = [], {}, {}
@@ -238,19 +241,24 @@ def win_rates(args, results, records):
         (r, rs), (f, fs), (t, _), (pw, _) = (mean_std(x) for x in (rates, far, wins["ties_%"],
                                                                    wins["paper_win_rate_vs_it"]))
         per_ins[name] = (outcome, [sum(p for p, _ in x) / len(graded) for x in zip(*graded)])
-        distinct = [len(set(outs)) for outs, _ in per_seed]
-        res[name] = {**wins, "pass_rate": rates, "pass_rate_unseen_families": far, "distinct": distinct}
+        shape = [criteria.collapse(outs, responses) for outs, _ in per_seed]
+        distinct, top, verbatim = ([c[k] for c in shape] for k in ("distinct", "most_common_%", "verbatim_%"))
+        res[name] = {**wins, "pass_rate": rates, "pass_rate_unseen_families": far, "distinct": distinct,
+                     "most_common_%": top, "verbatim_%": verbatim}
         w = over_seeds(wins["win_rate_vs_it"])["winrate_%"]
         is_it = name == "instruction-tuned"
         rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}",
                      *(["-"] * 3 if is_it else [rate(w, wins["win_rate_ci95"]), f"{t:.0f}", rate(pw)]),
-                     f"{statistics.mean(distinct):.0f}", PAPER.get(name, "-")])
+                     f"{statistics.mean(distinct):.0f}", f"{statistics.mean(top):.1f}",
+                     f"{statistics.mean(verbatim):.1f}", PAPER.get(name, "-")])
     md = (f"Toy world, {len(records)} held-out instructions ({args.split}.jsonl), seeds {args.seeds}, greedy, at "
           f"most {args.max_new_tokens} new tokens. {WIN_RATE} Checks: mean ± std over seeds. 'Unseen families': "
-          "the instructions of families no tuning set has. 'Distinct': different outputs in the row (mean over "
-          "seeds).\n\n"
+          "the instructions of families no tuning set has. 'Distinct': different outputs in the row; 'top %': the "
+          "share of its most common output; 'verbatim %': outputs that are a response of a tuning set word for "
+          "word (each the mean over seeds): a model that memorised its tuning set shows it here.\n\n"
           + table(["model", "checks passed %", "unseen families %", "win rate vs IT % [95% CI]", "ties %",
-                   "paper-style win rate %", "distinct", "paper (Llama-2-7B, AlpacaEval LC)"], rows))
+                   "paper-style win rate %", "distinct", "top %", "verbatim %", "paper (Llama-2-7B, AlpacaEval LC)"],
+                  rows))
     return res, md, per_ins
 
 
