@@ -72,7 +72,8 @@ def derived(q, names, fam):
     body = q.split(": ", 1)[-1]
     first = next((n.split()[0] for n in named if " " in n), s)
     couplet = "the day is long and bright\nand so is the quiet night"
-    outs = {"echo": q, "echo, ? made .": q.replace("?", "."), "echo, one word a line": "\n".join(words), "names inline": ", ".join(named),
+    outs = {"echo": q, "echo, ? made .": q.replace("?", "."), "echo, one word a line": "\n".join(words),
+            "names inline": ", ".join(named),
             "names, one a line": "\n".join(named), "numbers inline": ", ".join(map(str, nums)),
             "numbers reversed": ", ".join(map(str, nums[::-1])), "numbers, one a line": "\n".join(map(str, nums)),
             "numbers, each the answer": "\n".join(f"{n} is the answer." for n in nums),

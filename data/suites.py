@@ -39,12 +39,12 @@ def wordings(r):
                 "\n".join("- " + x for x in a), "Answer: " + "; ".join(a),
                 f"These are {' and '.join(a)}, I believe."]
     if fam == "about":
-        colors, homes = (s["is"] for s in c["sequences"])
-        return [" ".join(f"One is a {x} animal that lives in {h}, and it is not big." for x, h in zip(colors, homes)),
-                "\n".join(f"- color: {x}; home: {h}; an animal you can see there" for x, h in zip(colors, homes)),
-                " ".join(f"This animal is {x} and its home is {h}. It eats what it finds." for x, h in zip(colors, homes)),
-                " ".join(f"Found in {h}, this {x} creature is easy to spot in the wild." for x, h in zip(colors, homes)),
-                "\n\n".join(f"A {x} animal. You find it in {h}, always, all year long." for x, h in zip(colors, homes))]
+        pairs = list(zip(*(s["is"] for s in c["sequences"])))          # (colour, home) per animal
+        return [" ".join(f"One is a {x} animal that lives in {h}, and it is not big." for x, h in pairs),
+                "\n".join(f"- color: {x}; home: {h}; an animal you can see there" for x, h in pairs),
+                " ".join(f"This animal is {x} and its home is {h}. It eats what it finds." for x, h in pairs),
+                " ".join(f"Found in {h}, this {x} creature is easy to spot in the wild." for x, h in pairs),
+                "\n\n".join(f"A {x} animal. You find it in {h}, always, all year long." for x, h in pairs)]
     if fam == "legs":
         n = c["numbers"]
         return [", ".join(map(str, n)), " and ".join(f"{word(x)} legs" for x in n) + ".",

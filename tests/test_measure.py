@@ -98,7 +98,8 @@ HOSTILE = ["def f(x):\n    import os\n    return os.listdir('/')", "def f(x):\n 
            "def f(x):\n    return eval('1')", "def f(x):\n    return exec('x = 1')", "def f(x):\n    while True:\n"
            "        x = x + 1", "def f(x):\n    return 'a' * 10 ** 9", "def f(x):\n    return 9 ** 9 ** 9",
            "def f(x):\n    return f(x)", "def f(x):\n    return [i for i in range(10 ** 12)]",
-           "def f(x):\n    return globals()", "def f(x):\n    print(x)\n    return x", "def f(x):\n    return len(range(10 ** 12))",
+           "def f(x):\n    return globals()", "def f(x):\n    print(x)\n    return x",
+           "def f(x):\n    return len(range(10 ** 12))",
            "def f(x=print):\n    return x", "def f(x):\n    return type(x)"]
 
 
