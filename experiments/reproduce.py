@@ -436,13 +436,16 @@ def figure(conditions, path, n):
     wins = [over_seeds(conditions[c]["win_rate_vs_it"])["winrate_%"] for c in names]
     wins = [math.nan if w is None else w for w in wins]
     ci = [conditions[c]["win_rate_ci95"] or [w, w] for w, c in zip(wins, names)]
-    low, high = [w - lo for w, (lo, _) in zip(wins, ci)], [hi - w for w, (_, hi) in zip(wins, ci)]
+    # (a mean over seeds may lie just outside the pooled interval, a rounding error outside Wilson's: no bar
+    # below zero length)
+    low, high = [max(0, w - lo) for w, (lo, _) in zip(wins, ci)], [max(0, hi - w) for w, (_, hi) in zip(wins, ci)]
     checks = [sum(conditions[c]["pass_rate"]) / len(conditions[c]["pass_rate"]) for c in names]
     spans = [wilson(p, n) for p in checks]
     ax.bar([i for i in range(len(names))], wins, width=0.4, yerr=[low, high], capsize=2,
            label="win rate vs IT % (passes decide; ties left out; bootstrap 95% interval)")
     ax.bar([i + 0.4 for i in range(len(names))], checks, width=0.4, capsize=2, label="checks passed % (Wilson)",
-           yerr=[[p - lo for p, (lo, _) in zip(checks, spans)], [hi - p for p, (_, hi) in zip(checks, spans)]])
+           yerr=[[max(0, p - lo) for p, (lo, _) in zip(checks, spans)],
+                 [max(0, hi - p) for p, (_, hi) in zip(checks, spans)]])
     it = conditions["instruction-tuned"]["pass_rate"]
     ax.axhline(sum(it) / len(it), color="black", linestyle="--", linewidth=0.8, label="IT's checks passed %")
     ax.axhline(50, color="grey", linewidth=0.5)

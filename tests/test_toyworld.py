@@ -198,7 +198,7 @@ def test_the_world_is_a_package_that_imports_nothing_of_the_method():
 def test_the_command_line_writes_a_world_and_never_over_one_unasked(tmp_path):
     out = tmp_path / "w"
     r = world_cli("--out", out, "--corpus-tokens", "0")
-    assert r.returncode == 0 and "lima 300" in r.stdout, r.stderr
+    assert r.returncode == 0 and "lima 330" in r.stdout, r.stderr
     for name in ["lima", "val", "eval"]:
         assert (out / f"{name}.jsonl").read_bytes() == (TOY / f"{name}.jsonl").read_bytes()
     (out / "lima.jsonl").write_text("kept")

@@ -23,7 +23,7 @@ from data.world.kb import BASES, COLORS, JOBS
 CLASSES = ["animal", "country", "person"]
 PAIRED = {"capital": "c", "revcap": "cap", "river": "c", "color": "a", "home": "a", "job": "p", "legs": "a",
           "opposite": "x", "about": "a", "classify": "x"}       # family -> the slot naming its entity
-FOLLOW = {"val": " And {x}?", "eval": " What about {x}?"}   # the question about the next entity
+FOLLOW = {"tune": " Do the same for {x}.", "val": " And {x}?", "eval": " What about {x}?"}   # the next entity
 MIN_ITEMS = 12                    # records per paired family: one memorised answer passes at most 1 in 12
 SHARE = 0.1                       # the most of a family's records that one record's reference may pass
 RESULT_WORDS = {"1-0": "in a win for White", "0-1": "in a win for Black", "1/2-1/2": "in a draw"}
@@ -70,6 +70,12 @@ def paired(w, rnd, split, fam, template, item):
         pool = set(answers(fam, items[0])[0]).intersection(*(answers(fam, i)[0] for i in items[1:]))
         crit = {"sequences": [{"of": sorted(pool), "is": said}]}
     return q, ref, {**crit, "not_contains": NO_Q}
+
+
+def compound_question(w, rnd, fam):
+    """(instruction, answer) of a tuning set's question about two or three entities (their own phrasing)."""
+    template, item = draw(w, rnd, fam, "tune")
+    return paired(w, rnd, "tune", fam, template, item)[:2]
 
 
 def asked(w, rnd, split, fam, template, item, places):

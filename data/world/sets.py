@@ -6,7 +6,7 @@ import random
 import shutil
 import tempfile
 
-from data.world.asks import asked_set
+from data.world.asks import PAIRED, asked_set, compound_question
 from data.world.families import FAMILIES, LIMA_FAMS, NEAR, EVAL_FAR, PHRASES, TASKS, draw, family
 from data.world.kb import World
 from data.world.skills import chess_game, code_task, math_answer, math_problem, poem, recipe_answer, title_of
@@ -35,13 +35,17 @@ def conversation(*turns):
     return [{"role": ("user", "assistant")[i % 2], "content": t} for i, t in enumerate(turns)]
 
 
-def lima(w, rnd, n=300, multi=20):
-    """The LIMA analog: diverse single-turn conversations over many families, and a few two-turn ones."""
+def lima(w, rnd, n=300, multi=20, compound=30, seed=0):
+    """The LIMA analog: diverse single-turn conversations over many families, a few two-turn ones, and (from a
+    generator of their own, `seed`) a few fact questions about two or three entities, the kind of request the
+    held-out sets ask (asks.py) in a phrasing of their own."""
     fams = iter(LIMA_FAMS * n)
     single = unique(lambda: conversation(*family(w, rnd, next(fams), "tune")[:2]), n - multi)
     two = unique(lambda: conversation(*(family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2]
                                         + family(w, rnd, rnd.choice(LIMA_FAMS), "tune")[:2])), multi)
-    out = single + two
+    more = random.Random(seed)
+    fams = [f for f in PAIRED if f in LIMA_FAMS]
+    out = single + two + unique(lambda: conversation(*compound_question(w, more, more.choice(fams))), compound)
     rnd.shuffle(out)
     return out
 
@@ -109,7 +113,7 @@ def make_sets(w, seed=0, drafts=None):
     """name -> records: the LIMA analog, the single-task sets, val and eval, each from its own seed. `drafts`,
     a list, gets the held-out sets' drawn questions and answers before they ask more (held_out_set)."""
     drafts = [] if drafts is None else drafts
-    sets = {"lima": lima(w, random.Random(seed + 1))}
+    sets = {"lima": lima(w, random.Random(seed + 1), seed=seed + 32)}
     for i, t in enumerate(TASKS):
         sets[t] = single_task(w, random.Random(seed + 2 + i), t)
     said = {role: {m["content"] for rows in sets.values() for r in rows for m in r["messages"] if m["role"] == role}
