@@ -22,8 +22,8 @@ def word(n):
 
 
 def answers_of(c):
-    """The asked answers of a paired fact criterion, in order."""
-    return c["sequences"][0]["is"]
+    """The asked answers of a fact criterion, in order (one, or two or three in `sequences`)."""
+    return c["sequences"][0]["is"] if "sequences" in c else c["contains_any"][:1]
 
 
 POEM = ["Oh {k}, I sing of you", "in the light of the day", "and the night is new", "so here I will stay",
@@ -39,7 +39,7 @@ def wordings(r):
                 "\n".join("- " + x for x in a), "Answer: " + "; ".join(a),
                 f"These are {' and '.join(a)}, I believe."]
     if fam == "about":
-        pairs = list(zip(*(s["is"] for s in c["sequences"])))          # (colour, home) per animal
+        pairs = [tuple(c["contains_all"])]                               # (colour, home) of the animal
         return [" ".join(f"One is a {x} animal that lives in {h}, and it is not big." for x, h in pairs),
                 "\n".join(f"- color: {x}; home: {h}; an animal you can see there" for x, h in pairs),
                 " ".join(f"This animal is {x} and its home is {h}. It eats what it finds." for x, h in pairs),

@@ -38,11 +38,14 @@ def searched(records):
     return adversary.search(records, world.World(0))
 
 
-def test_the_adversary_passes_at_most_10_percent_of_any_family_and_3_percent_of_the_set(records, searched):
+def test_the_adversary_passes_at_most_10_percent_of_a_family_and_3_percent_of_the_set(records, searched):
     best, (rule, rate), _ = searched
     assert set(best) == {r["family"] for r in records}
+    sizes = {fam: sum(r["family"] == fam for r in records) for fam in best}
     for fam, (top, fam_rate, _) in best.items():
-        assert fam_rate <= 10, (fam, top, fam_rate)
+        # One record is the floor: a constant output that is one record's right answer passes that record, so a
+        # family of fewer than ten records (its answers all different) allows exactly one.
+        assert fam_rate <= max(10, 100 / sizes[fam]), (fam, top, fam_rate)
     assert rate <= 3, (rule, rate)
 
 

@@ -2,8 +2,8 @@
 (drawn by sets.py exactly as before, so every other file of the world stays the same) and ask more of each,
 from a generator of their own, so that an output that knows nothing and does no task passes rarely:
 
-- a fact question asks about two entities (three for classify and legs), answered in the asked order: one memorised
-  answer, or a guess of the commonest value, passes at most one record in ten;
+- a fact question whose answers are few or shared asks about two entities (three for classify and legs), answered
+  in the asked order, so a guess of the commonest value passes at most one record in ten;
 - a poem must be verse (lines of three words or more, a rhyme), a letter must greet the person, invite them,
   name the city's river and the person's job, a recipe must say how long it cooks, a game must open, last and
   end as asked, a list must pick the right names out of the instruction's, a rewrite must make exactly the
@@ -21,8 +21,11 @@ from data.world.items import NO_Q
 from data.world.kb import BASES, COLORS, JOBS
 
 CLASSES = ["animal", "country", "person"]
-PAIRED = {"capital": "c", "revcap": "cap", "river": "c", "color": "a", "home": "a", "job": "p", "legs": "a",
-          "opposite": "x", "about": "a", "classify": "x"}       # family -> the slot naming its entity
+# Family -> the slot naming its entity, for the families whose answers are few or shared (a colour, a job, a home
+# country, a leg count, a class): asked about one entity, a guess of the commonest answer passes a fifth to a half
+# of them, so they ask about two or three. A family whose answers are all different (capitals, countries, rivers,
+# opposites, an animal's colour and home) asks about one: a guess passes one record.
+PAIRED = {"color": "a", "home": "a", "job": "p", "legs": "a", "classify": "x"}
 FOLLOW = {"tune": " Do the same for {x}.", "val": " And {x}?", "eval": " What about {x}?"}   # the next entity
 MIN_ITEMS = 12                    # records per paired family: one memorised answer passes at most 1 in 12
 SHARE = 0.1                       # the most of a family's records that one record's reference may pass
@@ -32,7 +35,7 @@ RESULT_WORDS = {"1-0": "in a win for White", "0-1": "in a win for Black", "1/2-1
 def shown(fam, item):
     """How a follow-up names an item's entity."""
     x = item.slots[PAIRED[fam]]
-    return f"the {x}" if fam in ("color", "home", "legs", "about") else x
+    return f"the {x}" if fam in ("color", "home", "legs") else x
 
 
 def answers(fam, item):
@@ -42,8 +45,6 @@ def answers(fam, item):
         return None, c["numbers"][0]
     if fam == "classify":
         return CLASSES, c["contains_any"][0]
-    if fam == "about":
-        return None, tuple(c["contains_all"])
     return c["kind_any"], c["contains_any"][0]
 
 
@@ -53,9 +54,7 @@ def paired(w, rnd, split, fam, template, item):
     items = [item]
     while len(items) < n:
         other = FAMILIES[fam].make(w, rnd, split, template)
-        # A new entity; for opposites, not the answer of another ("hot? and cold?").
-        taken = {str(x) for i in items for x in (i.slots[PAIRED[fam]], answers(fam, i)[1] if fam == "opposite" else "")}
-        if other is not None and not {str(other.slots[PAIRED[fam]]), str(answers(fam, other)[1])} & taken:
+        if other is not None and all(other.slots[PAIRED[fam]] != i.slots[PAIRED[fam]] for i in items):
             items.append(other)
     rest = [shown(fam, i) for i in items[1:]]
     q = template.format(**item.slots) + FOLLOW[split].format(x=" and ".join(rest))
@@ -63,9 +62,6 @@ def paired(w, rnd, split, fam, template, item):
     said = [answers(fam, i)[1] for i in items]
     if fam == "legs":
         crit = {"numbers": said}
-    elif fam == "about":
-        crit = {"sequences": [{"of": COLORS, "is": [s[0] for s in said]},
-                              {"of": w.country_names, "is": [s[1] for s in said]}], "min_words": 8 * n}
     else:
         pool = set(answers(fam, items[0])[0]).intersection(*(answers(fam, i)[0] for i in items[1:]))
         crit = {"sequences": [{"of": sorted(pool), "is": said}]}
@@ -171,10 +167,12 @@ def numbers_question(rnd, split, fam, template, places):
             {"numbers": sorted(nums), "not_contains": NO_Q, "min_numbers": len(nums)})
 
 
-def probes(ref):
-    """What one memorised answer could be: the reference, or its last number alone."""
-    last = re.findall(r"\d+", ref)[-1:]
-    return [ref] + last
+def probes(ref, crit):
+    """What one memorised answer could be: the reference, its last number alone, or the bare content the
+    criterion asks for (its first asked string, or the asked sequence)."""
+    bare = crit.get("contains_any", [])[:1] + crit.get("contains_all", []) + \
+        [x for seq in crit.get("sequences", []) for x in seq["is"]]
+    return [ref] + re.findall(r"\d+", ref)[-1:] + ([" ".join(bare)] if bare else [])
 
 
 def asked_set(w, split, drawn, seen, tuned, seed):
@@ -200,8 +198,8 @@ def asked_set(w, split, drawn, seen, tuned, seed):
             key = json.dumps(crit, sort_keys=True)
             if q in seen or key in crits or any(ref in t for t in tuned) or check(q.replace("?", "."), crit):
                 continue                            # (an echo of the question must not pass it)
-            mine = 1 + sum(any(check(p, r["criterion"]) for p in probes(ref)) for r in rows)
-            theirs = [any(check(p, crit) for p in probes(r["reference"])) for r in rows]
+            mine = 1 + sum(any(check(p, r["criterion"]) for p in probes(ref, crit)) for r in rows)
+            theirs = [any(check(p, crit) for p in probes(r["reference"], r["criterion"])) for r in rows]
             if mine > cap or any(p + t > cap for p, t in zip(passes, theirs)):
                 continue
             seen.add(q)
