@@ -13,6 +13,7 @@ from conftest import ROOT
 
 from data import adversary, suites, world
 from data.criteria import check, grade
+from lib.conversations import align
 from data.world.families import TASKS
 from data.game import replay
 from data.sandbox import run_tests
@@ -171,3 +172,15 @@ def test_collapse_counts_distinct_outputs_the_commonest_and_tuning_responses_ver
     assert collapse(["a", "a ", "b", "c", "a"], ["c", "d"]) == {"distinct": 3, "most_common_%": 60.0,
                                                                "verbatim_%": 20.0}
     assert collapse(["x"], [])["verbatim_%"] == 0
+
+
+def test_no_single_rule_wins_more_than_5_percent_against_the_committed_instruction_tuned_outputs():
+    # The tables' IT (seed 1) on eval.jsonl, kept in data/results: decided by passes, one rule for every
+    # instruction wins at most 5% of the decisive comparisons.
+    path = ROOT / "data" / "results" / "instruction-tuned-seed-1.json"
+    if not path.exists():
+        pytest.skip("no committed IT outputs")
+    records = read(TOY / "eval.jsonl")
+    outputs = align([r["instruction"] for r in records], str(path))
+    (rule, single), mix = adversary.against(records, adversary.search(records, world.World(0)), outputs)
+    assert single <= 5, (rule, single)
