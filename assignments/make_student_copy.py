@@ -48,7 +48,9 @@ HIDDEN = {"data/TOYWORLD.md": ("Then, and only then, the evaluation set was scor
                                "Then the evaluation set was scored", "on val / eval (412 records each)",
                                "| output | passes % |", "The goal of at most 5% for echo",
                                "No candidate meets the rule; by its order",
-                               "The audit: partial credit can be won without doing a task")}
+                               "The audit: partial credit can be won without doing a task",
+                               "Asked about two at once, the models answered one",
+                               "Response tuning and math took 5 epochs, the lowest count of the grid")}
 NOTE = "*(Left out of the student copy: numbers on the evaluation set, which assignments 4-8 ask you to find.)*\n"
 # Text of the copy's files replaced as it is written: (pattern, replacement) for re.sub.
 EDITS = {"README.md": [(r",\s*results/", "")]}
