@@ -56,6 +56,12 @@ def games():
     return out
 
 
+def named_in_order(q, names):
+    """The world's names in the instruction, in the order they occur."""
+    found = [(m.start(), n) for n in names for m in re.finditer(rf"\b{re.escape(n)}\b", q)]
+    return [n for _, n in sorted(found)]
+
+
 def instruction_parts(q, names):
     """What an output may take from the instruction: its words, its world names, its numbers, its subject."""
     words = re.findall(r"[A-Za-z']+|\d+", q)
@@ -89,6 +95,9 @@ def derived(q, names, fam):
             "a list of the names": "\n".join("- " + n for n in named)}
     for k, frame in enumerate(FRAMES):
         outs[f"letter frame {k}"] = frame.format(n=first, q=q, words=" ".join(words), names=", ".join(named))
+    for k in range(1, 6):               # a choice among the instruction's names without knowing them
+        outs[f"first {k} names"] = "\n".join(named_in_order(q, names)[:k])
+        outs[f"last {k} names"] = "\n".join(named_in_order(q, names)[-k:])
     for i, n in enumerate(nums[:6]):
         outs[f"number {i + 1}"] = str(n)
         for j, m in enumerate(nums[:6]):
