@@ -561,7 +561,7 @@ def test_made_up_numbers_fail(handin):
     edit_json(results(h, 5), lambda r: r["conditions"]["poetry"].update({"style_near_far_%": [90.0, 10.0]}))
     fails(5, h, "style_near_far_%")
     h = handin(5)                                   # a difference between rows made up
-    edit_json(results(h, 5), lambda r: r["differences"]["poetry - base"].update(win_rate=30.0))
+    edit_json(results(h, 5), lambda r: r["differences"]["poetry - base"].update(win_rate=70.0))
     fails(5, h, "difference 'poetry - base'")
 
 
