@@ -12,13 +12,14 @@ passes) against a given output file.
 import argparse
 import itertools
 import os
+import random
 import re
 import sys
 from collections import defaultdict
 
 if __name__ == "__main__":                      # run as a script: the repository's root on the path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from data.criteria import NUMBER_WORDS, check, meets, read_eval
+from data.criteria import NUMBER_WORDS, check, meets, named_in_order, read_eval
 from data.game import random_game
 from data.world.kb import COLORS, COOKING, COUPLETS, INGREDIENTS, JOBS, MAINS, OPENINGS, OPPOSITES, World
 from lib.cli import cli
@@ -50,16 +51,10 @@ def games():
     out = []
     for i, opening in enumerate(OPENINGS):
         for plies in (14, 30, 50):
-            moves, taken = random_game(__import__("random").Random(i * 100 + plies), opening, plies)
+            moves, taken = random_game(random.Random(i * 100 + plies), opening, plies)
             record = " ".join((f"{k // 2 + 1}. " if k % 2 == 0 else "") + m for k, m in enumerate(moves))
             out += [record, record + " " + (taken or "1/2-1/2")]
     return out
-
-
-def named_in_order(q, names):
-    """The world's names in the instruction, in the order they occur."""
-    found = [(m.start(), n) for n in names for m in re.finditer(rf"\b{re.escape(n)}\b", q)]
-    return [n for _, n in sorted(found)]
 
 
 def instruction_parts(q, names):
@@ -95,9 +90,10 @@ def derived(q, names, fam):
             "a list of the names": "\n".join("- " + n for n in named)}
     for k, frame in enumerate(FRAMES):
         outs[f"letter frame {k}"] = frame.format(n=first, q=q, words=" ".join(words), names=", ".join(named))
-    for k in range(1, 6):               # a choice among the instruction's names without knowing them
-        outs[f"first {k} names"] = "\n".join(named_in_order(q, names)[:k])
-        outs[f"last {k} names"] = "\n".join(named_in_order(q, names)[-k:])
+    in_order = named_in_order(q.lower(), names)     # a choice among the instruction's names without knowing them
+    for k in range(1, 6):
+        outs[f"first {k} names"] = "\n".join(in_order[:k])
+        outs[f"last {k} names"] = "\n".join(in_order[-k:])
     for i, n in enumerate(nums[:6]):
         outs[f"number {i + 1}"] = str(n)
         for j, m in enumerate(nums[:6]):
