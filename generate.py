@@ -16,7 +16,7 @@ from tqdm import tqdm
 from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import prompt_ids
-from lib.cli import RawHelp, UserError, cli, parse
+from lib.cli import RawHelp, cli, parse
 from lib.generation import (argmax, check_room, context, instruction_generator, open_output, outputs_made_of,
                             read_instructions, threads)
 
@@ -116,8 +116,7 @@ def generate(model, tok, instructions, **settings):
 
 
 def settings(argv=None, **values):
-    """The decoding run's settings: from the command line, or (for a caller in Python) `values` by flag name
-    with the command line's defaults for the rest."""
+    """The decoding run's settings: the command line's, or (from Python) `values` by flag name over its defaults."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=RawHelp)
     add = ap.add_argument
     add("--checkpoint", default="checkpoints/toy-base", help="HF checkpoint directory")
@@ -147,8 +146,6 @@ def run(args):
     (an interrupted run loses little; --resume continues it)."""
     names = parse_rules(args.rules)
     records = read_instructions(args.input)[:args.limit]
-    if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
-        raise UserError(f"{args.checkpoint}: no checkpoint here (no config.json); give an HF checkpoint folder")
     sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
     generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
     path = args.output or os.path.join("out", generator + ".json")

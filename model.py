@@ -51,9 +51,9 @@ class Tokenizer:
     newline, without the dummy '▁' SentencePiece puts in front of every string: the ids of a chat text built
     piece by piece then equal the whole text's."""
 
-    def __init__(self, path):
+    def __init__(self, path, config=None):
         # The file's absolute path: a save copies it, wherever the working directory has gone.
-        self.sp, self.path = hf.read_tokenizer(path)
+        self.sp, self.path = hf.read_tokenizer(path, config)
         self.bos_id, self.eos_id, self.vocab_size = self.sp.bos_id(), self.sp.eos_id(), self.sp.vocab_size()
         self._nl = self.sp.encode("\n")          # [▁, <0x0A>] with the Llama tokenizer
 

@@ -34,25 +34,18 @@ IGNORE = -100                                  # label of a token that carries n
 # >>> assignment 1: the loss masks
 # stand-in: MASKS = dict.fromkeys(["instruction", "response", "single-task", "instruction-modelling", "pretrain"])
 MASKS = {
-    # Hewitt Eq. 1: instruction tuning, the baseline. Never BOS or the tags.
-    "instruction": (True, {"resp"}),
-    # Hewitt Eq. 2, §2.2: response tuning. The user turn is kept, tags included, but emptied.
-    "response": (False, {"resp"}),
-    # Hewitt §5: Eq. 1's mask on one narrow task's data.
-    "single-task": (True, {"resp"}),
-    # Shi et al. Eq. 4: Instruction Modelling (their released code also trains on the tags).
-    "instruction-modelling": (True, {"ins", "resp"}),
-    # Pretraining: plain documents, loss on every token.
-    "pretrain": (True, {"text"}),
+    "instruction": (True, {"resp"}),             # Hewitt Eq. 1: instruction tuning. Never BOS or the tags.
+    "response": (False, {"resp"}),               # Hewitt Eq. 2, §2.2: the user turn kept (its tags), emptied
+    "single-task": (True, {"resp"}),             # Hewitt §5: Eq. 1's mask on one narrow task's data
+    "instruction-modelling": (True, {"ins", "resp"}),   # Shi et al. Eq. 4 (their code also trains on the tags)
+    "pretrain": (True, {"text"}),                # plain documents, loss on every token
 }
 # <<< assignment 1
-MODES = tuple(MASKS)
 
 
 # --------------------------------------------------------------------------------------------- the data
 def apply_mask(segs, mode):
-    """(input_ids, labels) of (ids, role) pieces under the mode's loss mask (MASKS); labels are IGNORE where
-    there is no loss. The one-token shift happens in the loss, not here."""
+    """(input_ids, labels) of (ids, role) pieces under the mode's MASKS; labels IGNORE where there is no loss."""
     # >>> assignment 1: the loss masks
     keep_instruction, loss = MASKS[mode]
     ids, labels = [], []
@@ -72,20 +65,15 @@ def build_example(tok: Tokenizer, messages, mode):
 
 def show(tok: Tokenizer, ids, labels):
     """The example as text, with the tokens that carry loss in [brackets]."""
-    out = []
-    for i, l in zip(ids, labels):
-        p = tok.piece(i).replace("▁", " ").replace("<0x0A>", "\n")
-        out.append(f"[{p}]" if l != IGNORE else p)
-    return "".join(out)
+    pieces = (tok.piece(i).replace("▁", " ").replace("<0x0A>", "\n") for i in ids)
+    return "".join(f"[{p}]" if l != IGNORE else p for p, l in zip(pieces, labels))
 
 
 # --------------------------------------------------------------------------------------------- loading
 def packed_examples(tok, docs, max_len):
     """Pretraining: BOS + doc + EOS for every document, concatenated and cut into max_len blocks."""
-    stream = []
-    for s in tqdm(range(0, len(docs), 1000), desc="tokenize", leave=False, disable=len(docs) < 10000):
-        for doc in docs[s:s + 1000]:
-            stream += tok.encode(doc, bos=True, eos=True)
+    stream = [i for doc in tqdm(docs, desc="tokenize", leave=False, disable=len(docs) < 10000)
+              for i in tok.encode(doc, bos=True, eos=True)]
     ids, labels = (torch.tensor(t) for t in apply_mask([(stream, "text")], "pretrain"))
     return [(x, y) for x, y in zip(ids.split(max_len), labels.split(max_len)) if len(x) > 1]
 
@@ -106,13 +94,10 @@ def load_examples(data, mode, tok, max_len):
 
 
 def load_model(path, init=None, tokenizer=None, seed=0):
-    """The model to train and its tokenizer: the checkpoint at `path`, or a fresh random one of the config.json
-    `init` with the SentencePiece model `tokenizer`."""
-    if not init:                                    # a checkpoint's tokenizer is checked against it as it is read
+    """(model, tokenizer) to train: the checkpoint `path`, or a fresh random model of config.json `init`."""
+    if not init:
         return Transformer.from_pretrained(path, dtype=torch.float32), Tokenizer(path)
-    config, tok = read_config(init), Tokenizer(tokenizer)
-    if tok.vocab_size != config.vocab_size:
-        raise UserError(f"{tokenizer}: {tok.vocab_size} pieces, but {init} says vocab_size {config.vocab_size}")
+    config, tok = read_config(init), Tokenizer(tokenizer, config=init)     # one piece per row of the model
     config.bos_token_id, config.eos_token_id = tok.bos_id, tok.eos_id
     torch.manual_seed(seed)
     model = Transformer(config)
@@ -125,8 +110,7 @@ def load_model(path, init=None, tokenizer=None, seed=0):
 
 # ------------------------------------------------------------------------------------- batches and loss
 def collate(examples, pad_id):
-    """[B, T] ids and labels, right-padded: causal attention keeps padding out of every real token's view, so
-    the padding id changes nothing (the project pads with EOS, in training, scoring and generation)."""
+    """[B, T] ids and labels, right-padded with pad_id (EOS, as everywhere): causal attention hides it."""
     T = max(len(ids) for ids, _ in examples)
     x = torch.full((len(examples), T), pad_id, dtype=torch.long)
     y = torch.full((len(examples), T), IGNORE, dtype=torch.long)
@@ -136,8 +120,7 @@ def collate(examples, pad_id):
 
 
 def token_nll(model, x, y):
-    """NLL [B, T] of each labelled token (0 elsewhere) and the mask [B, T] of those tokens. The one-token shift
-    of the whole project happens here."""
+    """NLL [B, T] of each labelled token (0 elsewhere) and their mask [B, T]: the project's one-token shift."""
     logits = model(x).float()                                       # [B, T, V]
     target = F.pad(y[:, 1:], (0, 1), value=IGNORE)                  # [B, T]: position t predicts token t+1
     nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
@@ -170,29 +153,24 @@ def lr_at(step, total, peak, warmup):
 
 
 # ------------------------------------------------------------------------------------------------ flags
-# The paper's epochs for Llama-2-7B: IT 15, RT 5, single-task by its data set. IM varies only the mask, so it
-# takes IT's. Pretraining: one pass over the corpus.
+# The paper's epochs for Llama-2-7B (single-task: by data set, experiments/reproduce.py); IM takes IT's.
 EPOCHS = {"instruction": 15, "response": 5, "single-task": 15, "instruction-modelling": 15, "pretrain": 1}
-SINGLE_TASK_EPOCHS = {"math": 7, "code": 15, "poetry": 15, "recipes": 20, "chess": 15}     # GSM, MBPP, ...
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def settings(argv=None, **values):
-    """The run's settings: from the command line, or (for a caller in Python) `values` by flag name with the
-    command line's defaults for the rest. Ranges are checked in lib/cli.py."""
-    ap = argparse.ArgumentParser(description="Adapt a model with one of the papers' loss masks, or pretrain one. "
-                                 "Defaults suit the toy world on a CPU; helps give the paper's 7B setting.")
-    ap.formatter_class = Help
+    """The run's settings: the command line's, or (from Python) `values` by flag name over its defaults."""
+    ap = argparse.ArgumentParser(formatter_class=Help, description="Adapt a model with one of the papers' loss "
+                                 "masks, or pretrain one (defaults: the toy world on a CPU; helps: 7B).")
     add = ap.add_argument
-    add("--mode", choices=MODES, default="response", help="the condition, i.e. the loss mask")
-    add("--data", help="messages JSONL or Alpaca JSON; pretrain: {\"text\"} JSONL or text, blank lines between "
-        "documents (default data/toy/lima.jsonl, pretrain data/toy/corpus.jsonl; single-task needs it)")
+    add("--mode", choices=MASKS, default="response", help="the condition, i.e. the loss mask")
+    add("--data", help="messages JSONL or Alpaca JSON, default data/toy/lima.jsonl (single-task: required); "
+        "pretrain: {\"text\"} JSONL or text, blank lines between documents, default data/toy/corpus.jsonl")
     add("--model", help="HF checkpoint to tune (default checkpoints/toy-base)")
     add("--init", help="config.json of a fresh random model to train (instead of --model)")
     add("--tokenizer", help="tokenizer.model for --init")
     add("--out", help="run directory, an HF checkpoint once done (default runs/<mode>)")
-    add("--resume", action="store_true", help="continue the run saved in --out (its settings, data and code)")
-    add("--overwrite", action="store_true", help="replace an existing --out")
+    Run.add_flags(ap)                           # --resume, --overwrite, --save-every, --stop-at: the run's own
     add("--epochs", type=int, help="passes over the data (default: the paper's for Llama-2-7B: "
         + ", ".join(f"{k} {v}" for k, v in EPOCHS.items()) + ")")
     add("--lr", type=float, default=3e-4, help="peak learning rate (paper: 1e-5 for Llama-2-7B)")
@@ -203,11 +181,8 @@ def settings(argv=None, **values):
     add("--weight-decay", type=float, default=0.0, help="AdamW weight decay (paper: 0)")
     add("--clip", type=float, default=1.0, help="gradient-norm clipping, 0 for none (paper: 1.0)")
     add("--seed", type=int, default=42, help="data order and --init weights (paper: 42 in validation, 1-5)")
-    add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
-    add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
     add("--group-by-length", action="store_true", help="batch similar lengths, less padding (paper: shuffled)")
-    add("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-        help="bf16 autocast over fp32 weights; auto = bf16 on GPU, fp32 on CPU")
+    add("--precision", choices=("auto", "bf16", "fp32"), default="auto", help="bf16 autocast; auto: on GPUs")
     add("--grad-checkpoint", action="store_true", help="recompute each block in the backward pass")
     add("--threads", type=int, default=1, help="CPU threads; more help only on an idle multi-core CPU")
     args = parse(ap, argv, values, "train")
@@ -236,8 +211,7 @@ def train(args):
         per_epoch = math.ceil(len(examples) / args.batch_size)
         total = args.epochs * per_epoch
         run.begin(total, f"{args.mode}: {len(examples)} examples ({dropped} dropped: no supervised token in "
-                  f"{max_len}), {sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M "
-                  "parameters")
+                  f"{max_len}), {sum(lengths)} tokens, {total} steps, {model.num_params() / 1e6:.2f}M parameters")
         device = run.place(model, device, args.grad_checkpoint)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         run.restore(model, opt)

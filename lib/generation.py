@@ -78,7 +78,9 @@ def read_done(path):
 def outputs_made_of(args, rules):
     """What an output file of generate.py's settings `args` with the rule names `rules` is made of, kept beside
     it: the checkpoint by content, the decoding settings, the code. --resume continues a file only when this is
-    the same."""
+    the same. Checks first that the checkpoint is one."""
+    if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
+        raise UserError(f"{args.checkpoint}: no checkpoint here (no config.json); give an HF checkpoint folder")
     keys = ["saturate", "eos_ramp", "response_only", "max_new_tokens", "temperature", "dtype", "device"]
     keys += ["top_p", "seed"] if args.temperature else []
     settings = {"rules": list(rules), **{k: getattr(args, k) for k in keys}}

@@ -77,9 +77,9 @@ def read_config(path, config):
     return c
 
 
-def read_tokenizer(path):
+def read_tokenizer(path, config=None):
     """The SentencePiece processor of a tokenizer.model file, or of a checkpoint directory's, and the file's
-    absolute path."""
+    absolute path; checked against the vocab_size of the checkpoint's config.json, or of `config`."""
     file = os.path.join(path, "tokenizer.model") if os.path.isdir(path) else path
     if not os.path.isfile(file):
         raise UserError(f"{file}: tokenizer not found")
@@ -90,12 +90,12 @@ def read_tokenizer(path):
         raise UserError(f"{file}: not a SentencePiece model ({e})")
     # A checkpoint's tokenizer must fit its model: a larger one encodes ids the model has no row for, a smaller
     # one cannot decode every id the model may choose.
-    config = os.path.join(path, "config.json")
-    if os.path.isdir(path) and os.path.isfile(config):
+    config = config or os.path.join(path, "config.json")
+    if os.path.isfile(config):
         vocab = read_json(config, "an HF config.json").get("vocab_size")
         if isinstance(vocab, int) and vocab != sp.vocab_size():
             raise UserError(f"{file}: {sp.vocab_size()} pieces, but {config} says vocab_size {vocab}: a "
-                            "checkpoint's tokenizer needs one piece per row of the model")
+                            "model's tokenizer needs one piece per row of the model")
     return sp, os.path.abspath(file)
 
 

@@ -46,6 +46,15 @@ class Run:
         self.log_file = os.path.join(args.out, "log.jsonl")
         self.caught, self.stopping, self.saved, self.bar = [], False, None, None
 
+    @staticmethod
+    def add_flags(ap):
+        """train.py's flags that manage the run in its directory rather than the training."""
+        add = ap.add_argument
+        add("--resume", action="store_true", help="continue the run saved in --out (its settings, data and code)")
+        add("--overwrite", action="store_true", help="replace an existing --out")
+        add("--save-every", type=int, default=200, help="steps between checkpoints, 0 for only at the end")
+        add("--stop-at", type=int, help="save and stop after this step, as an interruption would")
+
     def __enter__(self):
         self.lock = locked(self.out, self.rank == 0)
         self.lock.__enter__()

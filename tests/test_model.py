@@ -231,7 +231,7 @@ def test_a_tokenizer_that_does_not_fit_the_model_is_one_line(tmp_path, tiny_toke
     r = run_cli(ckpt)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr == (f"error: {ckpt}/tokenizer.model: {tiny_tokenizer.vocab_size} pieces, but {ckpt}/config.json"
-                        f" says vocab_size {tiny_tokenizer.vocab_size + 100}: a checkpoint's tokenizer needs one "
+                        f" says vocab_size {tiny_tokenizer.vocab_size + 100}: a model's tokenizer needs one "
                         "piece per row of the model\n")
 
 
