@@ -13,8 +13,9 @@ from conftest import ROOT
 
 import rules
 from data import suites
-from data.criteria import check
-from data.world import sets, web
+from data.criteria import check, named_in_order
+from data.world import sets, voices, web
+from data.world.__main__ import main as world_main
 from data.world.families import EVAL_FAR, FACT_FAMS, FAMILIES, LIMA_FAMS, NEAR, PHRASES, TASK_FAMS, TASKS, UNSEEN
 from data.world.kb import World
 from data.world.sets import write_world
@@ -350,13 +351,13 @@ def test_voiced_corpus_is_deterministic_and_one_voice_is_the_worlds_corpus(voice
 def test_the_first_voice_is_the_webs_own_and_no_voice_is_the_chat_voice():
     w, rnd = world4.VoicedWorld(0, world4.MAX_VOICES), random.Random(0)
     assert set(world4.VOICES) <= set(FAMILIES)
-    for name, voices in world4.VOICES.items():
+    for name, web_voices in world4.VOICES.items():
         f = FAMILIES[name]
         for _ in range(20):
             item = f.make(w, rnd, "eval", f.phrases["eval"][0])
             if item is None:
                 continue
-            said = [v.format(**w.facts(name, item.slots)) for v in voices]
+            said = [v.format(**w.facts(name, item.slots)) for v in web_voices]
             assert said[0] == item.web and len(set(said)) == len(said), name
             assert not [s for s in said if item.chat in s or s in item.chat], name
 
@@ -403,3 +404,158 @@ def test_voiced_corpus_still_makes_the_rule_pieces(voiced, tmp_path):
     train_tokenizer(str(voiced[0]), str(tmp_path / "tokenizer.model"), vocab_size=1200)     # raises if one lacks
     tok = Tokenizer(str(tmp_path / "tokenizer.model"))
     assert all(tok.piece_id(p) is not None for p in RULE_PIECES)
+
+
+# The held-out fact references in three voices and the knowledge probe (data/world/voices.py, Hewitt §4.2).
+CORPUS_FILE = TOY / "corpus.jsonl"
+SLOT = {"capital": "c", "river": "c", "revcap": "cap", "job": "p", "opposite": "x"}     # else "a", an animal
+
+
+@pytest.fixture(scope="module")
+def voiced_sets(tmp_path_factory):
+    """The voices files written again from the committed sets, with the sets' fact records beside them."""
+    out = tmp_path_factory.mktemp("voices")
+    made = voices.write_voices(str(TOY), str(out))
+    records = {split: [r for r in read(TOY / f"{split}.jsonl") if r["family"] in voices.FAMS]
+               for split in voices.SPLITS}
+    return out, made, records
+
+
+@pytest.fixture(scope="module")
+def corpus_plain():
+    if not CORPUS_FILE.exists():
+        pytest.skip("data/toy/corpus.jsonl is absent (made by python -m data.world --out data/toy --overwrite)")
+    return corpus_text(CORPUS_FILE)
+
+
+def neutral_phrases():
+    """The fixed wording of the neutral templates: each piece between slots of 10 characters or more."""
+    return [p for t in voices.NEUTRAL.values() for p in re.split(r"\{\w+\}", t) if len(p.strip()) >= 10]
+
+
+def test_voices_files_are_what_the_writer_makes_and_skip_nothing(voiced_sets):
+    out, made, records = voiced_sets
+    for split in voices.SPLITS:
+        name = f"voices-{split}.jsonl"
+        assert (out / name).read_bytes() == (TOY / name).read_bytes(), \
+            f"data/toy/{name} is stale: run python -m data.world voices --out data/toy --overwrite"
+        rows = read(out / name)
+        assert made[split] == (len(records[split]), 0)                      # every fact record resolved
+        assert [(r["instruction"], r["family"], r["voices"]["chat"]) for r in rows] == \
+            [(r["instruction"], r["family"], r["reference"]) for r in records[split]]
+        assert all(set(r) == {"instruction", "family", "voices", "knowledge"} for r in rows)
+
+
+def test_the_corpus_template_is_the_webs_own_answer_and_the_neutral_one_no_voice_of_the_world():
+    w, rnd = World(0), random.Random(0)
+    known = voices.names(w)
+    for fam in voices.FAMS:
+        f = FAMILIES[fam]
+        assert voices.NEUTRAL[fam] not in world4.VOICES[fam]
+        for split in ("val", "eval", "web"):
+            for template in f.phrases[split]:
+                for _ in range(10):
+                    item = f.make(w, rnd, split, template)
+                    facts = known[fam][str(item.slots[SLOT.get(fam, "a")]).lower()]
+                    assert voices.CORPUS[fam].format(**facts) == item.web, (fam, item)
+                    neutral = voices.NEUTRAL[fam].format(**facts)
+                    assert neutral not in f"{item.chat} {item.web}", fam
+                    assert item.chat not in neutral and item.web not in neutral, fam
+    # No fixed phrase of a neutral template is in any of world 4's web voices either.
+    assert not [p for p in neutral_phrases() if any(p in v for vs in world4.VOICES.values() for v in vs)]
+
+
+def test_each_voice_names_the_same_entities_and_values_and_passes_the_records_criterion(voiced_sets):
+    out, _, records = voiced_sets
+    known = voices.names(World(0))
+    for split in voices.SPLITS:
+        for row, rec in zip(read(out / f"voices-{split}.jsonl"), records[split]):
+            fam, said = rec["family"], row["voices"]
+            facts = voices.entities(known, fam, rec["instruction"])
+            assert len(facts) == voices.COUNT[fam]
+            for voice in ("corpus", "neutral"):
+                assert check(said[voice], rec["criterion"]), (split, voice, said[voice], rec["criterion"])
+                # Each slot of the facts (entity, value, city, ...) named as the chat reference names it, in
+                # the instruction's order; a slot the chat reference leaves out (a country's river) left out.
+                for key in facts[0]:
+                    asked = [str(f[key]).lower() for f in facts]
+                    assert named_in_order(said[voice].lower(), asked) == named_in_order(said["chat"].lower(),
+                                                                                       asked), (key, said)
+                assert said[voice] != said["chat"]
+
+
+def neutral_sentences(out):
+    return [r["voices"]["neutral"] for split in voices.SPLITS for r in read(out / f"voices-{split}.jsonl")]
+
+
+def test_no_neutral_sentence_or_phrase_is_in_a_tuning_set_or_a_held_out_set(voiced_sets):
+    tuned = "\n".join(m["content"] for name in SETS for r in read(TOY / f"{name}.jsonl")
+                      for m in r["messages"])
+    held = "\n".join(r[k] for split in voices.SPLITS for r in read(TOY / f"{split}.jsonl")
+                     for k in ("instruction", "reference"))
+    for name, text in (("tuning sets", tuned), ("held-out sets", held)):
+        assert not [s for s in neutral_sentences(voiced_sets[0]) if s in text], name
+        assert not [p for p in neutral_phrases() if p in text], name
+
+
+def test_no_neutral_sentence_or_phrase_is_in_the_corpus(voiced_sets, corpus_plain):
+    assert not [s for s in neutral_sentences(voiced_sets[0]) if s in corpus_plain]
+    assert not [p for p in neutral_phrases() if p in corpus_plain]
+
+
+def test_the_corpus_states_every_held_out_fact_in_the_corpus_voice_and_no_wrong_one(voiced_sets, corpus_plain):
+    out, _, records = voiced_sets
+    known, stated, missing, wrong = voices.names(World(0)), 0, [], []
+    for split in voices.SPLITS:
+        for row, rec in zip(read(out / f"voices-{split}.jsonl"), records[split]):
+            for f in voices.entities(known, rec["family"], rec["instruction"]):
+                sentence = voices.CORPUS[rec["family"]].format(**f)
+                stated += 1
+                missing += [] if sentence in corpus_plain else [sentence]
+            wrong += [s for s in row["knowledge"]["wrong"] if s in corpus_plain]
+    assert stated == 305 and not missing, missing          # 181 records: 1, 2 or 3 facts each
+    assert not wrong, wrong
+
+
+def test_the_knowledge_probe_is_the_first_fact_against_five_distinct_wrong_values(voiced_sets):
+    out, _, records = voiced_sets
+    w = World(0)
+    known = voices.names(w)
+    for split in voices.SPLITS:
+        for row, rec in zip(read(out / f"voices-{split}.jsonl"), records[split]):
+            fam, probe = rec["family"], row["knowledge"]
+            first = voices.entities(known, fam, rec["instruction"])[0]
+            assert probe["true"] == voices.CORPUS[fam].format(**first)
+            assert len(probe["wrong"]) == voices.N_WRONG == len(set(probe["wrong"])) and probe["true"] not in \
+                probe["wrong"]
+            # Each wrong statement is the true one with every changed slot given another value of its kind.
+            slots, legs = voices.changed(w, fam), set()
+            for s in probe["wrong"]:
+                pattern = re.escape(voices.CORPUS[fam]).replace(r"\{", "{").replace(r"\}", "}")
+                pattern = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>.+?)", pattern)
+                got = re.fullmatch(pattern, s).groupdict()
+                for slot, pool in slots:
+                    assert got[slot] in map(str, pool) and got[slot] != str(first[slot]), (s, slot)
+                    assert got[slot] not in map(str, first.values()), s       # nor the asked opposite word
+                assert all(got[k] == str(first[k]) for k in got if k not in dict(slots)), s
+                legs.update({got["legs"]} if fam == "legs" else ())
+            if fam == "legs":                   # four counts exist, so every other even one up to 12
+                assert legs == set(map(str, voices.WRONG_LEGS)) - {str(first["legs"])}, probe
+
+
+def test_the_voices_command_writes_the_committed_files_and_never_over_them_unasked(tmp_path):
+    r = world_cli("voices", "--out", tmp_path)
+    assert r.returncode == 0 and "voices-val.jsonl 91 records (0 skipped" in r.stdout, r.stderr
+    for name in (f"voices-{split}.jsonl" for split in voices.SPLITS):
+        assert (tmp_path / name).read_bytes() == (TOY / name).read_bytes()
+    (tmp_path / "voices-eval.jsonl").write_text("kept")
+    with pytest.raises(UserError, match="--overwrite"):
+        world_main(["voices", "--out", str(tmp_path)])
+    assert (tmp_path / "voices-eval.jsonl").read_text() == "kept"
+    with pytest.raises(UserError, match="another --seed"):                       # sets of another world
+        world_main(["voices", "--out", str(tmp_path / "s"), "--seed", "3"])
+    with pytest.raises(UserError, match="val.jsonl: input file not found"):
+        world_main(["voices", "--sets", str(tmp_path / "none"), "--out", str(tmp_path / "n")])
+    assert not (tmp_path / "s").exists() and not (tmp_path / "n").exists()
+    r = world_cli("voices", "--out", tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--overwrite" in r.stderr, r.stderr

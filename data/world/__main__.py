@@ -2,6 +2,7 @@
 
   python -m data.world --out data/toy --overwrite     # corpus.jsonl ("the web"), tuning sets, val and eval sets
   python -m data.world tokenizer --corpus data/toy/corpus.jsonl --out checkpoints/toy-base/tokenizer.model --overwrite
+  python -m data.world voices --out data/toy --overwrite    # held-out fact references in three voices, and probes
 """
 import argparse
 import os
@@ -10,6 +11,7 @@ import time
 
 from data.world.sets import FILES, write_world
 from data.world.tokenizer import train_tokenizer
+from data.world.voices import voice_files, write_voices
 from data.world.web import DIALOGUE, HTML
 from lib.cli import UserError, cli
 
@@ -35,10 +37,34 @@ def tokenizer_command(argv):
     print(f"wrote {args.out}: {sp.get_piece_size()} pieces in {time.time() - t0:.0f}s; rule pieces all present")
 
 
+def voices_command(argv):
+    ap = argparse.ArgumentParser(prog="python -m data.world voices",
+                                 description="Write the held-out fact records' references in three voices (chat, "
+                                 "corpus, neutral) and a knowledge probe per record: voices-val.jsonl and "
+                                 "voices-eval.jsonl (data/world/voices.py says why).")
+    ap.add_argument("--sets", default="data/toy", help="folder holding the val.jsonl and eval.jsonl to read "
+                    "(default: data/toy, the committed sets)")
+    ap.add_argument("--out", default="data/toy", help="folder to write voices-val.jsonl and voices-eval.jsonl "
+                    "in (default: data/toy, where the committed ones are)")
+    ap.add_argument("--seed", type=int, default=0, help="the seed of the world that made the sets (default: 0, "
+                    "data/toy's)")
+    ap.add_argument("--overwrite", action="store_true", help="replace voices files that --out already holds")
+    args = ap.parse_args(argv)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"{args.out}: exists and is not a folder")
+    there = [p for p in voice_files(args.out).values() if os.path.exists(p)]
+    if there and not args.overwrite:
+        raise UserError(f"{there[0]}: exists; pass --overwrite to replace it")
+    made = write_voices(args.sets, args.out, args.seed)
+    print(f"wrote {args.out}: " + ", ".join(f"voices-{split}.jsonl {n} records ({skipped} skipped: entities not "
+                                             f"resolved)" for split, (n, skipped) in made.items()))
+
+
 def world_command(argv):
     ap = argparse.ArgumentParser(prog="python -m data.world", description="Generate the toy world: corpus, "
                                  "tuning sets, validation and evaluation sets. (Train its tokenizer with: "
-                                 "python -m data.world tokenizer --help)")
+                                 "python -m data.world tokenizer --help; the held-out facts in three voices: "
+                                 "python -m data.world voices --help)")
     ap.add_argument("--out", default="runs/toy", help="output folder (default: runs/toy; the committed sets are "
                     "data/toy's, and the pretraining command reads data/toy/corpus.jsonl)")
     ap.add_argument("--overwrite", action="store_true", help="replace the world's files if --out holds any")
@@ -73,6 +99,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["tokenizer"]:
         tokenizer_command(argv[1:])
+    elif argv[:1] == ["voices"]:
+        voices_command(argv[1:])
     else:
         world_command(argv)
 
