@@ -12,16 +12,17 @@ neither. Each held-out fact record gets its reference in three voices, the same 
 - neutral: each fact in a voice written for this file (NEUTRAL), which the corpus, the tuning sets and the
   references never use (tested), so a ranking in it measures the fact without a familiar voice.
 
-And a probe about the record's first entity: its fact in the corpus's voice ("true") and five statements of the
-same sentence with a wrong value of the same kind ("wrong"): another capital (capital), another country
+And a probe about the record's first entity: its fact in the corpus's voice ("true") and five (legs: three)
+statements of the same sentence with a wrong value of the same kind ("wrong"): another capital (capital), another country
 (revcap, home), another river, colour or opposite word (river, color, opposite; the opposite's pair is never
 one), another job with another city (job: both change, so the sentence is false however it is read), another
-home only (about: the rest of the description stays right), and for legs every other even count from 2 to 12
-(the world's animals have 2, 4, 6 or 8 legs, which leaves only three wrong ones). Wrong values are drawn from
+home only (about: the rest of the description stays right), and for legs the world's other counts (its animals
+have 2, 4, 6 or 8 legs, so a legs probe has three wrong statements, chance 1 in 4: a count no animal has, or one
+of two digits, would be wrong by its form alone). Wrong values are drawn from
 random.Random seeded with the split and the record's index in its set file, so the files are deterministic.
 
 Each file (voices-val.jsonl, voices-eval.jsonl) holds one JSON object per fact record, in the set file's order:
-{"instruction", "family", "voices": {"chat", "corpus", "neutral"}, "knowledge": {"true", "wrong": [5]}}.
+{"instruction", "family", "voices": {"chat", "corpus", "neutral"}, "knowledge": {"true", "wrong": [3 to 5]}}.
 
   python -m data.world voices --out data/toy --overwrite
 """
@@ -40,7 +41,7 @@ FAMS = ("capital", "revcap", "river", "color", "home", "legs", "job", "about", "
 # Entities a record asks about, in the order the instruction names them (asks.py's `paired`: three for legs).
 COUNT = {fam: (3 if fam == "legs" else 2) if fam in PAIRED else 1 for fam in FAMS}
 N_WRONG = 5
-WRONG_LEGS = [2, 4, 6, 8, 10, 12]
+WRONG_LEGS = [2, 4, 6, 8]
 
 # The corpus's own sentence of each fact: the family's web answer (items.py; a test keeps them equal).
 CORPUS = {
@@ -104,12 +105,14 @@ def changed(w, fam):
 
 
 def knowledge(w, fam, fact, rnd):
-    """{"true": the fact in the corpus's voice, "wrong": N_WRONG distinct statements of it with wrong values}.
-    A candidate equal to any of the fact's values is left out: never the true value, nor the word an opposite
-    is asked about."""
-    wrong = [dict(fact) for _ in range(N_WRONG)]
-    for slot, pool in changed(w, fam):
-        for f, value in zip(wrong, rnd.sample(sorted(set(pool) - set(fact.values())), N_WRONG)):
+    """{"true": the fact in the corpus's voice, "wrong": up to N_WRONG distinct statements of it with wrong
+    values}. A candidate equal to any of the fact's values is left out: never the true value, nor the word an
+    opposite is asked about."""
+    pools = [(slot, sorted(set(pool) - set(fact.values()))) for slot, pool in changed(w, fam)]
+    n = min(N_WRONG, *(len(pool) for _, pool in pools))
+    wrong = [dict(fact) for _ in range(n)]
+    for slot, pool in pools:
+        for f, value in zip(wrong, rnd.sample(pool, n)):
             f[slot] = value
     return {"true": CORPUS[fam].format(**fact), "wrong": [CORPUS[fam].format(**f) for f in wrong]}
 
