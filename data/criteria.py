@@ -344,6 +344,23 @@ def read_eval(path):
     return [r for _, r in records]
 
 
+VOICES = ("chat", "corpus", "neutral")
+
+
+def read_voices(path):
+    """The held-out fact records in three voices (data/world/voices.py): each with its instruction, family, its
+    reference in every voice of VOICES and its knowledge probe (a true statement and wrong ones)."""
+    records = read_records(path, need="instruction")
+    for where, r in records:
+        v, k = r.get("voices"), r.get("knowledge")
+        if not (isinstance(v, dict) and all(isinstance(v.get(x), str) for x in VOICES) and isinstance(k, dict)
+                and isinstance(k.get("true"), str) and isinstance(k.get("wrong"), list) and k["wrong"]
+                and all(isinstance(x, str) for x in k["wrong"]) and isinstance(r.get("family"), str)):
+            raise UserError(f"{where}: need a family, voices {{{', '.join(VOICES)}}} (strings) and knowledge "
+                            "{true: a string, wrong: a list of strings}")
+    return [r for _, r in records]
+
+
 def grades(records, outputs):
     """(passed, graded score) per output, from the record's criterion (grade: 1 for a pass, else the share of
     its checks met, staying off the instruction's words, ending cleanly; an echo meets none)."""

@@ -222,14 +222,18 @@ def rate(x, ci=None, sign=""):
     return f"{x:{sign}.1f}" + ("" if ci is None else f" [{ci[0]:{sign}.1f}, {ci[1]:{sign}.1f}]")
 
 
+def tuning_responses(data):
+    """Every response of the tuning sets in the folder `data`: what a collapsed model repeats verbatim."""
+    tuning = {os.path.join(data, name + ".jsonl") for _, name, _ in CONDITIONS.values()}
+    return [m["content"] for path in sorted(tuning) if os.path.exists(path)
+            for _, r in read_records(path) for m in r["messages"] if m["role"] == "assistant"]
+
+
 def win_rates(args, results, records):
     """The main table: checks passed, on unseen families, win rate against IT with its interval, ties, the
     paper-style rate, distinct outputs. Returns ({name: its measures}, markdown, {name: (outcomes per pair,
     share of seeds passing) per instruction})."""
-    it = [graded for _, graded in results["instruction-tuned"]]
-    tuning = {os.path.join(args.data, data + ".jsonl") for _, data, _ in CONDITIONS.values()}
-    responses = [m["content"] for path in sorted(tuning) if os.path.exists(path)
-                 for _, r in read_records(path) for m in r["messages"] if m["role"] == "assistant"]
+    it, responses = [graded for _, graded in results["instruction-tuned"]], tuning_responses(args.data)
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows, per_ins, res = [], {}, {}
@@ -315,7 +319,11 @@ class Models:
                       for name in ("base", "instruction-tuned", "response-tuned", "instruction-modelling")
                       if name in results}
         lima_path = os.path.join(args.data, "lima.jsonl")
-        self.made_of = {"eval": sha256(eval_path), "limit": args.limit, "lima": sha256(lima_path), "code": code}
+        # The held-out fact records in three voices, where the world has them (data/world/voices.py)
+        voices = os.path.join(args.data, f"voices-{args.split}.jsonl")
+        self.facts = criteria.read_voices(voices) if os.path.isfile(voices) else []
+        self.made_of = {"eval": sha256(eval_path), "limit": args.limit, "lima": sha256(lima_path), "code": code,
+                        "voices": self.facts and sha256(voices)}
         self.lima = [msgs for _, msgs in load_conversations(lima_path)]
 
     def model(self, name):
@@ -335,7 +343,7 @@ def ranking_table(models, records):
 
     def measures(name):
         m = models.model(name)
-        return {"ranking": evaluate.ranking(*m, pairs),
+        return {**premise_in_voices(m, models.facts), "ranking": evaluate.ranking(*m, pairs),
                 "ranking_same_family": evaluate.ranking(*m, pairs, groups=[r["family"] for r in records]),
                 "first_token_rank": statistics.median(evaluate.first_token_ranks(*m, pairs)),
                 "response_nll": {"train": evaluate.response_nll(*m, models.lima),
@@ -357,7 +365,32 @@ def ranking_table(models, records):
           "response-only loss on the LIMA analog (train) vs the held-out references (Shi et al.)\n\n"
           + table(["model", "ranking % (code: mean token)", "ranking % (Eq. 3: raw)", "same family %",
                    "swap control %", "first token rank", "NLL train", "NLL held-out"], rows))
+    rows = [[name, *(interval(got["voices"][v], "code_mean_token") for v in criteria.VOICES),
+             *(f"{k['true_first_%']:.1f} [{k['ci95_%'][0]:.1f}, {k['ci95_%'][1]:.1f}]"
+               for k in (got["knowledge"]["plain"], got["knowledge"]["chat"]))]
+            for name, got in res.items() if "voices" in got]
+    if rows:
+        md += (f"\n\nThe premise in three voices, on the {len(models.facts)} fact records: same-family ranking "
+               "(code: mean token, 95% intervals over pairs) with the reference in the tuning sets' chat voice, in "
+               "the corpus's own voice, and in a neutral voice neither uses; and the knowledge probe: how often the "
+               "true statement of the record's first fact, in the corpus's wording, is likelier than all five "
+               "wrong ones (chance 16.7%), as plain text and as the answer after the chat prompt\n\n"
+               + table(["model", "chat voice %", "corpus voice %", "neutral voice %", "knows: plain text %",
+                        "knows: after the prompt %"], rows))
     return res, md
+
+
+def premise_in_voices(model, facts):
+    """The premise (§4.2) where the voice of the reference is varied: the same-family ranking of the fact
+    records' references in each voice, and the knowledge probe, as plain text and after the chat prompt."""
+    if not facts:
+        return {}
+    groups, probes = [r["family"] for r in facts], [r["knowledge"] for r in facts]
+    voices = {v: evaluate.ranking(*model, [(r["instruction"], r["voices"][v]) for r in facts], groups=groups)
+              for v in criteria.VOICES}
+    return {"voices": voices, "knowledge": {"plain": evaluate.knowledge(*model, probes),
+                                            "chat": evaluate.knowledge(*model, probes,
+                                                                       [r["instruction"] for r in facts])}}
 
 
 def attribution_table(models, records):

@@ -4,6 +4,8 @@ import argparse
 import math
 import sys
 
+import torch
+
 
 class UserError(Exception):
     """Bad input from the user (a file, a flag): the command line prints one line and exits with code 2."""
@@ -96,6 +98,35 @@ def together(command, args):
             ("--model or --init, not both", not (args.model and args.init)),
             ("--tokenizer with --init, and only then", bool(args.init) == bool(args.tokenizer)),
             ("--data with --mode single-task", bool(args.data) or args.mode != "single-task")]
+
+
+def subcommands(ap):
+    """evaluate.py's subcommands: cmd(name, run, text, *groups) adds one that runs run(args), with --json and
+    --overwrite and the flag groups it names: "eval" (--eval), "versus" (--against, --files), "model" (--device,
+    --dtype, --batch-size, --max-len) and "ranking" (--checkpoint, --distractors, --seed)."""
+    groups = {g: argparse.ArgumentParser(add_help=False) for g in ("out", "eval", "versus", "model", "ranking")}
+    add = {g: p.add_argument for g, p in groups.items()}
+    add["out"]("--json", help="also write the results to this JSON file")
+    add["out"]("--overwrite", action="store_true", help="replace an existing --json file")
+    add["eval"]("--eval", required=True, help="toy eval set JSONL (instruction, family, near, criterion)")
+    add["versus"]("--against", required=True, help="reference outputs (IT), comma-separated, one per seed")
+    add["versus"]("--files", action="append", required=True, help="outputs of one condition, comma-separated, one "
+                  "per seed or one against every seed; repeat for more conditions")
+    add["model"]("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    add["model"]("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
+    add["model"]("--batch-size", type=int, default=16, help="sequences per forward pass")
+    add["model"]("--max-len", type=int, default=1024, help="truncate sequences to N tokens (paper: 1024)")
+    add["ranking"]("--checkpoint", required=True, help="HF checkpoint directory")
+    add["ranking"]("--distractors", type=int, default=5, help="distractor responses per pair (paper: 5)")
+    add["ranking"]("--seed", type=int, default=0, help="seed of the distractor draws (paper: 0)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def cmd(name, run, text, *names):
+        parents = [groups[g] for g in ("out", *names)]
+        p = sub.add_parser(name, help=text, description=text, parents=parents, formatter_class=Help)
+        p.set_defaults(run=run)
+        return p
+    return cmd
 
 
 def parse(ap, argv=None, values=None, command=None):

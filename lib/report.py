@@ -3,6 +3,7 @@ decided), means, shares, intervals, which output files a comparison pairs, markd
 import math
 import statistics
 import sys
+from collections import Counter
 
 import torch
 
@@ -162,3 +163,30 @@ def pyplot(path):
         print(f"no figure {path}: matplotlib is not installed (pip install -r requirements-extra.txt)")
         return None
     return plt
+
+
+def bleu4(hyp, ref):
+    """Sentence BLEU-4 (x100) on whitespace words: clipped n-gram precisions for n = 1..4, add-one smoothing
+    for n > 1, brevity penalty. Shi et al. Table 2 use it on greedy outputs for training prompts."""
+    h, r, logp = hyp.split(), ref.split(), 0.0
+    for n in range(1, 5):
+        hg, rg = (Counter(tuple(w[i:i + n]) for i in range(len(w) - n + 1)) for w in (h, r))
+        match, total, add = sum((hg & rg).values()), max(len(h) - n + 1, 0), int(n > 1)
+        if match + add == 0:
+            return 0.0
+        logp += math.log((match + add) / (total + add)) / 4
+    return 100 * math.exp(min(0.0, 1 - len(r) / len(h)) + logp)
+
+
+def attribution_summary(per):
+    """Wu et al.'s attribution per model (its (score, share) per prompt, None where dropped): the mean score and
+    share, and the paired difference from the first model's score with a bootstrap 95% interval."""
+    out = []
+    for k, rows in enumerate(per):
+        kept = [x for x in rows if x is not None]
+        d = [x[0] - y[0] for x, y in zip(rows, per[0]) if x and y]
+        out.append({"n": len(kept), "score": statistics.mean(x[0] for x in kept) if kept else None,
+                    "share_%": 100 * statistics.mean(x[1] for x in kept) if kept else None,
+                    "diff_vs_first": torch.tensor(d, dtype=torch.float64).mean().item() if k and d else None,
+                    "diff_ci95": bootstrap_ci(d) if k and len(d) > 1 else None})
+    return out

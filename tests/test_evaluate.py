@@ -6,9 +6,8 @@ import pytest
 import evaluate
 from data import criteria
 from data.criteria import check
-from evaluate import bleu4
 from lib.cli import UserError
-from lib.report import mean_std
+from lib.report import bleu4, mean_std
 
 
 # ------------------------------------------------------------------------------------------ criteria
@@ -61,7 +60,7 @@ def test_a_regex_that_backtracks_for_ever_is_stopped():
             "from lib.cli import cli\ncli(lambda: print(check('a' * 36 + 'b', {'regex': '^(a|a)*$'})))\n")
     r = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error: criterion 'regex' '^(a|a)*$' ran over"), r.stderr
-    assert evaluate.check("aaa", {"regex": "^(a|a)*$"}) is True       # and a short output still matches
+    assert check("aaa", {"regex": "^(a|a)*$"}) is True       # and a short output still matches
 
 
 # --------------------------------------------------------------------------------- shared test code
@@ -284,6 +283,43 @@ def test_swap_control_cancels_a_responses_own_likelihood(tiny_tokenizer):
     pairs = [(w, w) for w in WORD_SETS]
     res = evaluate.ranking(CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer, pairs, groups=[0, 0, 1, 1])
     assert res["swap_control_%"] == 100.0 and res["by_group_code_%"] == {0: 100.0, 1: 100.0}
+
+
+def test_knowledge_counts_a_fact_only_where_its_true_statement_is_the_likeliest(tiny_tokenizer):
+    copy, tok = CopyModel(tiny_tokenizer.vocab_size), tiny_tokenizer
+    probes = [{"true": w, "wrong": [x for x in WORD_SETS if x != w]} for w in WORD_SETS]
+    # The copying model prefers the statement made of its question's words: after its own question, the true one
+    res = evaluate.knowledge(copy, tok, probes, WORD_SETS, batch_size=3)
+    assert res["facts"] == 4 and res["true_first_%"] == 100.0 and res["ci95_%"] == [100.0, 100.0]
+    # After another probe's question it prefers one of the wrong ones: each probe is scored against its own
+    assert evaluate.knowledge(copy, tok, probes, WORD_SETS[1:] + WORD_SETS[:1])["true_first_%"] == 0.0
+    # A tie is not knowledge (the true statement among the wrong ones), as plain text or after the prompt
+    tied = [{"true": w, "wrong": [WORD_SETS[0], w]} for w in WORD_SETS]
+    assert evaluate.knowledge(copy, tok, tied)["true_first_%"] == 0.0
+    assert evaluate.knowledge(copy, tok, tied, WORD_SETS)["true_first_%"] == 0.0
+
+
+def test_premise_ranks_each_voice_and_probes_knowledge(tmp_path, tiny_checkpoint, capsys):
+    words = WORD_SETS * 2
+    ev = [{"instruction": f"q {w}", "family": "ab"[i % 2], "reference": w, "criterion": {"contains_any": ["x"]}}
+          for i, w in enumerate(words)]
+    voices = [{"instruction": r["instruction"], "family": r["family"],
+               "voices": {"chat": r["reference"], "corpus": r["reference"] + " too", "neutral": "so " + r["reference"]},
+               "knowledge": {"true": r["reference"], "wrong": ["Tom blue", "Ann cat"]}} for r in ev]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ev))
+    (tmp_path / "voices.jsonl").write_text("".join(json.dumps(r) + "\n" for r in voices))
+    base = ["premise", "--checkpoint", tiny_checkpoint, "--eval", str(tmp_path / "eval.jsonl"), "--distractors", "2"]
+    evaluate.main(base + ["--voices", str(tmp_path / "voices.jsonl"), "--json", str(tmp_path / "p.json")])
+    res = json.loads((tmp_path / "p.json").read_text())[tiny_checkpoint]
+    for voice in ("chat", "corpus", "neutral"):
+        assert res[f"same_family_{voice}_voice"]["pairs"] == len(ev)
+    # The chat voice is the eval set's own reference: the same draws give the same ranking
+    assert res["same_family_chat_voice"] == res["same_family"]
+    assert res["knowledge_plain"]["facts"] == res["knowledge_chat"]["facts"] == len(ev)
+    voices[3]["knowledge"]["wrong"] = "Tom blue"                     # not a list: one line names the record
+    (tmp_path / "voices.jsonl").write_text("".join(json.dumps(r) + "\n" for r in voices))
+    with pytest.raises(cli.UserError, match=r"voices.jsonl:4: need a family, voices"):
+        evaluate.main(base + ["--voices", str(tmp_path / "voices.jsonl")])
 
 
 def test_first_token_rank_and_first_lines(tiny_checkpoint, tiny_tokenizer):

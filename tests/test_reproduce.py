@@ -38,13 +38,17 @@ def test_reproduce_whole_table_tiny(tmp_path, monkeypatch):
     md = (out / "results.md").read_text()
     assert "| response-tuned |" in md and "43.3" in md and "| all rules, ramp 8 |" in md
     assert "decided by passes alone" in md and "| paper-style win rate % |" in md
+    # The premise in three voices and the knowledge probe, from the set's voices file (its first 12 records)
+    voiced = res["conditions"]["response-tuned"]
+    assert set(voiced["voices"]) == {"chat", "corpus", "neutral"} and voiced["voices"]["neutral"]["pairs"] > 0
+    assert voiced["knowledge"]["chat"]["facts"] == 12 and "| neutral voice % |" in md
     # A rerun with nothing changed scores no model again, and writes the same tables.
     import evaluate
     first = (out / "results.json").read_text()
 
     def refused(*a, **k):
         raise AssertionError("scored again")
-    for f in ("ranking", "first_token_ranks", "response_nll", "attribution"):
+    for f in ("ranking", "first_token_ranks", "response_nll", "attribution", "knowledge"):
         monkeypatch.setattr(evaluate, f, refused)
     reproduce.main(args)
     assert (out / "results.json").read_text() == first and (out / "results.md").read_text() == md
