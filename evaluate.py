@@ -91,8 +91,8 @@ def first_token_ranks(model, tok, pairs):
 
 def knowledge(model, tok, probes, instructions=None, batch_size=16, max_len=1024):
     """Does the model know the facts? The share of probes {"true": statement, "wrong": [statements]} whose true
-    statement is the likeliest (raw log p, Eq. 3), with a bootstrap 95% interval: as plain text after BOS (what
-    the corpus taught), or after each of `instructions`' chat prompt (what a question calls up). Chance: 1 in 6 (4)."""
+    statement is the likeliest (raw log p, Eq. 3), with a bootstrap 95% interval: as plain text after BOS (the
+    corpus's), or after each of `instructions`' chat prompt (what a question calls up). Chance: 1 in 1 + wrong."""
     texts = [[p["true"], *p["wrong"]] for p in probes]
     if instructions:
         ex = [build_example(tok, [{"role": "user", "content": ins}, {"role": "assistant", "content": t}],

@@ -370,11 +370,12 @@ def ranking_table(models, records):
                for k in (got["knowledge"]["plain"], got["knowledge"]["chat"]))]
             for name, got in res.items() if "voices" in got]
     if rows:
-        md += (f"\n\nThe premise in three voices, on the {len(models.facts)} fact records: same-family ranking "
-               "(code: mean token, 95% intervals over pairs) with the reference in the tuning sets' chat voice, in "
-               "the corpus's own voice, and in a neutral voice neither uses; and the knowledge probe: how often the "
-               "true statement of the record's first fact, in the corpus's wording, is likelier than all its wrong "
-               "ones (five; legs three: chance 16.7% or 25%), as plain text and as the answer after the chat prompt\n\n"
+        md += (f"\n\nThe premise in three voices, on the {len(models.facts)} fact records: same-family "
+               "ranking (code: mean token, 95% intervals over pairs) with the reference in the tuning sets' chat "
+               "voice, in the corpus's own voice, and in a neutral voice neither uses; and the knowledge probe: "
+               "how often the true statement of the record's first fact, in the corpus's wording, is likelier "
+               "than all its wrong ones (five; legs three: chance 16.7% or 25%), as plain text and as the answer "
+               "after the chat prompt\n\n"
                + table(["model", "chat voice %", "corpus voice %", "neutral voice %", "knows: plain text %",
                         "knows: after the prompt %"], rows))
     return res, md
