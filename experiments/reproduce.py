@@ -122,6 +122,8 @@ def settings(argv=None, **values):
                     "train.py's)")
     ap.add_argument("--epochs", type=int, help="every tuned condition's epochs (experiments/epoch_sweep.py; default: "
                     "each condition's own, in CONDITIONS)")
+    ap.add_argument("--paper-epochs", action="store_true", help="also each tuned condition whose chosen epochs "
+                    "differ from the paper's at the paper's count (a row \"<name>, paper's N epochs\")")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every condition's epochs (tests)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="generation cap for every model")
     ap.add_argument("--limit", type=int, help="only the first N evaluation instructions (tests)")
@@ -136,6 +138,21 @@ def settings(argv=None, **values):
     return args
 
 
+def paper_row(name):
+    """The row of a tuned condition at the paper's epochs (--paper-epochs), where the chosen count differs."""
+    return f"{name}, paper's {PAPER_EPOCHS[name]} epochs"
+
+
+def conditions_of(args):
+    """The tuned rows: CONDITIONS at their chosen epochs, and with --paper-epochs each whose count is not the
+    paper's at the paper's count too."""
+    rows = dict(CONDITIONS)
+    if args.paper_epochs:
+        rows.update({paper_row(name): (mode, data, PAPER_EPOCHS[name])
+                     for name, (mode, data, epochs) in CONDITIONS.items() if PAPER_EPOCHS[name] != epochs})
+    return rows
+
+
 def rows_of(args):
     """The rule rows (the paper's and --rule-set's: name -> (rules, decoding settings)) and the rows to run."""
     rule_sets = dict(RULE_SETS)
@@ -144,7 +161,8 @@ def rows_of(args):
         if not sep or not name.strip():
             raise UserError(f"--rule-set {spec!r}: expected NAME=RULES, e.g. 'mine=eos,diversity'")
         rule_sets[name.strip()] = (rules, {})
-    known = ["base", *rule_sets, *CONDITIONS]
+    tuned = conditions_of(args)
+    known = ["base", *rule_sets, *tuned]
     clash = [(a, b) for i, a in enumerate(known) for b in known[i + 1:] if slug(a) == slug(b)]
     if clash:
         raise UserError(f"rows {clash[0][0]!r} and {clash[0][1]!r} would share the file outputs/"
@@ -152,7 +170,8 @@ def rows_of(args):
     bad = [c for c in args.conditions or [] if c not in known]
     if bad:
         raise UserError(f"unknown condition {bad[0]!r}; known: {', '.join(known)}")
-    return rule_sets, {"instruction-tuned", *(args.conditions or known)}
+    wanted = args.conditions or known
+    return rule_sets, {"instruction-tuned", *wanted, *(r for r in tuned if r.split(",")[0] in wanted)}
 
 
 def decode(args, eval_path, records, checkpoint, name, rules="none", extra=None):
@@ -180,13 +199,14 @@ def train_and_decode(args, rule_sets, wanted, eval_path, records):
             results[name] = [decode(args, eval_path, records, args.base, name, rules, extra)]
             files[name] = [f"outputs/{slug(name)}.json"]
     for seed in args.seeds:
-        for name, (mode, data, epochs) in CONDITIONS.items():
+        for name, (mode, data, epochs) in conditions_of(args).items():
             if name not in wanted:
                 continue
             run = run_dir(args.out, name, seed)
             lr = {"lr": args.lr} if args.lr else {}
+            count = (args.epochs or epochs) if name in CONDITIONS else epochs       # a paper row keeps its own
             train_once(run, mode=mode, data=os.path.join(args.data, data + ".jsonl"), model=args.base, seed=seed,
-                       save_every=50, epochs=max(1, round((args.epochs or epochs) * args.epochs_scale)), **lr)
+                       save_every=50, epochs=max(1, round(count * args.epochs_scale)), **lr)
             results.setdefault(name, []).append(decode(args, eval_path, records, run, f"{name} seed {seed}"))
             files.setdefault(name, []).append(f"outputs/{slug(f'{name} seed {seed}')}.json")
     return results, files
@@ -234,6 +254,7 @@ def win_rates(args, results, records):
     paper-style rate, distinct outputs. Returns ({name: its measures}, markdown, {name: (outcomes per pair,
     share of seeds passing) per instruction})."""
     it, responses = [graded for _, graded in results["instruction-tuned"]], tuning_responses(args.data)
+    paper_of = {paper_row(name): name for name in CONDITIONS}       # a row at the paper's epochs: its number
     # Instructions far from every tuning task: the families that no tuning set has (data/TOYWORLD.md)
     unseen = [r["family"] in UNSEEN_FAMILIES for r in records]
     rows, per_ins, res = [], {}, {}
@@ -254,7 +275,7 @@ def win_rates(args, results, records):
         rows.append([name, f"{r:.1f} ± {rs:.1f}", f"{f:.1f} ± {fs:.1f}",
                      *(["-"] * 3 if is_it else [rate(w, wins["win_rate_ci95"]), f"{t:.0f}", rate(pw)]),
                      f"{statistics.mean(distinct):.0f}", f"{statistics.mean(top):.1f}",
-                     f"{statistics.mean(verbatim):.1f}", PAPER.get(name, "-")])
+                     f"{statistics.mean(verbatim):.1f}", PAPER.get(paper_of.get(name, name), "-")])
     md = (f"Toy world, {len(records)} held-out instructions ({args.split}.jsonl), seeds {args.seeds}, greedy, at "
           f"most {args.max_new_tokens} new tokens. {WIN_RATE} Checks: mean ± std over seeds. 'Unseen families': "
           "the instructions of families no tuning set has. 'Distinct': different outputs in the row; 'top %': the "

@@ -254,3 +254,22 @@ def test_rows_whose_names_would_share_an_output_file_are_refused(tmp_path):
     from lib.cli import UserError
     with pytest.raises(UserError, match="'a b' and 'a-b' would share the file outputs/a-b.json"):
         reproduce.main(["--out", str(tmp_path), "--limit", "1", "--rule-set", "a b=eos", "--rule-set", "a-b=uniform"])
+
+
+def test_paper_epochs_rows_train_each_condition_at_the_papers_count_where_the_chosen_one_differs():
+    from experiments import reproduce
+    plain = reproduce.settings([])
+    assert reproduce.conditions_of(plain) == reproduce.CONDITIONS
+    args = reproduce.settings(["--paper-epochs"])
+    rows = reproduce.conditions_of(args)
+    extra = {n: r for n, r in rows.items() if n not in reproduce.CONDITIONS}
+    differ = [n for n, (_, _, e) in reproduce.CONDITIONS.items() if e != reproduce.PAPER_EPOCHS[n]]
+    assert sorted(extra) == sorted(reproduce.paper_row(n) for n in differ)
+    for name in differ:
+        mode, data, epochs = rows[reproduce.paper_row(name)]
+        assert (mode, data) == reproduce.CONDITIONS[name][:2] and epochs == reproduce.PAPER_EPOCHS[name]
+    # Asking for a condition also asks for its row at the paper's count
+    if differ:
+        _, wanted = reproduce.rows_of(reproduce.settings(["--paper-epochs", "--conditions", differ[0]]))
+        assert wanted == {"instruction-tuned", differ[0], reproduce.paper_row(differ[0])}
+
