@@ -7,8 +7,7 @@ The prompt is the Tulu chat prompt (chat.py); decoding is KV-cached and batched 
 greedy unless --temperature > 0. Output: an AlpacaEval list of {instruction, output, generator, dataset}.
 """
 import argparse
-import os
-from pathlib import Path
+import functools
 
 import torch
 from tqdm import tqdm
@@ -17,8 +16,7 @@ from model import KVCache, Tokenizer, Transformer
 from rules import PAPER_RULES, RuleExpert, parse_rules
 from chat import prompt_ids
 from lib.cli import RawHelp, cli, parse
-from lib.generation import (argmax, check_room, context, instruction_generator, open_output, outputs_made_of,
-                            read_instructions, threads)
+from lib.generation import argmax, check_room, context, instruction_generator, open_output, threads
 
 
 def pick(logp, temperature, top_p, gens):
@@ -142,34 +140,20 @@ def settings(argv=None, **values):
 
 
 def run(args):
-    """Decode every instruction of args.input into args.output, an AlpacaEval list written after every chunk
-    (an interrupted run loses little; --resume continues it)."""
+    """Decode every instruction of args.input into args.output, an AlpacaEval list written after every chunk;
+    lib/generation.py keeps the file (its name, lock, record of what it is made of, and --resume)."""
     names = parse_rules(args.rules)
-    records = read_instructions(args.input)[:args.limit]
-    sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
-    generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in names) + sampling)
-    path = args.output or os.path.join("out", generator + ".json")
-    made_of = outputs_made_of(args, names)
-    with open_output(path, args.input, records, made_of, args.resume, args.overwrite) as output:
-        todo = output.todo()
+    with open_output(args, names) as output:
         tok = Tokenizer(args.checkpoint)
         model = Transformer.from_pretrained(args.checkpoint, dtype=args.dtype and getattr(torch, args.dtype),
                                             device=args.device)
         rules = RuleExpert(tok, names, args.saturate, args.response_only, args.eos_ramp) if names else None
         # Every prompt is measured before any is decoded: a long one late in the file stops the run at once
-        check_room(max((len(prompt_ids(tok, i)[0]) for i in todo), default=0), 0, context(model))
-        print(f"{len(records)} instructions, {len(records) - len(todo)} already done; rules: "
-              f"{','.join(names) or 'none'}; writing {output.path}")
-        chunk = args.batch_size * 4
-        with threads(args.threads), tqdm(total=len(todo), desc="generate", unit="ins") as bar:
-            for k in range(0, len(todo), chunk):
-                part = todo[k:k + chunk]
-                outs = generate(model, tok, part, max_new_tokens=args.max_new_tokens, rules=rules,
-                                batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
-                                seed=args.seed)
-                output.add(part, outs, generator)
-                bar.update(len(part))
-        output.save()
+        check_room(max((len(prompt_ids(tok, i)[0]) for i in output.todo()), default=0), 0, context(model))
+        with threads(args.threads):
+            output.decode(functools.partial(generate, model, tok, max_new_tokens=args.max_new_tokens, rules=rules,
+                                            batch_size=args.batch_size, temperature=args.temperature,
+                                            top_p=args.top_p, seed=args.seed), chunk=args.batch_size * 4)
 
 
 def main(argv=None):

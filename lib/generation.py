@@ -30,7 +30,8 @@ class OutputFile:
     error unless `resume` (its outputs count as done, if made of the same) or `overwrite`; an unwritable path
     fails now, not after the decoding. Made by open_output, which holds a lock."""
 
-    def __init__(self, path, source, records, made_of, resume=False, overwrite=False):
+    def __init__(self, path, source, records, made_of, resume=False, overwrite=False, generator=None, rules=()):
+        self.generator, self.rules = generator, rules
         if os.path.exists(path) and not (resume or overwrite):
             raise exists(path)
         why = resume and not overwrite and stale(path, made_of)
@@ -50,6 +51,19 @@ class OutputFile:
             self.done[i] = {"instruction": i, "output": o, "generator": generator}
         self.save()
 
+    def decode(self, outputs_of, chunk):
+        """Decode what is not done yet, `chunk` instructions at a time (outputs_of(instructions) -> outputs),
+        writing the file after each chunk: an interrupted run loses little, and --resume continues it."""
+        todo = self.todo()
+        print(f"{len(self.records)} instructions, {len(self.records) - len(todo)} already done; rules: "
+              f"{','.join(self.rules) or 'none'}; writing {self.path}")
+        with tqdm(total=len(todo), desc="generate", unit="ins") as bar:
+            for k in range(0, len(todo), chunk):
+                part = todo[k:k + chunk]
+                self.add(part, outputs_of(part), self.generator)
+                bar.update(len(part))
+        self.save()
+
     def save(self):
         """Write the outputs so far, each with its record's dataset, else the name of the source file."""
         outputs = [dict(self.done[r["instruction"]], dataset=r.get("dataset", self.dataset))
@@ -58,12 +72,19 @@ class OutputFile:
 
 
 @contextlib.contextmanager
-def open_output(path, source, records, made_of, resume=False, overwrite=False):
-    """The OutputFile at `path` (checked writable first), under a lock beside it while the block runs: a second
-    writer of the same file is an error while the first lives."""
-    check_output(path, source)
+def open_output(args, rules):
+    """The OutputFile of generate.py's settings `args` with the rule names `rules`: the instructions of
+    args.input, at args.output (default out/<generator>.json, the generator named by checkpoint, rules and
+    sampling), checked writable first, under a lock beside it while the block runs: a second writer of the same
+    file is an error while the first lives."""
+    records = read_instructions(args.input)[:args.limit]
+    made = outputs_made_of(args, rules)
+    sampling = f"-t{args.temperature:g}-p{args.top_p:g}-s{args.seed}" if args.temperature > 0 else "-greedy"
+    generator = args.generator or (Path(args.checkpoint).name + "".join(f"-{n}" for n in rules) + sampling)
+    path = args.output or os.path.join("out", generator + ".json")
+    check_output(path, args.input)
     with lock(path):
-        yield OutputFile(path, source, records, made_of, resume, overwrite)
+        yield OutputFile(path, args.input, records, made, args.resume, args.overwrite, generator, rules)
 
 
 def read_done(path):
