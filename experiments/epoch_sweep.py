@@ -4,7 +4,7 @@
     python experiments/epoch_sweep.py --grid 40 15 7 3 1 &  python experiments/epoch_sweep.py --grid 30 20 10 5 2
     python experiments/epoch_sweep.py                       # then once more, whole: it reuses every run
 
-(The whole grid took about 90 minutes of wall time on a 2-core CPU the second way.)
+(The whole grid took 80 minutes of wall time on a 2-core CPU the second way.)
 
 For each count in --grid, every tuned condition (instruction tuning, response tuning, each single-task set) is
 trained from the base at the paper's validation seed and decodes val.jsonl (experiments/reproduce.py's training
