@@ -202,7 +202,7 @@ def recompute(records, outs):
         rows[name] = {**wins, "pass_rate": [100 * sum(x for x, _ in s) / len(s) for s in g],
                       "pass_rate_unseen_families": [100 * sum(x for (x, _), u in zip(s, unseen) if u)
                                                     / max(1, sum(unseen)) for s in g],
-                      "distinct": [len(set(o)) for o in outs[name]]}
+                      "distinct": [criteria.collapse(o)["distinct"] for o in outs[name]]}
         if name in STYLE:
             stats = criteria.output_stats(list(zip(instructions, outs[name][0])), near=near)
             rows[name]["style_near_far_%"] = stats["style_near_vs_far_%"][STYLE[name]]
