@@ -109,7 +109,7 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
         reproduce.main(["--base", base, "--data", str(data), "--out", str(out), "--seeds", "1", "--epochs-scale",
                         scale, "--max-new-tokens", tokens, "--attribution-prompts", "0", "--conditions", "base"])
     run(tmp_path / "fresh", "0.07", "3")
-    run(tmp_path / "b", "0.2", "5")
+    run(tmp_path / "b", "0.5", "5")                        # IT: 2 epochs, not 1 (the conditions' counts x scale)
     capsys.readouterr()
     run(tmp_path / "b", "0.07", "3")                       # other epochs and decoding: all of it redone
     err = capsys.readouterr().err
