@@ -99,11 +99,11 @@ def main(argv=None):
         shape[name, epochs] = {"checks_%": 100 * sum(p for p, _ in graded) / len(graded),
                                **criteria.collapse(outs, responses)}
     paper = reproduce.PAPER_EPOCHS
-    it_scores = {e: shape["instruction-tuned", e]["checks_%"] for e in args.grid}
-    chosen = {"instruction-tuned": choose(it_scores, paper["instruction-tuned"])}
-    it = got["instruction-tuned", chosen["instruction-tuned"]][1]
     for epochs in args.grid:
-        score["instruction-tuned", epochs] = it_scores[epochs]
+        score["instruction-tuned", epochs] = shape["instruction-tuned", epochs]["checks_%"]
+    chosen = {"instruction-tuned": choose({e: score["instruction-tuned", e] for e in args.grid},
+                                          paper["instruction-tuned"])}
+    it = got["instruction-tuned", chosen["instruction-tuned"]][1]
     for name in SWEPT[1:]:
         for epochs in args.grid:
             score[name, epochs] = decisive_winrate(got[name, epochs][1], it)
