@@ -11,7 +11,9 @@ trained from the base at the paper's validation seed and decodes val.jsonl (expe
 and decoding, so every step resumes and a finished one is skipped). Instruction tuning takes the count with the
 most checks passed; response tuning and each single-task set the count with the highest win rate against that
 instruction tuning; ties go to the paper's count, else to the fewest epochs (the rule in data/TOYWORLD.md).
-Instruction Modelling reuses instruction tuning's count. Each (condition, count) also reports how far the outputs
+A condition whose best is at an edge of the grid is run past it once (a quarter and a half of the lowest count,
+one and a half and twice the highest; a fraction of an epoch is one pass over that share of the set) and chosen
+again. Instruction Modelling reuses instruction tuning's count. Each (condition, count) also reports how far the outputs
 collapsed (criteria.collapse). Writes epochs.md, epochs.json and epochs.png under --out.
 """
 import argparse
@@ -38,36 +40,56 @@ def choose(scores, paper):
     return paper if paper in tied else min(tied)
 
 
-def sweep(args, records, val):
-    """{(condition, count): (its outputs, their criteria.grades)} over the grid, each count's runs and outputs
-    under --out/epochs-N (reused while what they are made of is the same)."""
+def sweep(args, records, val, grid, names):
+    """{(condition, count): (its outputs, their criteria.grades)} for the conditions `names` over the counts
+    `grid`, each count's runs and outputs under --out/epochs-N (reused while what they are made of is the same).
+    A count below 1 is that fraction of an epoch by steps: one epoch scaled by it, which reproduce.py trains as
+    one pass over that share of the set."""
     got = {}
-    for epochs in args.grid:
-        settings = reproduce.settings(base=args.base, out=os.path.join(args.out, f"epochs-{epochs}"), split="val",
-                                      seeds=[args.seed], epochs=epochs, epochs_scale=args.epochs_scale,
-                                      attribution_prompts=0, conditions=SWEPT, limit=args.limit)
-        rule_sets, wanted = reproduce.rows_of(settings)
-        results, _ = reproduce.train_and_decode(settings, rule_sets, wanted, val, records)
-        got.update({(name, epochs): results[name][0] for name in SWEPT})
+    for epochs in grid:
+        settings = reproduce.settings(base=args.base, out=os.path.join(args.out, f"epochs-{epochs:g}"), split="val",
+                                      seeds=[args.seed], epochs=max(1, epochs),
+                                      epochs_scale=args.epochs_scale * min(1, epochs), attribution_prompts=0,
+                                      conditions=names, limit=args.limit)
+        rule_sets, _ = reproduce.rows_of(settings)
+        results, _ = reproduce.train_and_decode(settings, rule_sets, set(names), val, records)   # no IT unasked
+        got.update({(name, epochs): results[name][0] for name in names})
     return got
+
+
+def grown(grid):
+    """The counts past each edge of `grid` (the rule in data/TOYWORLD.md): a quarter and a half of the lowest,
+    one and a half and twice the highest. {edge count: its new counts}."""
+    low, high = min(grid), max(grid)
+    return {low: [low / 4, low / 2], high: [round(high * 1.5), high * 2]}
+
+
+def decide(grids, score):
+    """Each condition's count: instruction tuning's by checks passed, then every other's by its win rate
+    against that instruction tuning (scores from score(name, count, it_count))."""
+    it = "instruction-tuned"
+    chosen = {it: choose({e: score(it, e, None) for e in grids[it]}, reproduce.PAPER_EPOCHS[it])}
+    for name in SWEPT[1:]:
+        chosen[name] = choose({e: score(name, e, chosen[it]) for e in grids[name]}, reproduce.PAPER_EPOCHS[name])
+    chosen["instruction-modelling"] = chosen[it]
+    return chosen
 
 
 def figure(grid, score, shape, path):
     """Response tuning against its epochs: its win rate against the chosen instruction tuning and its checks
     passed, and how far its outputs collapsed (the most common output's share, the share verbatim from a tuning
-    set)."""
+    set); `score` and `shape` by count."""
     plt = pyplot(path)
     if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
-    name = "response-tuned"
-    for label, ys in [("win rate vs IT %", [score[name, e] for e in grid]),
-                      ("checks passed %", [shape[name, e]["checks_%"] for e in grid]),
-                      ("most common output %", [shape[name, e]["most_common_%"] for e in grid]),
-                      ("verbatim from a tuning set %", [shape[name, e]["verbatim_%"] for e in grid])]:
+    for label, ys in [("win rate vs IT %", [score[e] for e in grid]),
+                      ("checks passed %", [shape[e]["checks_%"] for e in grid]),
+                      ("most common output %", [shape[e]["most_common_%"] for e in grid]),
+                      ("verbatim from a tuning set %", [shape[e]["verbatim_%"] for e in grid])]:
         ax.plot(grid, [float("nan") if y is None else y for y in ys], marker="o", label=label)
     ax.set_xscale("log")
-    ax.set_xticks(grid, [str(e) for e in grid])
+    ax.set_xticks(grid, [f"{e:g}" for e in grid])
     ax.set_xlabel("epochs (validation seed, val.jsonl)")
     ax.set_ylabel("%")
     ax.set_title("Response tuning: over-training collapses it onto its tuning set")
@@ -93,46 +115,60 @@ def main(argv=None):
     args.grid = sorted(set(args.grid))
     val = os.path.join(ROOT, "data", "toy", "val.jsonl")
     records = criteria.read_eval(val)[:args.limit]
-    got, responses = sweep(args, records, val), reproduce.tuning_responses(os.path.join(ROOT, "data", "toy"))
-    score, shape = {}, {}                          # (condition, count) -> the rule's score (%); its collapse
-    for (name, epochs), (outs, graded) in got.items():
-        shape[name, epochs] = {"checks_%": 100 * sum(p for p, _ in graded) / len(graded),
-                               **criteria.collapse(outs, responses)}
+    got, responses = sweep(args, records, val, args.grid, SWEPT), reproduce.tuning_responses(
+        os.path.join(ROOT, "data", "toy"))
+
+    def score(name, epochs, it):
+        """The rule's score (%): instruction tuning's checks passed, any other's win rate against IT at `it`."""
+        graded = got[name, epochs][1]
+        if it is None:
+            return 100 * sum(p for p, _ in graded) / len(graded)
+        return decisive_winrate(graded, got["instruction-tuned", it][1])
+
+    # A best count at an edge of the grid means the grid is too narrow: it grows past that edge once.
+    grids = {name: list(args.grid) for name in SWEPT}
+    first = decide(grids, score)
+    growth = {name: grown(args.grid).get(first[name], []) for name in SWEPT}
+    for epochs in sorted({e for counts in growth.values() for e in counts}):
+        names = [name for name in SWEPT if epochs in growth[name]]
+        got.update(sweep(args, records, val, [epochs], names))
+        for name in names:
+            grids[name] = sorted(grids[name] + [epochs])
+    chosen = decide(grids, score)
+    columns = sorted({e for counts in grids.values() for e in counts})
+    shape = {(name, e): {"checks_%": score(name, e, None), **criteria.collapse(got[name, e][0], responses)}
+             for name in SWEPT for e in grids[name]}
+    scores = {(name, e): score(name, e, None if name == "instruction-tuned" else chosen["instruction-tuned"])
+              for name in SWEPT for e in grids[name]}
     paper = reproduce.PAPER_EPOCHS
-    for epochs in args.grid:
-        score["instruction-tuned", epochs] = shape["instruction-tuned", epochs]["checks_%"]
-    chosen = {"instruction-tuned": choose({e: score["instruction-tuned", e] for e in args.grid},
-                                          paper["instruction-tuned"])}
-    it = got["instruction-tuned", chosen["instruction-tuned"]][1]
-    for name in SWEPT[1:]:
-        for epochs in args.grid:
-            score[name, epochs] = decisive_winrate(got[name, epochs][1], it)
-        chosen[name] = choose({e: score[name, e] for e in args.grid}, paper[name])
-    chosen["instruction-modelling"] = chosen["instruction-tuned"]
     rows = [[name, "checks %" if name == "instruction-tuned" else "win % vs IT"]
-            + [reproduce.rate(score[name, e]) for e in args.grid] + [str(paper[name]), str(chosen[name])]
-            for name in SWEPT]
-    collapsed = [[name, measure] + [f"{shape[name, e][key]:.0f}" if key == "distinct" else
-                                    f"{shape[name, e][key]:.1f}" for e in args.grid]
+            + [reproduce.rate(scores[name, e]) if e in grids[name] else "" for e in columns]
+            + [str(paper[name]), f"{chosen[name]:g}"] for name in SWEPT]
+    collapsed = [[name, measure] + ["" if e not in grids[name] else f"{shape[name, e][key]:.0f}" if
+                                    key == "distinct" else f"{shape[name, e][key]:.1f}" for e in columns]
                  for name in SWEPT for measure, key in (("checks %", "checks_%"), ("distinct", "distinct"),
                                                         ("top %", "most_common_%"), ("verbatim %", "verbatim_%"))]
-    # A count at the grid's edge means the grid is too narrow (data/TOYWORLD.md's rule grows it).
-    edge = [name for name in SWEPT if chosen[name] in (min(args.grid), max(args.grid))]
-    counts = [f"{e} epochs" for e in args.grid]
+    # Still at an edge once grown: taken there, and said so.
+    edge = [name for name in SWEPT if chosen[name] in (min(grids[name]), max(grids[name]))]
+    counts = [f"{e:g} epochs" for e in columns]
     md = (f"Tuning epochs on val.jsonl ({len(records)} instructions), seed {args.seed}: instruction tuning by checks "
           "passed, every other condition by win rate (decided by passes) against the chosen instruction tuning "
-          f"({chosen['instruction-tuned']} epochs); Instruction Modelling reuses instruction tuning's count. "
-          f"At the grid's edge: {', '.join(edge) or 'none'}.\n\n"
+          f"({chosen['instruction-tuned']:g} epochs); Instruction Modelling reuses instruction tuning's count. "
+          "A condition whose best was at an edge of the grid was run past it (a fraction of an epoch: one pass over "
+          f"that share of its set); still at an edge: {', '.join(edge) or 'none'}.\n\n"
           + table(["condition", "score", *counts, "paper", "chosen"], rows)
           + "\n\nHow far each collapsed: checks passed, distinct outputs, the most common output's share and the "
           "share that is a tuning response verbatim (criteria.collapse)\n\n"
           + table(["condition", "measure", *counts], collapsed))
     write_json(os.path.join(args.out, "epochs.json"),
-               {"seed": args.seed, "grid": args.grid, "chosen": chosen, "at_edge": edge,
-                "scores": {name: {str(e): score[name, e] for e in args.grid} for name in SWEPT},
-                "collapse": {name: {str(e): shape[name, e] for e in args.grid} for name in SWEPT}})
+               {"seed": args.seed, "grid": args.grid, "grown": {name: growth[name] for name in SWEPT if growth[name]},
+                "chosen": chosen, "at_edge": edge,
+                "scores": {name: {f"{e:g}": scores[name, e] for e in grids[name]} for name in SWEPT},
+                "collapse": {name: {f"{e:g}": shape[name, e] for e in grids[name]} for name in SWEPT}})
     write_atomic(os.path.join(args.out, "epochs.md"), md + "\n")
-    figure(args.grid, score, shape, os.path.join(args.out, "epochs.png"))
+    rt = "response-tuned"
+    figure(grids[rt], {e: scores[rt, e] for e in grids[rt]}, {e: shape[rt, e] for e in grids[rt]},
+           os.path.join(args.out, "epochs.png"))
     print(md)
     return chosen
 

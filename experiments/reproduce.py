@@ -18,8 +18,10 @@ too, while the checkpoint, the data and the code are the same), resumes a traini
 interrupted part-way, and gives the same tables as an uninterrupted run."""
 import argparse
 import functools
+import json
 import math
 import os
+import random
 import statistics
 import sys
 import time
@@ -92,6 +94,20 @@ def train_once(out, **values):
         return
     args.resume, args.overwrite = bool(state), not state
     train.train(args)
+
+
+def fraction_of(path, fraction, seed, folder):
+    """A fraction of an epoch by steps, as one pass over that share of the set at `path`: its first
+    ceil(fraction * n) records in the order `seed` shuffles them (so the learning rate warms up and decays over
+    those steps, as in a run of that length), written once into `folder`. Returns the file's path."""
+    records = [r for _, r in read_records(path)]
+    random.Random(seed).shuffle(records)
+    name, _ = os.path.splitext(os.path.basename(path))
+    out = os.path.join(folder, f"{name}-{fraction:g}-seed{seed}.jsonl")
+    if not os.path.exists(out):
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(out, "".join(json.dumps(r) + "\n" for r in records[:math.ceil(fraction * len(records))]))
+    return out
 
 
 def interval(rank, key):
@@ -206,8 +222,11 @@ def train_and_decode(args, rule_sets, wanted, eval_path, records):
             run = run_dir(args.out, name, seed)
             lr = {"lr": args.lr} if args.lr else {}
             count = (args.epochs or epochs) if name in CONDITIONS else epochs       # a paper row keeps its own
-            train_once(run, mode=mode, data=os.path.join(args.data, data + ".jsonl"), model=args.base, seed=seed,
-                       save_every=50, epochs=max(1, round(count * args.epochs_scale)), **lr)
+            path, count = os.path.join(args.data, data + ".jsonl"), count * args.epochs_scale
+            if count < 1:                       # a fraction of an epoch: one pass over that share of the set
+                path = fraction_of(path, count, seed, os.path.join(args.out, "data"))
+            train_once(run, mode=mode, data=path, model=args.base, seed=seed, save_every=50,
+                       epochs=max(1, round(count)), **lr)
             results.setdefault(name, []).append(decode(args, eval_path, records, run, f"{name} seed {seed}"))
             files.setdefault(name, []).append(f"outputs/{slug(f'{name} seed {seed}')}.json")
     return results, files

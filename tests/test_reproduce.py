@@ -181,7 +181,7 @@ def test_win_rates_and_differences_are_decided_by_passes_not_grades():
 
 
 def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
-    from experiments import epoch_sweep
+    from experiments import epoch_sweep, reproduce
     assert epoch_sweep.choose({5: 10.0, 7: 30.0, 15: 20.0}, paper=15) == 7
     assert epoch_sweep.choose({5: 30.0, 7: 30.0, 15: 30.0}, paper=15) == 15
     assert epoch_sweep.choose({5: 10.0, 7: 30.0, 10: 30.0}, paper=15) == 7
@@ -190,13 +190,27 @@ def test_epoch_rule_prefers_the_best_then_the_papers_count_then_the_fewest():
 @pytest.mark.skipif(not (TOY / "val.jsonl").exists() or not (ROOT / "checkpoints/toy-base/tokenizer.model").exists(),
                     reason="toy world not built")
 def test_epoch_sweep_tiny(tmp_path):
-    from experiments import epoch_sweep
+    from experiments import epoch_sweep, reproduce
     base = make_checkpoint(tmp_path / "base", model.Tokenizer(str(ROOT / "checkpoints/toy-base")))
     out = tmp_path / "epochs"
     chosen = epoch_sweep.main(["--base", base, "--grid", "1", "2", "--out", str(out), "--limit", "3"])
     res = json.loads((out / "epochs.json").read_text())
     assert res["chosen"] == chosen and chosen["instruction-modelling"] == chosen["instruction-tuned"]
-    assert set(res["scores"]) == set(epoch_sweep.SWEPT) and all(set(s) == {"1", "2"} for s in res["scores"].values())
+    assert set(res["scores"]) == set(epoch_sweep.SWEPT)
+    # On a grid of two counts every best is at an edge: each condition is run past it once, and chosen again
+    assert set(res["grown"]) == set(epoch_sweep.SWEPT)
+    for name, counts in res["grown"].items():
+        assert counts in ([0.25, 0.5], [3, 4]) and set(res["scores"][name]) == {"1", "2", *map("{:g}".format, counts)}
+        assert res["chosen"][name] in (1, 2, *counts)
+    # A fraction of an epoch is one pass over that share of the set, drawn by the seed
+    low = [name for name, counts in res["grown"].items() if counts == [0.25, 0.5]]
+    for name in low:
+        data = reproduce.CONDITIONS[name][1]
+        part = out / "epochs-0.25" / "data" / f"{data}-0.25-seed42.jsonl"
+        whole = (TOY / f"{data}.jsonl").read_text().splitlines()
+        lines = part.read_text().splitlines()
+        records = [json.loads(line) for line in whole]
+        assert len(lines) == -(-len(whole) // 4) and all(json.loads(line) in records for line in lines)
     assert (out / "epochs-2" / "runs" / "response-tuned-seed42" / "model.safetensors").exists()
     assert "| response-tuned | win % vs IT |" in (out / "epochs.md").read_text()
 
