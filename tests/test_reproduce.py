@@ -287,3 +287,43 @@ def test_paper_epochs_rows_train_each_condition_at_the_papers_count_where_the_ch
         _, wanted = reproduce.rows_of(reproduce.settings(["--paper-epochs", "--conditions", differ[0]]))
         assert wanted == {"instruction-tuned", differ[0], reproduce.paper_row(differ[0])}
 
+
+
+def test_world5_rule_reads_the_neutral_voice_the_base_and_the_baselines_response_tuning():
+    from experiments import screen_world5
+
+    def rep(base_neutral, it_neutral, base_checks, rt_checks):
+        voices = lambda x: {"voices": {"neutral": {"code_mean_token_%": x}}}
+        return {"conditions": {"base": {**voices(base_neutral), "pass_rate": [base_checks]},
+                               "instruction-tuned": voices(it_neutral),
+                               "response-tuned": {"pass_rate": [rt_checks]}}}
+    baseline = rep(50.0, 50.0, 1.0, 4.0)
+    assert all(screen_world5.rule(rep(57.0, 60.0, 5.0, 4.5), baseline).values())     # the bounds count
+    assert screen_world5.rule(rep(56.9, 60.0, 0.0, 9.0), baseline) == {"premise": False, "non-follower": True,
+                                                                       "response tuning": True}
+    assert not screen_world5.rule(rep(70.0, 60.0, 5.1, 9.0), baseline)["non-follower"]
+    assert not screen_world5.rule(rep(70.0, 60.0, 0.0, 4.0), baseline)["response tuning"]   # not above
+
+
+def test_world5_corpus_puts_faq_answers_and_letter_replies_under_a_tag_line(tmp_path):
+    from data.world import web
+    from experiments import screen_world5
+    path = tmp_path / "corpus.jsonl"
+    screen_world5.write_candidate(str(path), 60_000)
+    docs = [json.loads(line)["text"] for line in path.read_text().splitlines()]
+    assert web.OWN_LINE == 0.5                                  # restored after the corpus is written
+    faq = [d for d in docs if any(f"\n\n{q}\n" in d for q in ("Q:", "Question:", "Reader:", "Asked:"))]
+    letters = [d for d in docs if " answered:\n" in d]
+    assert faq and letters and not any("\nQ: " in d or "\nQuestion: " in d for d in docs)
+    # every dialogue log's tags on lines of their own: no line opens with a tag and goes on with the turn
+    assert not inline_tags(docs, web)
+    screen_world5.write_today(str(path), 60_000)                # today's corpus has them: the check can fail
+    assert inline_tags([json.loads(line)["text"] for line in path.read_text().splitlines()], web)
+
+
+def inline_tags(docs, web):
+    """The lines of `docs` that open with a dialogue log's speaker tag and go on with the turn."""
+    tags = [style.format(s=s, l=s.lower(), u=s.upper()) for pair in web.SPEAKERS for s in pair
+            for style in web.TAGS if "{t}" not in style]
+    return [line for d in docs for line in d.splitlines() for tag in tags
+            if line.startswith(tag) and line.strip() != tag.strip()]
