@@ -106,8 +106,18 @@ def measure(args, name, config):
     return report
 
 
+VOICES = ("references", "corpus", "neutral")
+
+
+def premise(res, name, voice="neutral"):
+    """Model `name`'s same-family ranking: of val's references (the tuning sets' chat voice, every family), or
+    of the fact records' references in the corpus's or the neutral voice."""
+    got = res["conditions"][name]
+    return got["ranking_same_family"] if voice == "references" else got["voices"][voice]
+
+
 def neutral(res, name):
-    return res["conditions"][name]["voices"]["neutral"]
+    return premise(res, name)
 
 
 def rule(cand, baseline):
@@ -139,7 +149,7 @@ def main(argv=None):
     rows = []
     for name, r in res.items():
         c = r["conditions"]
-        rows.append([name, reproduce.interval(neutral(r, "base"), "code_mean_token"),
+        rows.append([name, *(reproduce.interval(premise(r, "base", v), "code_mean_token") for v in VOICES),
                      f"{neutral(r, 'instruction-tuned')['code_mean_token_%']:.1f}",
                      f"{c['base']['pass_rate'][0]:.1f}", f"{c['instruction-tuned']['pass_rate'][0]:.1f}",
                      f"{c['response-tuned']['pass_rate'][0]:.1f}",
@@ -147,19 +157,21 @@ def main(argv=None):
     met = [k for k, ok in meets.items() if ok]
     verdict = ("World 5 passes the screen: it is pretrained for four passes next." if len(met) == 3 else
                f"World 5 fails the screen (met: {', '.join(met) or 'none'}): the committed base stays.")
-    fams = sorted(neutral(res["committed"], "base")["by_group_code_%"])
-    per_family = [[f] + [f"{neutral(r, 'base')['by_group_code_%'][f]:.0f} / "
-                         + reproduce.rate(r["rt_checks_by_family_%"].get(f)) for r in res.values()] for f in fams]
+    fams = sorted(premise(res["committed"], "base", "references")["by_group_code_%"])
+    per_family = [[f] + [" / ".join(reproduce.rate(x) for x in (
+        premise(r, "base", "references")["by_group_code_%"].get(f), neutral(r, "base")["by_group_code_%"].get(f),
+        r["rt_checks_by_family_%"].get(f))) for r in res.values()] for f in fams]
     epochs = {n: reproduce.CONDITIONS[n][2] for n in ("instruction-tuned", "response-tuned")}
     md = (f"World 5's screen and response tuning against the premise, on val (seed 1; IT {epochs['instruction-tuned']}"
           f" epochs, response tuning {epochs['response-tuned']}). The premise: "
-          "the base's same-family ranking of the fact records' references in the neutral voice (95% interval); "
-          "checks passed %; response tuning's win rate against IT of the same base.\n\n"
-          + table(["base", "base neutral voice %", "IT neutral voice %", "base checks %", "IT checks %",
-                   "RT checks %", "RT win % vs IT"], rows)
+          "the base's same-family ranking (95% interval) of val's references (the tuning sets' chat voice), and of "
+          "the fact records' references in the corpus's voice and in the neutral voice (the rule's); checks passed "
+          "%; response tuning's win rate against IT of the same base.\n\n"
+          + table(["base", "base same-family %", "base corpus voice %", "base neutral voice %", "IT neutral voice %",
+                   "base checks %", "IT checks %", "RT checks %", "RT win % vs IT"], rows)
           + f"\n\nRule (a) premise within 3 points of IT's, (b) base <= 5% of checks, (c) RT above the one-pass "
-          f"baseline's: {verdict}\n\nPer fact family: the base's neutral-voice ranking % / response tuning's checks "
-          "passed %\n\n" + table(["family", *res], per_family) + "\n")
+          f"baseline's: {verdict}\n\nPer family: the base's same-family ranking of the references % / in the "
+          "neutral voice % (fact families) / response tuning's checks passed %\n\n" + table(["family", *res], per_family) + "\n")
     write_json(os.path.join(args.out, "screen.json"), {"bases": res, "meets": meets, "tokens": args.tokens})
     write_atomic(os.path.join(args.out, "screen.md"), md)
     figure(res, fams, os.path.join(args.out, "premise.png"))
@@ -168,22 +180,26 @@ def main(argv=None):
 
 
 def figure(res, fams, path):
-    """Each base's neutral-voice ranking against response tuning's checks passed: overall (large) and per fact
-    family (small)."""
+    """Each base's same-family ranking (of val's references; in the neutral voice) against response tuning's
+    checks passed: overall (large) and per family (small)."""
     plt = pyplot(path)
     if plt is None:
         return
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for name, r in res.items():
-        dot = ax.scatter([neutral(r, "base")["code_mean_token_%"]], [r["conditions"]["response-tuned"]["pass_rate"][0]],
-                         s=90, label=name)
-        got = [f for f in fams if f in r["rt_checks_by_family_%"]]
-        ax.scatter([neutral(r, "base")["by_group_code_%"][f] for f in got],
-                   [r["rt_checks_by_family_%"][f] for f in got], s=15, color=dot.get_facecolor(), alpha=0.6)
-    ax.set_xlabel("base's same-family ranking, neutral voice (%; val)")
-    ax.set_ylabel("response tuning's checks passed (%; val)")
-    ax.set_title("Response tuning against the premise (large: all; small: per fact family)")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, voice in zip(axes, ("references", "neutral")):
+        for name, r in res.items():
+            rank, rt = premise(r, "base", voice), r["rt_checks_by_family_%"]
+            dot = ax.scatter([rank["code_mean_token_%"]], [r["conditions"]["response-tuned"]["pass_rate"][0]], s=90,
+                             label=name)
+            got = [f for f in fams if f in rt and f in rank["by_group_code_%"]]
+            ax.scatter([rank["by_group_code_%"][f] for f in got], [rt[f] for f in got], s=15,
+                       color=dot.get_facecolor(), alpha=0.6)
+        ax.axvline(50, color="grey", linestyle=":")
+        ax.set_xlabel(f"base's same-family ranking, {'val references' if voice == 'references' else 'neutral voice'}"
+                      " (%)")
+    axes[0].set_ylabel("response tuning's checks passed (%; val)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Response tuning against the premise (large: all; small: per family)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
