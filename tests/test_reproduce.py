@@ -112,8 +112,8 @@ def test_a_rerun_with_other_settings_or_code_redoes_the_work_it_cannot_reuse(tmp
     run(tmp_path / "b", "0.5", "5")                        # IT: 2 epochs, not 1 (the conditions' counts x scale)
     capsys.readouterr()
     run(tmp_path / "b", "0.07", "3")                       # other epochs and decoding: all of it redone
-    err = capsys.readouterr().err
-    assert "made with another epochs; training it again" in err and "made with another max_new_tokens" in err
+    err = capsys.readouterr().err                          # (IT 5 x 0.07: a third of an epoch, one pass over a third)
+    assert "made with another epochs, data; training it again" in err and "made with another max_new_tokens" in err
     same = ["results.md", "outputs/base.json", "outputs/instruction-tuned-seed-1.json"]
     assert all((tmp_path / "b" / f).read_bytes() == (tmp_path / "fresh" / f).read_bytes() for f in same)
     real = provenance.code_sha256
