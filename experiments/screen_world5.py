@@ -10,7 +10,9 @@ from scratch on each for one pass with the committed base's recipe (experiments/
 experiments/reproduce.py runs on val with the base, instruction tuning and response tuning (seed 1, the epochs
 the grid chose); the committed base is measured the same way. Writes screen.md, screen.json and, with
 matplotlib, premise.png under --out: the rule's verdict, and each base's same-family ranking in the neutral voice
-against what response tuning gets from it, overall and per fact family. Every step resumes as reproduce.py's do.
+against what response tuning gets from it, overall and per fact family. `--full` runs the rule's second stage:
+world 5 pretrained for four passes (the committed base's length) and checked against the committed base (full.md,
+full.json). Every step resumes as reproduce.py's do.
 """
 import argparse
 import os
@@ -80,19 +82,21 @@ def write_today(path, tokens):
 
 # name: what writes its corpus (the committed base has its own)
 BASES = {"committed": None, "today-1-pass": write_today, "world5-1-pass": write_candidate}
+FULL = "world5-4-pass"          # the rule's second stage: world 5 at the committed base's length, against it
 
 
 def measure(args, name, config):
-    """The base `name` (pretrained for one pass on its corpus, or the committed one) on val: reproduce.py's report
-    for base, IT and response tuning, and response tuning's checks per family."""
-    folder = os.path.join(args.out, name)
-    base = COMMITTED
-    if BASES[name]:
-        corpus, base = os.path.join(folder, "corpus.jsonl"), os.path.join(folder, "base")
+    """The base `name` (pretrained on its corpus for one pass, or four for FULL, or the committed one) on val:
+    reproduce.py's report for base, IT and response tuning, and response tuning's checks per family."""
+    folder, base = os.path.join(args.out, name), COMMITTED
+    if name != "committed":
+        corpus = os.path.join(args.out, "world5-1-pass" if name == FULL else name, "corpus.jsonl")
+        base = os.path.join(folder, "base")
         if not os.path.exists(corpus):                          # written atomically
-            BASES[name](corpus, args.tokens)
+            os.makedirs(os.path.dirname(corpus), exist_ok=True)
+            BASES.get(name, write_candidate)(corpus, args.tokens)
         reproduce.train_once(base, mode="pretrain", init=config, tokenizer=os.path.join(COMMITTED, "tokenizer.model"),
-                             data=corpus, epochs=1, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
+                             data=corpus, epochs=4 if name == FULL else 1, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
                              seed=0, save_every=100, threads=args.threads)
     tables = os.path.join(folder, "tables")
     report = reproduce.run(reproduce.settings(base=base, out=tables, split="val", seeds=[1], attribution_prompts=0,
@@ -137,11 +141,15 @@ def main(argv=None):
     ap.add_argument("--tokens", type=int, default=6_000_000, help="corpus size in tokens; one pass is pretrained")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for pretraining")
     ap.add_argument("--limit", type=int, help="only the first N validation records (tests)")
+    ap.add_argument("--full", action="store_true", help="the rule's second stage: pretrain world 5 for four passes "
+                    "(about 2 hours of one core, resumable) and check the rule against the committed base (full.md)")
     args = ap.parse_args(argv)
     if args.tokens < 1000:
         raise UserError(f"--tokens must be at least 1000, got {args.tokens}")
     os.makedirs(args.out, exist_ok=True)
     config = architecture(os.path.join(COMMITTED, "config.json"), os.path.join(args.out, "config.json"))
+    if args.full:
+        return second_stage(args, config)
     res = {name: measure(args, name, config) for name in args.bases}
     if set(res) != set(BASES):
         return res
@@ -175,6 +183,27 @@ def main(argv=None):
     write_json(os.path.join(args.out, "screen.json"), {"bases": res, "meets": meets, "tokens": args.tokens})
     write_atomic(os.path.join(args.out, "screen.md"), md)
     figure(res, fams, os.path.join(args.out, "premise.png"))
+    print(md)
+    return res
+
+
+def second_stage(args, config):
+    """World 5 at four passes against the committed base, by the screen's three parts (data/TOYWORLD.md)."""
+    res = {name: measure(args, name, config) for name in ("committed", FULL)}
+    meets = rule(res[FULL], res["committed"])
+    rows = [[name, *(reproduce.interval(premise(r, "base", v), "code_mean_token") for v in VOICES),
+             f"{neutral(r, 'instruction-tuned')['code_mean_token_%']:.1f}",
+             *(f"{r['conditions'][c]['pass_rate'][0]:.1f}" for c in ("base", "instruction-tuned", "response-tuned")),
+             reproduce.rate(r["conditions"]["response-tuned"]["win_rate_vs_it"][0],
+                            r["conditions"]["response-tuned"]["win_rate_ci95"])] for name, r in res.items()]
+    met = [k for k, ok in meets.items() if ok]
+    md = ("World 5 at four passes against the committed base, on val (seed 1). Rule: (a) premise in the neutral voice "
+          "within 3 points of its IT's, (b) base <= 5% of checks, (c) RT above the committed base's: "
+          + ("all met." if len(met) == 3 else f"met: {', '.join(met) or 'none'}.") + "\n\n"
+          + table(["base", "base same-family %", "base corpus voice %", "base neutral voice %", "IT neutral voice %",
+                   "base checks %", "IT checks %", "RT checks %", "RT win % vs IT"], rows) + "\n")
+    write_json(os.path.join(args.out, "full.json"), {"bases": res, "meets": meets, "tokens": args.tokens})
+    write_atomic(os.path.join(args.out, "full.md"), md)
     print(md)
     return res
 
