@@ -138,7 +138,8 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "world5"), help="where corpora, bases and tables go")
     ap.add_argument("--bases", nargs="+", default=list(BASES), choices=list(BASES),
                     help="which bases to measure (default: all; the tables need all three)")
-    ap.add_argument("--tokens", type=int, default=6_000_000, help="corpus size in tokens; one pass is pretrained (four with --full)")
+    ap.add_argument("--tokens", type=int, default=6_000_000,
+                    help="corpus size in tokens; one pass is pretrained (four with --full)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for pretraining")
     ap.add_argument("--limit", type=int, help="only the first N validation records (tests)")
     ap.add_argument("--full", action="store_true", help="the rule's second stage: pretrain world 5 for four passes "
