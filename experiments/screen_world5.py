@@ -96,7 +96,8 @@ def measure(args, name, config):
             os.makedirs(os.path.dirname(corpus), exist_ok=True)
             BASES.get(name, write_candidate)(corpus, args.tokens)
         reproduce.train_once(base, mode="pretrain", init=config, tokenizer=os.path.join(COMMITTED, "tokenizer.model"),
-                             data=corpus, epochs=4 if name == FULL else 1, lr=2e-3, batch_size=32, micro_batch_size=16, max_seq_len=256,
+                             data=corpus, epochs=4 if name == FULL else 1, lr=2e-3, batch_size=32,
+                             micro_batch_size=16, max_seq_len=256,
                              seed=0, save_every=100, threads=args.threads)
     tables = os.path.join(folder, "tables")
     report = reproduce.run(reproduce.settings(base=base, out=tables, split="val", seeds=[1], attribution_prompts=0,
@@ -180,7 +181,8 @@ def main(argv=None):
                    "base checks %", "IT checks %", "RT checks %", "RT win % vs IT"], rows)
           + f"\n\nRule (a) premise within 3 points of IT's, (b) base <= 5% of checks, (c) RT above the one-pass "
           f"baseline's: {verdict}\n\nPer family: the base's same-family ranking of the references % / in the "
-          "neutral voice % (fact families) / response tuning's checks passed %\n\n" + table(["family", *res], per_family) + "\n")
+          "neutral voice % (fact families) / response tuning's checks passed %\n\n"
+          + table(["family", *res], per_family) + "\n")
     write_json(os.path.join(args.out, "screen.json"), {"bases": res, "meets": meets, "tokens": args.tokens})
     write_atomic(os.path.join(args.out, "screen.md"), md)
     figure(res, fams, os.path.join(args.out, "premise.png"))
